@@ -31,6 +31,9 @@ type Entry struct {
 	ID string `json:"id"`
 	// Kind selects the rollback handler.
 	Kind Kind `json:"kind"`
+	// Target names what the entry protects (for a root rotation, the connection's key), so
+	// that the lifecycle of that object can follow the entry.
+	Target string `json:"target,omitempty"`
 	// Data is the handler's payload. Secrets in it are sealed by the active node before
 	// proposing, so the table never holds them in clear.
 	Data []byte `json:"data"`

@@ -1,0 +1,177 @@
+package state
+
+import (
+	"github.com/baton-hq/baton/command"
+	"github.com/baton-hq/baton/fsm"
+	"github.com/baton-hq/baton/plugins/catalog"
+	"github.com/baton-hq/baton/wal"
+)
+
+// Command types the dispatcher applies.
+const (
+	TypeNodeJoin         command.Type = "node.join"
+	TypeNodeRemove       command.Type = "node.remove"
+	TypeInit             command.Type = "sys.init"
+	TypeCatalogPut       command.Type = "catalog.put"
+	TypeCatalogDelete    command.Type = "catalog.delete"
+	TypeMountPut         command.Type = "mount.put"
+	TypeMountDelete      command.Type = "mount.delete"
+	TypeConnPut          command.Type = "conn.put"
+	TypeConnDelete       command.Type = "conn.delete"
+	TypeConnReset        command.Type = "conn.reset"
+	TypeRolePut          command.Type = "role.put"
+	TypeRoleDelete       command.Type = "role.delete"
+	TypeStaticRolePut    command.Type = "static_role.put"
+	TypeStaticRoleDelete command.Type = "static_role.delete"
+	TypeLeasePut         command.Type = "lease.put"
+	TypeLeaseRenew       command.Type = "lease.renew"
+	TypeLeaseDelete      command.Type = "lease.delete"
+	TypeRotateBegin      command.Type = "rotate.begin"
+	TypeRotateCommit     command.Type = "rotate.commit"
+	TypeRotateFail       command.Type = "rotate.fail"
+	TypeRollbackStart    command.Type = "rollback.start"
+	TypeRollbackDone     command.Type = "rollback.done"
+	TypeRollbackFail     command.Type = "rollback.fail"
+	TypeLifecycleFire    command.Type = "lifecycle.fire"
+	TypeLifecycleAll     command.Type = "lifecycle.broadcast"
+	TypeNoop             command.Type = "noop"
+)
+
+// NodeJoin records a node's addresses.
+type NodeJoin struct {
+	Node Node `json:"node"`
+}
+
+// NodeRemove forgets a node.
+type NodeRemove struct {
+	ID string `json:"id"`
+}
+
+// Init initialises the cluster's seal.
+type Init struct {
+	Seal Seal `json:"seal"`
+}
+
+// CatalogPut registers a plugin; its env must already be sealed (Entry.Env empty).
+type CatalogPut struct {
+	Entry catalog.Entry `json:"entry"`
+}
+
+// CatalogDelete removes one version of a plugin.
+type CatalogDelete struct {
+	Type    string `json:"type"`
+	Name    string `json:"name"`
+	Version string `json:"version"`
+}
+
+// MountPut enables a secrets engine at a path.
+type MountPut struct {
+	Mount Mount `json:"mount"`
+}
+
+// MountDelete disables the engine at a path with everything under it.
+type MountDelete struct {
+	Path string `json:"path"`
+}
+
+// ConnPut writes a connection (create or update).
+type ConnPut struct {
+	Connection Connection `json:"connection"`
+}
+
+// ConnRef names a connection.
+type ConnRef struct {
+	Mount string `json:"mount"`
+	Name  string `json:"name"`
+}
+
+// RolePut writes a dynamic role.
+type RolePut struct {
+	Role Role `json:"role"`
+}
+
+// StaticRolePut writes a static role.
+type StaticRolePut struct {
+	Role StaticRole `json:"role"`
+}
+
+// RoleRef names a role of a mount.
+type RoleRef struct {
+	Mount string `json:"mount"`
+	Name  string `json:"name"`
+}
+
+// LeasePut records an issued credential's lease.
+type LeasePut struct {
+	Lease Lease `json:"lease"`
+}
+
+// LeaseRenew moves a lease's expiry.
+type LeaseRenew struct {
+	ID      string `json:"id"`
+	Expires string `json:"expires"` // RFC 3339, settled on the leader
+}
+
+// LeaseDelete forgets a revoked lease.
+type LeaseDelete struct {
+	ID string `json:"id"`
+}
+
+// RotateBegin commits a root rotation's WAL entry and moves the connection to rotating,
+// before the database is touched.
+type RotateBegin struct {
+	Mount string    `json:"mount"`
+	Name  string    `json:"name"`
+	Entry wal.Entry `json:"entry"`
+}
+
+// RotateCommit stores the rotated config and deletes the WAL entry, in one command.
+type RotateCommit struct {
+	Mount  string `json:"mount"`
+	Name   string `json:"name"`
+	WALID  string `json:"wal_id"`
+	Config []byte `json:"config"`
+	// Redacted replaces the connection's redacted view when set.
+	Redacted map[string]any `json:"redacted,omitempty"`
+}
+
+// RotateFail records that UpdateUser failed; the WAL entry stays for the rollback manager.
+type RotateFail struct {
+	Mount  string `json:"mount"`
+	Name   string `json:"name"`
+	Reason string `json:"reason"`
+}
+
+// RollbackStart marks a WAL entry taken by the rollback manager.
+type RollbackStart struct {
+	WALID string `json:"wal_id"`
+}
+
+// RollbackDone deletes a WAL entry whose handler succeeded; Config, when set, is the
+// connection's config as the handler left it (the old credential restored).
+type RollbackDone struct {
+	WALID  string `json:"wal_id"`
+	Config []byte `json:"config,omitempty"`
+}
+
+// RollbackFail records a failed handler run; the entry stays and is retried.
+type RollbackFail struct {
+	WALID  string `json:"wal_id"`
+	Reason string `json:"reason"`
+}
+
+// LifecycleFire fires one event on one machine.
+type LifecycleFire struct {
+	Kind   fsm.Kind  `json:"kind"`
+	ID     string    `json:"id"`
+	Event  fsm.Event `json:"event"`
+	Reason string    `json:"reason,omitempty"`
+}
+
+// LifecycleBroadcast fires an event on every machine of a kind that accepts it (a step-down,
+// a seal, a failover). Machines that refuse it are left alone.
+type LifecycleBroadcast struct {
+	Kind   fsm.Kind  `json:"kind"`
+	Event  fsm.Event `json:"event"`
+	Reason string    `json:"reason,omitempty"`
+}

@@ -1,0 +1,330 @@
+package state
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/baton-hq/baton/command"
+	"github.com/baton-hq/baton/fsm"
+	"github.com/baton-hq/baton/plugins/catalog"
+	"github.com/baton-hq/baton/wal"
+)
+
+var epoch = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+
+// applier feeds commands to a state with increasing indexes.
+type applier struct {
+	t     *testing.T
+	s     *State
+	index uint64
+	n     int
+}
+
+func newApplier(t *testing.T) *applier {
+	t.Helper()
+	return &applier{t: t, s: New()}
+}
+
+func (a *applier) cmd(typ command.Type, payload any) *command.Command {
+	a.t.Helper()
+	a.n++
+	c, err := command.New(typ, fmt.Sprintf("cmd-%d", a.n), command.SourceAPI, epoch.Add(time.Duration(a.n)*time.Second), payload)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	return c
+}
+
+func (a *applier) applyCmd(c *command.Command) (*Result, error) {
+	a.t.Helper()
+	a.index++
+	// Every command goes through the codec, as it does through Raft.
+	b, err := command.Marshal(c)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	dec, err := command.Unmarshal(b)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	switch r := a.s.Apply(a.index, dec).(type) {
+	case *Result:
+		return r, nil
+	case error:
+		return nil, r
+	default:
+		a.t.Fatalf("Apply returned %T", r)
+		return nil, nil
+	}
+}
+
+func (a *applier) apply(typ command.Type, payload any) (*Result, error) {
+	a.t.Helper()
+	return a.applyCmd(a.cmd(typ, payload))
+}
+
+func (a *applier) must(typ command.Type, payload any) *Result {
+	a.t.Helper()
+	r, err := a.apply(typ, payload)
+	if err != nil {
+		a.t.Fatalf("%s: %v", typ, err)
+	}
+	return r
+}
+
+func (a *applier) snapshot() []byte {
+	a.t.Helper()
+	b, err := a.s.Snapshot()
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	return b
+}
+
+func (a *applier) machineState(kind fsm.Kind, id string) fsm.State {
+	var st fsm.State
+	a.s.View(func(d *Data) {
+		if m, ok := d.Machines[MachineKey(kind, id)]; ok {
+			st = m.State()
+		}
+	})
+	return st
+}
+
+// base sets up a catalog entry, a database mount and a connection.
+func base(t *testing.T) *applier {
+	t.Helper()
+	a := newApplier(t)
+	a.must(TypeCatalogPut, CatalogPut{Entry: catalog.Entry{Type: catalog.TypeDatabase, Name: "pg", SHA256: strings.Repeat("ab", 32), Command: "pg"}})
+	a.must(TypeMountPut, MountPut{Mount: Mount{Path: "database", Type: "database"}})
+	a.must(TypeConnPut, ConnPut{Connection: Connection{Mount: "database/", Name: "db1", PluginName: "pg", AllowedRoles: []string{"ro"}, Config: []byte("sealed")}})
+	return a
+}
+
+func TestConnectionLifecycle(t *testing.T) {
+	a := base(t)
+	if got := a.machineState(fsm.KindConnection, "database/db1"); got != fsm.StateConfigured {
+		t.Fatalf("new connection is %q", got)
+	}
+	if got := a.machineState(fsm.KindPlugin, "database/db1"); got != fsm.StateIdle {
+		t.Fatalf("new plugin instance is %q", got)
+	}
+	// The plugin starts lazily: request → starting → started → running.
+	a.must(TypeLifecycleFire, LifecycleFire{Kind: fsm.KindPlugin, ID: "database/db1", Event: fsm.EventRequest})
+	a.must(TypeLifecycleFire, LifecycleFire{Kind: fsm.KindPlugin, ID: "database/db1", Event: fsm.EventStarted})
+	// A config update closes the running instance: the plugin goes through stopping.
+	r := a.must(TypeConnPut, ConnPut{Connection: Connection{Mount: "database", Name: "db1", PluginName: "pg", AllowedRoles: []string{"ro"}, Config: []byte("sealed2")}})
+	if len(r.Transitions) != 2 || r.Transitions[1].To != fsm.StateStopping {
+		t.Fatalf("update transitions: %+v", r.Transitions)
+	}
+	if tr := r.Transitions[0]; tr.EventID == "" || tr.Index == 0 || tr.Source != "api" || tr.Time.IsZero() {
+		t.Fatalf("transition lacks its provenance: %+v", tr)
+	}
+	var gen uint64
+	a.s.View(func(d *Data) { gen = d.Connections["database/db1"].Generation })
+	if gen != 2 {
+		t.Fatalf("generation after update = %d", gen)
+	}
+}
+
+func TestRotationAndRollback(t *testing.T) {
+	a := base(t)
+	a.must(TypeRotateBegin, RotateBegin{Mount: "database", Name: "db1", Entry: wal.Entry{ID: "w1", Data: []byte("sealed-old-new")}})
+	if got := a.machineState(fsm.KindConnection, "database/db1"); got != fsm.StateRotating {
+		t.Fatalf("after rotate.begin: %q", got)
+	}
+	// A second rotation while one is in flight is refused and changes nothing.
+	before := a.snapshot()
+	if _, err := a.apply(TypeRotateBegin, RotateBegin{Mount: "database", Name: "db1", Entry: wal.Entry{ID: "w2"}}); !errors.Is(err, ErrConflict) {
+		t.Fatalf("second rotate.begin: %v", err)
+	}
+	if after := a.snapshot(); !bytes.Equal(withoutIndex(t, before), withoutIndex(t, after)) {
+		t.Fatal("a refused command changed the state")
+	}
+	// Failover: the new leader broadcasts failover; the rotation waits for rollback.
+	a.must(TypeLifecycleAll, LifecycleBroadcast{Kind: fsm.KindConnection, Event: fsm.EventFailover})
+	if got := a.machineState(fsm.KindConnection, "database/db1"); got != fsm.StateRollbackPending {
+		t.Fatalf("after failover: %q", got)
+	}
+	a.must(TypeRollbackStart, RollbackStart{WALID: "w1"})
+	a.must(TypeRollbackFail, RollbackFail{WALID: "w1", Reason: "database down"})
+	var e wal.Entry
+	a.s.View(func(d *Data) { e, _ = d.WAL.Get("w1") })
+	if e.Attempts != 1 || e.LastError != "database down" {
+		t.Fatalf("failure not recorded on the entry: %+v", e)
+	}
+	a.must(TypeRollbackStart, RollbackStart{WALID: "w1"})
+	a.must(TypeRollbackDone, RollbackDone{WALID: "w1", Config: []byte("restored")})
+	if got := a.machineState(fsm.KindConnection, "database/db1"); got != fsm.StateConfigured {
+		t.Fatalf("after rollback: %q", got)
+	}
+	a.s.View(func(d *Data) {
+		if len(d.WAL.Entries) != 0 {
+			t.Fatalf("WAL entry left after rollback: %+v", d.WAL.Entries)
+		}
+		if string(d.Connections["database/db1"].Config) != "restored" {
+			t.Fatal("rollback did not store the restored config")
+		}
+	})
+	// A successful rotation commits config and deletes the WAL entry in one command.
+	a.must(TypeRotateBegin, RotateBegin{Mount: "database", Name: "db1", Entry: wal.Entry{ID: "w3"}})
+	a.must(TypeRotateCommit, RotateCommit{Mount: "database", Name: "db1", WALID: "w3", Config: []byte("rotated")})
+	a.s.View(func(d *Data) {
+		if len(d.WAL.Entries) != 0 || string(d.Connections["database/db1"].Config) != "rotated" {
+			t.Fatal("rotate.commit did not store config and delete the WAL entry together")
+		}
+	})
+}
+
+func withoutIndex(t *testing.T, snap []byte) []byte {
+	t.Helper()
+	s := New()
+	if err := s.Restore(bytes.NewReader(snap)); err != nil {
+		t.Fatal(err)
+	}
+	s.d.Index = 0
+	b, _ := s.Snapshot()
+	return b
+}
+
+func TestDuplicateAppliedOnce(t *testing.T) {
+	a := base(t)
+	c := a.cmd(TypeLifecycleFire, LifecycleFire{Kind: fsm.KindPlugin, ID: "database/db1", Event: fsm.EventRequest})
+	r1, err := a.applyCmd(c)
+	if err != nil || r1.Duplicate {
+		t.Fatalf("first apply: %+v %v", r1, err)
+	}
+	r2, err := a.applyCmd(c)
+	if err != nil || !r2.Duplicate || r2.Index != r1.Index || len(r2.Transitions) != 0 {
+		t.Fatalf("second apply of the same id: %+v %v", r2, err)
+	}
+	var hist int
+	a.s.View(func(d *Data) { hist = len(d.Machines[MachineKey(fsm.KindPlugin, "database/db1")].History()) })
+	if hist != 1 {
+		t.Fatalf("history has %d transitions, want 1", hist)
+	}
+}
+
+func TestRefusals(t *testing.T) {
+	tests := []struct {
+		name    string
+		typ     command.Type
+		payload any
+		want    error
+		msg     string
+	}{
+		{"unknown command", "nope", map[string]string{}, ErrUnknownCommand, "nope"},
+		{"mount twice", TypeMountPut, MountPut{Mount: Mount{Path: "database/", Type: "database"}}, ErrExists, "already in use"},
+		{"mount unknown type", TypeMountPut, MountPut{Mount: Mount{Path: "kv", Type: "kv"}}, ErrInvalid, "unknown secrets engine type"},
+		{"conn unknown plugin", TypeConnPut, ConnPut{Connection: Connection{Mount: "database", Name: "x", PluginName: "mysql", Config: []byte("c")}}, ErrInvalid, "mysql"},
+		{"conn no mount", TypeConnPut, ConnPut{Connection: Connection{Mount: "other", Name: "x", PluginName: "pg", Config: []byte("c")}}, ErrNotFound, "other/"},
+		{"conn unregistered version", TypeConnPut, ConnPut{Connection: Connection{Mount: "database", Name: "x", PluginName: "pg", PluginVersion: "v9.0.0", Config: []byte("c")}}, ErrInvalid, "v9.0.0"},
+		{"role not allowed", TypeRolePut, RolePut{Role: Role{Mount: "database", Name: "rw", DBName: "db1"}}, ErrInvalid, "not allowed"},
+		{"role no connection", TypeRolePut, RolePut{Role: Role{Mount: "database", Name: "ro", DBName: "nope"}}, ErrInvalid, "no such connection"},
+		{"role ttl", TypeRolePut, RolePut{Role: Role{Mount: "database", Name: "ro", DBName: "db1", DefaultTTL: time.Hour, MaxTTL: time.Minute}}, ErrInvalid, "max_ttl"},
+		{"clear catalog env", TypeCatalogPut, CatalogPut{Entry: catalog.Entry{Type: catalog.TypeDatabase, Name: "x", SHA256: strings.Repeat("ab", 32), Command: "x", Env: []string{"A=b"}}}, ErrInvalid, "sealed"},
+		{"refused transition", TypeLifecycleFire, LifecycleFire{Kind: fsm.KindPlugin, ID: "database/db1", Event: fsm.EventStarted}, ErrConflict, "idle"},
+		{"unknown machine", TypeLifecycleFire, LifecycleFire{Kind: fsm.KindPlugin, ID: "nope", Event: fsm.EventRequest}, ErrNotFound, "nope"},
+		{"broadcast unknown event", TypeLifecycleAll, LifecycleBroadcast{Kind: fsm.KindPlugin, Event: "explode"}, ErrInvalid, "explode"},
+		{"rollback unknown wal", TypeRollbackStart, RollbackStart{WALID: "nope"}, ErrNotFound, "nope"},
+		{"init twice", TypeInit, Init{Seal: Seal{KeyCheck: []byte("k")}}, ErrExists, "already initialized"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := base(t)
+			a.must(TypeInit, Init{Seal: Seal{KeyCheck: []byte("k")}})
+			before := withoutIndex(t, a.snapshot())
+			_, err := a.apply(tt.typ, tt.payload)
+			if !errors.Is(err, tt.want) || !strings.Contains(err.Error(), tt.msg) {
+				t.Fatalf("err = %v, want %v mentioning %q", err, tt.want, tt.msg)
+			}
+			if after := withoutIndex(t, a.snapshot()); !bytes.Equal(before, after) {
+				t.Fatalf("refused command changed the state")
+			}
+		})
+	}
+}
+
+func TestMountDeleteDisablesEverything(t *testing.T) {
+	a := base(t)
+	a.must(TypeRolePut, RolePut{Role: Role{Mount: "database", Name: "ro", DBName: "db1"}})
+	a.must(TypeLeasePut, LeasePut{Lease: Lease{ID: "database/creds/ro/l1", Mount: "database/", Role: "ro"}})
+	a.must(TypeLifecycleFire, LifecycleFire{Kind: fsm.KindPlugin, ID: "database/db1", Event: fsm.EventRequest})
+	a.must(TypeLifecycleFire, LifecycleFire{Kind: fsm.KindPlugin, ID: "database/db1", Event: fsm.EventStarted})
+	r := a.must(TypeMountDelete, MountDelete{Path: "database/"})
+	var sawDisable bool
+	for _, tr := range r.Transitions {
+		if tr.Kind == fsm.KindPlugin && tr.Event == fsm.EventDisable && slicesContains(tr.Effects, fsm.EffectStopProcess) {
+			sawDisable = true
+		}
+	}
+	if !sawDisable {
+		t.Fatalf("mount delete did not ask to stop the running plugin: %+v", r.Transitions)
+	}
+	a.s.View(func(d *Data) {
+		if len(d.Mounts)+len(d.Connections)+len(d.Roles)+len(d.Leases)+len(d.Machines) != 0 {
+			t.Fatalf("mount delete left objects: %+v", d)
+		}
+	})
+}
+
+func slicesContains(effects []fsm.Effect, e fsm.Effect) bool {
+	for _, x := range effects {
+		if x == e {
+			return true
+		}
+	}
+	return false
+}
+
+func TestSnapshotRestoreDeterministic(t *testing.T) {
+	// Two nodes applying the same log end with byte-identical snapshots, and a restored
+	// snapshot gives the same bytes back.
+	run := func() []byte {
+		a := base(t)
+		a.must(TypeRolePut, RolePut{Role: Role{Mount: "database", Name: "ro", DBName: "db1", DefaultTTL: time.Hour}})
+		a.must(TypeConnPut, ConnPut{Connection: Connection{Mount: "database", Name: "db2", PluginName: "pg", Config: []byte("c")}})
+		a.must(TypeLifecycleAll, LifecycleBroadcast{Kind: fsm.KindPlugin, Event: fsm.EventRequest})
+		a.must(TypeRotateBegin, RotateBegin{Mount: "database", Name: "db2", Entry: wal.Entry{ID: "w"}})
+		return a.snapshot()
+	}
+	s1, s2 := run(), run()
+	if !bytes.Equal(s1, s2) {
+		t.Fatal("same log, different snapshots")
+	}
+	r := New()
+	if err := r.Restore(bytes.NewReader(s1)); err != nil {
+		t.Fatal(err)
+	}
+	back, _ := r.Snapshot()
+	if !bytes.Equal(s1, back) {
+		t.Fatalf("restore changed the state:\n%s\n%s", s1, back)
+	}
+}
+
+func TestAppliedBounded(t *testing.T) {
+	d := newData()
+	for i := 0; i < MaxApplied+10; i++ {
+		d.remember(AppliedEvent{ID: fmt.Sprint(i), Index: uint64(i)})
+	}
+	if len(d.Applied) != MaxApplied || len(d.Log) != MaxApplied {
+		t.Fatalf("applied ids not bounded: %d %d", len(d.Applied), len(d.Log))
+	}
+	if _, ok := d.Applied["0"]; ok {
+		t.Fatal("oldest id kept")
+	}
+}
+
+func TestObserverSeesTransitions(t *testing.T) {
+	a := base(t)
+	var got []fsm.Transition
+	a.s.SetObserver(func(ts []fsm.Transition) { got = append(got, ts...) })
+	a.must(TypeLifecycleFire, LifecycleFire{Kind: fsm.KindPlugin, ID: "database/db1", Event: fsm.EventRequest})
+	if len(got) != 1 || got[0].To != fsm.StateStarting {
+		t.Fatalf("observer got %+v", got)
+	}
+}
