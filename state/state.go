@@ -201,7 +201,6 @@ func (t *txn) fire(kind fsm.Kind, id string, ev fsm.Event, reason string) error 
 	if !ok {
 		return fmt.Errorf("%w: no %s lifecycle %q", ErrNotFound, kind, id)
 	}
-	snap := m.Snapshot()
 	tr, err := m.Fire(ev, t.meta(reason))
 	if err != nil {
 		var ref *fsm.RefusedError
@@ -210,8 +209,15 @@ func (t *txn) fire(kind fsm.Kind, id string, ev fsm.Event, reason string) error 
 		}
 		return fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
+	// Undo is built only when needed: it drops the transition just recorded. A history at
+	// its limit loses its oldest entry too; that is deterministic, so every node loses the
+	// same one, and it keeps the hot path free of a history copy per event.
 	t.undo = append(t.undo, func() {
-		if back, err := fsm.Restore(kind, id, snap.State, snap.History); err == nil {
+		h := m.History()
+		if len(h) > 0 {
+			h = h[:len(h)-1]
+		}
+		if back, err := fsm.Restore(kind, id, tr.From, h); err == nil {
 			t.d.Machines[key] = back
 		}
 	})
