@@ -34,6 +34,7 @@ const (
 	TypeRollbackFail     command.Type = "rollback.fail"
 	TypeLifecycleFire    command.Type = "lifecycle.fire"
 	TypeLifecycleAll     command.Type = "lifecycle.broadcast"
+	TypePluginReload     command.Type = "plugin.reload"
 	TypeNoop             command.Type = "noop"
 )
 
@@ -174,4 +175,11 @@ type LifecycleBroadcast struct {
 	Kind   fsm.Kind  `json:"kind"`
 	Event  fsm.Event `json:"event"`
 	Reason string    `json:"reason,omitempty"`
+}
+
+// PluginReload fires reload on the plugin instances of every connection that runs the named
+// plugin, or of every connection under a mount.
+type PluginReload struct {
+	PluginName string `json:"plugin_name,omitempty"`
+	Mount      string `json:"mount,omitempty"`
 }

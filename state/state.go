@@ -425,6 +425,12 @@ func (t *txn) apply() error {
 		}
 		t.undo = append(t.undo, func() { t.d.WAL.Entries[before.ID] = before })
 		return t.fireIfLive(e.Target, fsm.EventRollbackFailed, p.Reason)
+	case TypePluginReload:
+		p, err := decode[PluginReload](t.c)
+		if err != nil {
+			return err
+		}
+		return t.reload(p)
 	case TypeLifecycleFire:
 		p, err := decode[LifecycleFire](t.c)
 		if err != nil {
@@ -794,5 +800,33 @@ func (t *txn) rollbackDone() error {
 	}
 	t.d.WAL.Delete(e.ID)
 	t.undo = append(t.undo, func() { t.d.WAL.Entries[e.ID] = e })
+	return nil
+}
+
+func (t *txn) reload(p PluginReload) error {
+	if p.PluginName == "" && p.Mount == "" {
+		return fmt.Errorf("%w: reload needs a plugin name or a mount", ErrInvalid)
+	}
+	mount := ""
+	if p.Mount != "" {
+		mount = NormalizeMount(p.Mount)
+		if _, ok := t.d.Mounts[mount]; !ok {
+			return fmt.Errorf("%w: no mount at %s", ErrNotFound, mount)
+		}
+	}
+	keys := make([]string, 0)
+	for k, c := range t.d.Connections {
+		if (p.PluginName == "" || c.PluginName == p.PluginName) && (mount == "" || c.Mount == mount) {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if _, ok := t.d.Machines[MachineKey(fsm.KindPlugin, k)]; ok {
+			if err := t.fire(fsm.KindPlugin, k, fsm.EventReload, "reload"); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }

@@ -99,6 +99,10 @@ type Lease struct {
 	Expires    time.Time `json:"expires"`
 	MaxExpires time.Time `json:"max_expires"`
 	Renewable  bool      `json:"renewable"`
+	// RevocationStatements and RenewStatements are the role's at issue time, so a lease is
+	// revoked as it was promised even after its role changed or was deleted.
+	RevocationStatements []string `json:"revocation_statements,omitempty"`
+	RenewStatements      []string `json:"renew_statements,omitempty"`
 }
 
 // AppliedEvent is one applied command in the order of the Raft log.

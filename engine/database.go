@@ -1,0 +1,624 @@
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"net/url"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/baton-hq/baton/command"
+	"github.com/baton-hq/baton/faults"
+	"github.com/baton-hq/baton/plugins/catalog"
+	"github.com/baton-hq/baton/plugins/dbplugin"
+	"github.com/baton-hq/baton/state"
+	"github.com/baton-hq/baton/wal"
+)
+
+// ConfigInput is a write to database/config/:name. Nil fields keep their stored value on an
+// update (OpenBao merges updates the same way).
+type ConfigInput struct {
+	PluginName             string
+	PluginVersion          *string
+	VerifyConnection       *bool
+	AllowedRoles           []string
+	RootRotationStatements []string
+	PasswordPolicy         *string
+	// Details is everything else: the plugin's own settings (connection_url, username,
+	// password, …), merged over the stored ones.
+	Details map[string]any
+}
+
+// Source says who asked, for the lifecycle record.
+type Source struct {
+	EventID string
+	From    command.Source
+}
+
+// APISource is a change asked through the HTTP API.
+var APISource = Source{From: command.SourceAPI}
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", state.ErrInvalid, fmt.Sprintf(format, args...))
+}
+
+// WriteConfig creates or updates a connection. With verify_connection (the default) the
+// plugin is started with the new config and must connect before anything is stored.
+func (e *Engine) WriteConfig(ctx context.Context, mount, name string, in ConfigInput, src Source) error {
+	if err := e.cluster.VerifyActive(ctx); err != nil {
+		return err
+	}
+	mount = state.NormalizeMount(mount)
+	key := state.Key(mount, name)
+	var old state.Connection
+	var exists bool
+	var mountOK bool
+	e.cluster.State().View(func(d *state.Data) {
+		old, exists = d.Connections[key]
+		m, ok := d.Mounts[mount]
+		mountOK = ok && m.Type == "database"
+	})
+	if !mountOK {
+		return fmt.Errorf("%w: no database secrets engine is mounted at %s", state.ErrNotFound, mount)
+	}
+	c := state.Connection{Mount: mount, Name: name, VerifyConnection: true}
+	details := map[string]any{}
+	if exists {
+		c = old
+		prev, err := e.open(old.Config)
+		if err != nil {
+			return err
+		}
+		details = prev
+	}
+	if in.PluginName != "" {
+		c.PluginName = in.PluginName
+	}
+	if c.PluginName == "" {
+		return invalid("plugin_name is required (the catalog name of a database plugin, e.g. postgresql-database-plugin)")
+	}
+	if in.PluginVersion != nil {
+		c.PluginVersion = *in.PluginVersion
+		if c.PluginVersion != "" {
+			v, err := catalog.CanonicalVersion(c.PluginVersion)
+			if err != nil {
+				return invalid("plugin_version: %v", err)
+			}
+			c.PluginVersion = v
+		}
+	}
+	if in.VerifyConnection != nil {
+		c.VerifyConnection = *in.VerifyConnection
+	}
+	if in.AllowedRoles != nil {
+		c.AllowedRoles = in.AllowedRoles
+	}
+	if in.RootRotationStatements != nil {
+		c.RootRotationStatements = in.RootRotationStatements
+	}
+	if in.PasswordPolicy != nil {
+		if _, err := ParsePasswordPolicy(*in.PasswordPolicy); err != nil {
+			return invalid("%v", err)
+		}
+		c.PasswordPolicy = *in.PasswordPolicy
+	}
+	maps.Copy(details, in.Details)
+	var entry catalog.Entry
+	var lookupErr error
+	e.cluster.State().View(func(d *state.Data) {
+		entry, lookupErr = d.Catalog.Get(string(catalog.TypeDatabase), c.PluginName, c.PluginVersion)
+	})
+	if lookupErr != nil {
+		if c.PluginVersion != "" {
+			return invalid("plugin %q version %s is not registered in the catalog (register it with sys/plugins/catalog/database/%s)", c.PluginName, c.PluginVersion, c.PluginName)
+		}
+		return invalid("plugin %q is not registered in the catalog as a database plugin (register it with sys/plugins/catalog/database/%s)", c.PluginName, c.PluginName)
+	}
+	entry, err := e.openEntry(entry)
+	if err != nil {
+		return err
+	}
+	// Initialise a throwaway instance with the new config: the plugin may rewrite the config
+	// it wants stored, and with verify_connection it must log in first.
+	tmpID := key + "#config-" + randomID(6)
+	pc, resp, err := e.pool.Open(ctx, tmpID, entry, dbplugin.InitializeRequest{Config: details, VerifyConnection: c.VerifyConnection})
+	if err != nil {
+		return invalid("error creating database object: %v", err)
+	}
+	_ = pc.Close()
+	stored := details
+	if resp.Config != nil {
+		stored = resp.Config
+	}
+	sealed, err := e.seal(stored)
+	if err != nil {
+		return err
+	}
+	c.Config = sealed
+	c.Redacted = Redact(stored)
+	_, err = e.cluster.Propose(ctx, state.TypeConnPut, src.EventID, src.From, state.ConnPut{Connection: c})
+	return err
+}
+
+var dsnPassword = regexp.MustCompile(`(?i)(password\s*=\s*)('[^']*'|\S+)`)
+
+// Redact returns what a config read shows: never the password, and a connection URL with
+// any credential in it masked.
+func Redact(cfg map[string]any) map[string]any {
+	out := map[string]any{}
+	for k, v := range cfg {
+		switch k {
+		case "password", "private_key", "tls_key":
+			continue
+		case "connection_url":
+			s, _ := v.(string)
+			out[k] = RedactURL(s)
+		default:
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// RedactURL masks the password of a URL or key=value DSN; templates stay as they are.
+func RedactURL(s string) string {
+	if u, err := url.Parse(s); err == nil && u.User != nil {
+		if p, ok := u.User.Password(); ok && p != "{{password}}" {
+			u.User = url.UserPassword(u.User.Username(), "redacted")
+			return strings.Replace(u.String(), "redacted", "*****", 1)
+		}
+		return s
+	}
+	return dsnPassword.ReplaceAllStringFunc(s, func(m string) string {
+		if strings.Contains(m, "{{password}}") {
+			return m
+		}
+		i := strings.Index(m, "=")
+		return m[:i+1] + "*****"
+	})
+}
+
+// ReadConfig is database/config/:name as OpenBao shows it.
+func (e *Engine) ReadConfig(mount, name string) (map[string]any, error) {
+	key := state.Key(mount, name)
+	var c state.Connection
+	var ok bool
+	e.cluster.State().View(func(d *state.Data) { c, ok = d.Connections[key] })
+	if !ok {
+		return nil, fmt.Errorf("%w: connection %q", state.ErrNotFound, key)
+	}
+	roles := c.AllowedRoles
+	if roles == nil {
+		roles = []string{}
+	}
+	stmts := c.RootRotationStatements
+	if stmts == nil {
+		stmts = []string{}
+	}
+	return map[string]any{
+		"plugin_name":                        c.PluginName,
+		"plugin_version":                     c.PluginVersion,
+		"verify_connection":                  c.VerifyConnection,
+		"allowed_roles":                      roles,
+		"root_credentials_rotate_statements": stmts,
+		"password_policy":                    c.PasswordPolicy,
+		"connection_details":                 c.Redacted,
+	}, nil
+}
+
+// ListConfigs lists a mount's connection names.
+func (e *Engine) ListConfigs(mount string) []string {
+	return e.listKeys(mount, func(d *state.Data) []string { return slices.Collect(maps.Keys(d.Connections)) })
+}
+
+func (e *Engine) listKeys(mount string, keys func(d *state.Data) []string) []string {
+	prefix := state.NormalizeMount(mount)
+	var out []string
+	e.cluster.State().View(func(d *state.Data) {
+		for _, k := range keys(d) {
+			if strings.HasPrefix(k, prefix) {
+				out = append(out, strings.TrimPrefix(k, prefix))
+			}
+		}
+	})
+	sort.Strings(out)
+	return out
+}
+
+// DeleteConfig deletes a connection; its plugin instance is closed by the transition.
+func (e *Engine) DeleteConfig(ctx context.Context, mount, name string, src Source) error {
+	_, err := e.cluster.Propose(ctx, state.TypeConnDelete, src.EventID, src.From, state.ConnRef{Mount: mount, Name: name})
+	return err
+}
+
+// Reset closes a connection's plugin instance; its next use re-initialises it.
+func (e *Engine) Reset(ctx context.Context, mount, name string, src Source) error {
+	_, err := e.cluster.Propose(ctx, state.TypeConnReset, src.EventID, src.From, state.ConnRef{Mount: mount, Name: name})
+	return err
+}
+
+// Reload stops the instances of a plugin (or of a mount's connections); each starts again
+// on its next use, from the catalog entry as it is now.
+func (e *Engine) Reload(ctx context.Context, pluginName, mount string, src Source) (uint64, error) {
+	r, err := e.cluster.Propose(ctx, state.TypePluginReload, src.EventID, src.From, state.PluginReload{PluginName: pluginName, Mount: mount})
+	if err != nil {
+		return 0, err
+	}
+	return r.Index, nil
+}
+
+// WriteRole creates or replaces a dynamic role.
+func (e *Engine) WriteRole(ctx context.Context, r state.Role) error {
+	_, err := e.cluster.Propose(ctx, state.TypeRolePut, "", command.SourceAPI, state.RolePut{Role: r})
+	return err
+}
+
+// ReadRole returns a role.
+func (e *Engine) ReadRole(mount, name string) (state.Role, error) {
+	var r state.Role
+	var ok bool
+	e.cluster.State().View(func(d *state.Data) { r, ok = d.Roles[state.Key(mount, name)] })
+	if !ok {
+		return r, fmt.Errorf("%w: role %q", state.ErrNotFound, name)
+	}
+	return r, nil
+}
+
+// ListRoles lists a mount's dynamic roles.
+func (e *Engine) ListRoles(mount string) []string {
+	return e.listKeys(mount, func(d *state.Data) []string { return slices.Collect(maps.Keys(d.Roles)) })
+}
+
+// DeleteRole deletes a dynamic role; its leases stay valid until they end.
+func (e *Engine) DeleteRole(ctx context.Context, mount, name string) error {
+	_, err := e.cluster.Propose(ctx, state.TypeRoleDelete, "", command.SourceAPI, state.RoleRef{Mount: mount, Name: name})
+	return err
+}
+
+// Secret is an issued credential with its lease.
+type Secret struct {
+	LeaseID       string
+	LeaseDuration time.Duration
+	Renewable     bool
+	Data          map[string]any
+}
+
+// call runs fn on the connection's plugin instance. The pool already restarts a dead process
+// and retries once; a failure that names a closed instance (closed by a transition under the
+// call's feet) gets one more try on a fresh instance.
+func (e *Engine) call(ctx context.Context, key string, fn func(db dbplugin.Database) error) error {
+	for attempt := 0; ; attempt++ {
+		pc, err := e.conn(ctx, key)
+		if err != nil {
+			return err
+		}
+		err = fn(pc)
+		if err == nil || attempt == 1 || ctx.Err() != nil || !staleInstance(err) {
+			return err
+		}
+		e.closeLive(ctx, key)
+	}
+}
+
+func staleInstance(err error) bool {
+	return dbplugin.IsUnavailable(err) || strings.Contains(err.Error(), "closed")
+}
+
+// Creds issues a credential for a role: NewUser on the plugin, then the lease through Raft.
+func (e *Engine) Creds(ctx context.Context, mount, roleName, displayName string) (Secret, error) {
+	mount = state.NormalizeMount(mount)
+	var role state.Role
+	var conn state.Connection
+	var okRole, okConn bool
+	e.cluster.State().View(func(d *state.Data) {
+		role, okRole = d.Roles[state.Key(mount, roleName)]
+		if okRole {
+			conn, okConn = d.Connections[state.Key(mount, role.DBName)]
+		}
+	})
+	if !okRole {
+		return Secret{}, fmt.Errorf("%w: unknown role: %s", state.ErrNotFound, roleName)
+	}
+	if !okConn {
+		return Secret{}, invalid("role %q names connection %q, which does not exist", roleName, role.DBName)
+	}
+	if !state.RoleAllowed(conn.AllowedRoles, roleName) {
+		return Secret{}, invalid("%q is not an allowed role for connection %q", roleName, role.DBName)
+	}
+	policy, err := ParsePasswordPolicy(conn.PasswordPolicy)
+	if err != nil {
+		return Secret{}, invalid("%v", err)
+	}
+	password, err := policy.Generate()
+	if err != nil {
+		return Secret{}, err
+	}
+	now := e.cfg.Now().UTC()
+	ttl := role.DefaultTTL
+	if ttl <= 0 {
+		ttl = time.Hour
+	}
+	maxTTL := role.MaxTTL
+	if maxTTL <= 0 {
+		maxTTL = 24 * time.Hour
+	}
+	if ttl > maxTTL {
+		ttl = maxTTL
+	}
+	exp := now.Add(ttl)
+	var username string
+	key := state.Key(mount, role.DBName)
+	err = e.call(ctx, key, func(db dbplugin.Database) error {
+		resp, err := db.NewUser(ctx, dbplugin.NewUserRequest{
+			UsernameConfig:     dbplugin.UsernameMetadata{DisplayName: displayName, RoleName: roleName},
+			CredentialType:     dbplugin.CredentialTypePassword,
+			Password:           password,
+			Expiration:         exp,
+			Statements:         dbplugin.Statements{Commands: role.CreationStatements},
+			RollbackStatements: dbplugin.Statements{Commands: role.RollbackStatements},
+		})
+		username = resp.Username
+		return err
+	})
+	if err != nil {
+		return Secret{}, fmt.Errorf("create user for role %q: %w", roleName, err)
+	}
+	lease := state.Lease{
+		ID: mount + "creds/" + roleName + "/" + randomID(24), Mount: mount, Role: roleName, DBName: role.DBName,
+		Username: username, Issued: now, Expires: exp, MaxExpires: now.Add(maxTTL), Renewable: true,
+		RevocationStatements: role.RevocationStatements, RenewStatements: role.RenewStatements,
+	}
+	if _, err := e.cluster.Propose(ctx, state.TypeLeasePut, "", command.SourceAPI, state.LeasePut{Lease: lease}); err != nil {
+		// No lease, no credential: take the user back rather than leave it unrevocable.
+		_ = e.call(context.WithoutCancel(ctx), key, func(db dbplugin.Database) error {
+			_, derr := db.DeleteUser(context.WithoutCancel(ctx), dbplugin.DeleteUserRequest{Username: username, Statements: dbplugin.Statements{Commands: role.RevocationStatements}})
+			return derr
+		})
+		return Secret{}, fmt.Errorf("record lease: %w", err)
+	}
+	return Secret{LeaseID: lease.ID, LeaseDuration: ttl, Renewable: true,
+		Data: map[string]any{"username": username, "password": password}}, nil
+}
+
+// Lookup returns a lease.
+func (e *Engine) Lookup(id string) (state.Lease, error) {
+	var l state.Lease
+	var ok bool
+	e.cluster.State().View(func(d *state.Data) { l, ok = d.Leases[id] })
+	if !ok {
+		return l, fmt.Errorf("%w: invalid lease ID %q", state.ErrInvalid, id)
+	}
+	return l, nil
+}
+
+// Renew extends a lease by increment (the role's default TTL when zero), up to its max TTL.
+func (e *Engine) Renew(ctx context.Context, id string, increment time.Duration) (Secret, error) {
+	l, err := e.Lookup(id)
+	if err != nil {
+		return Secret{}, err
+	}
+	if increment <= 0 {
+		increment = l.Expires.Sub(l.Issued)
+	}
+	now := e.cfg.Now().UTC()
+	exp := now.Add(increment)
+	if exp.After(l.MaxExpires) {
+		exp = l.MaxExpires
+	}
+	if !exp.After(now) {
+		return Secret{}, invalid("lease %q has reached its max TTL and cannot be renewed", id)
+	}
+	err = e.call(ctx, state.Key(l.Mount, l.DBName), func(db dbplugin.Database) error {
+		_, err := db.UpdateUser(ctx, dbplugin.UpdateUserRequest{Username: l.Username,
+			Expiration: &dbplugin.ChangeExpiration{NewExpiration: exp, Statements: dbplugin.Statements{Commands: l.RenewStatements}}})
+		return err
+	})
+	if err != nil {
+		return Secret{}, fmt.Errorf("renew lease %q: %w", id, err)
+	}
+	if _, err := e.cluster.Propose(ctx, state.TypeLeaseRenew, "", command.SourceAPI, state.LeaseRenew{ID: id, Expires: exp.Format(time.RFC3339Nano)}); err != nil {
+		return Secret{}, err
+	}
+	return Secret{LeaseID: id, LeaseDuration: exp.Sub(now), Renewable: exp.Before(l.MaxExpires)}, nil
+}
+
+// Revoke deletes a lease's user from the database, then the lease. The lease goes only once
+// the user is gone, so a revocation interrupted by a failover is finished by the next leader.
+func (e *Engine) Revoke(ctx context.Context, id string) error {
+	l, err := e.Lookup(id)
+	if err != nil {
+		return err
+	}
+	err = e.call(ctx, state.Key(l.Mount, l.DBName), func(db dbplugin.Database) error {
+		_, err := db.DeleteUser(ctx, dbplugin.DeleteUserRequest{Username: l.Username, Statements: dbplugin.Statements{Commands: l.RevocationStatements}})
+		return err
+	})
+	if err != nil && !errors.Is(err, state.ErrNotFound) {
+		return fmt.Errorf("revoke lease %q: %w", id, err)
+	}
+	_, err = e.cluster.Propose(ctx, state.TypeLeaseDelete, "", command.SourceAPI, state.LeaseDelete{ID: id})
+	return err
+}
+
+// leaseLoop revokes expired leases while this node is active.
+func (e *Engine) leaseLoop(ctx context.Context) {
+	t := time.NewTicker(e.cfg.LeasePeriod)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := e.cfg.Now()
+		var due []string
+		e.cluster.State().View(func(d *state.Data) {
+			for id, l := range d.Leases {
+				if !l.Expires.After(now) {
+					due = append(due, id)
+				}
+			}
+		})
+		sort.Strings(due)
+		for _, id := range due {
+			if err := e.Revoke(ctx, id); err != nil && ctx.Err() == nil {
+				e.log.Warn("revoking an expired lease", "lease", id, "error", err)
+			}
+		}
+	}
+}
+
+// rotation is the sealed payload of a root-rotation WAL entry.
+type rotation struct {
+	Connection string `json:"connection"`
+	Username   string `json:"username"`
+	Old        string `json:"old"`
+	New        string `json:"new"`
+}
+
+// RotateRoot rotates a connection's root password as DESIGN.md orders it: WAL committed
+// through Raft, then UpdateUser, then the new config and the WAL delete in one command.
+func (e *Engine) RotateRoot(ctx context.Context, mount, name string, src Source) error {
+	key := state.Key(mount, name)
+	c, cfg, _, err := e.loadConn(key)
+	if err != nil {
+		return err
+	}
+	username, _ := cfg["username"].(string)
+	oldPassword, _ := cfg["password"].(string)
+	if username == "" || oldPassword == "" {
+		return invalid("connection %q has no username and password in its config: nothing to rotate", name)
+	}
+	policy, err := ParsePasswordPolicy(c.PasswordPolicy)
+	if err != nil {
+		return invalid("%v", err)
+	}
+	newPassword, err := policy.Generate()
+	if err != nil {
+		return err
+	}
+	data, err := json.Marshal(rotation{Connection: key, Username: username, Old: oldPassword, New: newPassword})
+	if err != nil {
+		return err
+	}
+	sealed, err := e.cluster.Barrier().Encrypt(data)
+	if err != nil {
+		return err
+	}
+	walID := "rotate-" + randomID(16)
+	if _, err := e.cluster.Propose(ctx, state.TypeRotateBegin, src.EventID, src.From, state.RotateBegin{
+		Mount: mount, Name: name, Entry: wal.Entry{ID: walID, Data: sealed},
+	}); err != nil {
+		return err
+	}
+	faults.Hit(faults.RotateAfterWAL)
+	err = e.call(ctx, key, func(db dbplugin.Database) error {
+		_, err := db.UpdateUser(ctx, dbplugin.UpdateUserRequest{Username: username,
+			Password: &dbplugin.ChangePassword{NewPassword: newPassword, Statements: dbplugin.Statements{Commands: c.RootRotationStatements}}})
+		return err
+	})
+	if err != nil {
+		// The WAL entry stays: the rollback manager decides from the database what happened.
+		if _, ferr := e.cluster.Propose(context.WithoutCancel(ctx), state.TypeRotateFail, "", command.SourceInternal, state.RotateFail{Mount: mount, Name: name, Reason: "UpdateUser failed"}); ferr != nil {
+			e.log.Warn("recording a failed rotation", "connection", key, "error", ferr)
+		}
+		return fmt.Errorf("rotate root credentials of %q: %w", name, err)
+	}
+	faults.Hit(faults.RotateAfterDBUpdate)
+	cfg["password"] = newPassword
+	newSealed, err := e.seal(cfg)
+	if err != nil {
+		return err
+	}
+	if _, err := e.cluster.Propose(ctx, state.TypeRotateCommit, "", command.SourceInternal, state.RotateCommit{
+		Mount: mount, Name: name, WALID: walID, Config: newSealed,
+	}); err != nil {
+		return fmt.Errorf("store rotated root credentials of %q: %w", name, err)
+	}
+	faults.Hit(faults.RotateAfterCommit)
+	return nil
+}
+
+// rollbackRootRotation is the WAL handler of DESIGN.md: if the stored password is the new
+// one, or the stored config logs in, the entry is just deleted; else Baton logs in with the new
+// password and sets the old one back.
+func (e *Engine) rollbackRootRotation(ctx context.Context, en wal.Entry) error {
+	if _, err := e.cluster.Propose(ctx, state.TypeRollbackStart, "", command.SourceInternal, state.RollbackStart{WALID: en.ID}); err != nil {
+		return err
+	}
+	plain, err := e.cluster.Barrier().Decrypt(en.Data)
+	if err != nil {
+		return fmt.Errorf("open WAL entry: %w", err)
+	}
+	var r rotation
+	if err := json.Unmarshal(plain, &r); err != nil {
+		return fmt.Errorf("WAL entry is corrupt: %w", err)
+	}
+	done := func(cfg []byte) error {
+		_, err := e.cluster.Propose(ctx, state.TypeRollbackDone, "", command.SourceInternal, state.RollbackDone{WALID: en.ID, Config: cfg})
+		return err
+	}
+	_, cfg, entry, err := e.loadConn(r.Connection)
+	if errors.Is(err, state.ErrNotFound) {
+		return done(nil) // the connection is gone: nothing to repair
+	}
+	if err != nil {
+		return err
+	}
+	if pw, _ := cfg["password"].(string); pw == r.New {
+		return done(nil)
+	}
+	if e.canLogin(ctx, r.Connection, entry, cfg) == nil {
+		return done(nil)
+	}
+	withNew := maps.Clone(cfg)
+	withNew["password"] = r.New
+	tmpID := r.Connection + "#rollback-" + randomID(6)
+	pc, _, err := e.pool.Open(ctx, tmpID, entry, dbplugin.InitializeRequest{Config: withNew, VerifyConnection: true})
+	if err != nil {
+		return fmt.Errorf("neither the stored nor the new root password logs in: %w", err)
+	}
+	defer pc.Close()
+	if _, err := pc.UpdateUser(ctx, dbplugin.UpdateUserRequest{Username: r.Username,
+		Password: &dbplugin.ChangePassword{NewPassword: r.Old}}); err != nil {
+		return fmt.Errorf("set the old root password back: %w", err)
+	}
+	faults.Hit(faults.RollbackAfterDB)
+	if pw, _ := cfg["password"].(string); pw != r.Old {
+		cfg["password"] = r.Old
+		sealed, err := e.seal(cfg)
+		if err != nil {
+			return err
+		}
+		return done(sealed)
+	}
+	return done(nil)
+}
+
+func (e *Engine) canLogin(ctx context.Context, key string, entry catalog.Entry, cfg map[string]any) error {
+	pc, _, err := e.pool.Open(ctx, key+"#check-"+randomID(6), entry, dbplugin.InitializeRequest{Config: cfg, VerifyConnection: true})
+	if err != nil {
+		return err
+	}
+	return pc.Close()
+}
+
+const idAlphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+
+func randomID(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand never fails on Linux
+	}
+	for i := range b {
+		b[i] = idAlphabet[int(b[i])%len(idAlphabet)]
+	}
+	return string(b)
+}
