@@ -7,6 +7,7 @@ package barrier
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -39,6 +40,7 @@ var (
 type Barrier struct {
 	mu   sync.RWMutex
 	aead cipher.AEAD
+	mac  []byte // a MAC key derived from the barrier key
 }
 
 // New returns a sealed barrier.
@@ -86,8 +88,10 @@ func (b *Barrier) Unseal(key, check []byte) error {
 			return ErrWrongKey
 		}
 	}
+	m := sha256.Sum256(append([]byte("baton-mac\x00"), key...))
 	b.mu.Lock()
 	b.aead = a
+	b.mac = m[:]
 	b.mu.Unlock()
 	return nil
 }
@@ -96,7 +100,22 @@ func (b *Barrier) Unseal(key, check []byte) error {
 func (b *Barrier) Seal() {
 	b.mu.Lock()
 	b.aead = nil
+	b.mac = nil
 	b.mu.Unlock()
+}
+
+// MAC authenticates msg under a key derived from the barrier key: a node proves with it that
+// it holds the unseal key (joining a cluster) without sending the key.
+func (b *Barrier) MAC(msg []byte) ([]byte, error) {
+	b.mu.RLock()
+	k := b.mac
+	b.mu.RUnlock()
+	if k == nil {
+		return nil, ErrSealed
+	}
+	m := hmac.New(sha256.New, k)
+	m.Write(msg)
+	return m.Sum(nil), nil
 }
 
 // Sealed reports whether the barrier holds no key.

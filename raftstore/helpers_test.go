@@ -1,0 +1,273 @@
+package raftstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"go.uber.org/goleak"
+
+	"github.com/baton-hq/baton/command"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// waitFor bounds every wait in these tests; the fast profile elects in well under a second.
+const waitFor = 15 * time.Second
+
+// errRefused is the business refusal the test dispatcher returns for "fail" commands.
+var errRefused = errors.New("refused by the state")
+
+// kvPayload is the payload of "put" commands.
+type kvPayload struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+// testDispatcher is a map KV plus the ids applied, idempotent by id as the real state is.
+type testDispatcher struct {
+	mu       sync.Mutex
+	kv       map[string]string
+	ids      []string
+	results  map[string]any
+	restores int
+}
+
+func newTestDispatcher() *testDispatcher {
+	return &testDispatcher{kv: map[string]string{}, results: map[string]any{}}
+}
+
+func (d *testDispatcher) Apply(index uint64, c *command.Command) any {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if r, ok := d.results[c.ID]; ok {
+		return r
+	}
+	var res any
+	switch c.Type {
+	case "put":
+		var p kvPayload
+		if err := c.Decode(&p); err != nil {
+			res = err
+			break
+		}
+		d.kv[p.Key] = p.Value
+		res = fmt.Sprintf("stored %s at %d", p.Key, index)
+	case "fail":
+		res = fmt.Errorf("command %s: %w", c.ID, errRefused)
+	default:
+		res = fmt.Errorf("unknown command type %q", c.Type)
+	}
+	d.results[c.ID] = res
+	d.ids = append(d.ids, c.ID)
+	return res
+}
+
+type snapshotState struct {
+	KV  map[string]string `json:"kv"`
+	IDs []string          `json:"ids"`
+}
+
+func (d *testDispatcher) Snapshot() ([]byte, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return json.Marshal(snapshotState{KV: d.kv, IDs: d.ids})
+}
+
+func (d *testDispatcher) Restore(r io.Reader) error {
+	var st snapshotState
+	if err := json.NewDecoder(r).Decode(&st); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.kv, d.ids, d.results = st.KV, st.IDs, map[string]any{}
+	for _, id := range st.IDs {
+		d.results[id] = "restored"
+	}
+	d.restores++
+	return nil
+}
+
+func (d *testDispatcher) get(key string) (string, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	v, ok := d.kv[key]
+	return v, ok
+}
+
+func (d *testDispatcher) appliedIDs() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Clone(d.ids)
+}
+
+func (d *testDispatcher) restoreCount() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.restores
+}
+
+// testLogger is silent unless RAFTSTORE_TEST_LOG names an hclog level (debug, info, warn…).
+func testLogger(name string) hclog.Logger {
+	level := hclog.Off
+	if l := os.Getenv("RAFTSTORE_TEST_LOG"); l != "" {
+		level = hclog.LevelFromString(l)
+	}
+	return hclog.New(&hclog.LoggerOptions{Name: name, Level: level, Output: os.Stderr})
+}
+
+// testConfig is the fast profile on a free loopback port in a fresh directory.
+func testConfig(tb testing.TB, id string) Config {
+	tb.Helper()
+	c := FastConfig()
+	c.NodeID = id
+	c.Dir = tb.TempDir()
+	c.BindAddr = "127.0.0.1:0"
+	c.Logger = testLogger(id)
+	return c
+}
+
+// node is one open Store with its dispatcher and the config that reopens it on the same
+// directory and port.
+type node struct {
+	cfg Config
+	s   *Store
+	d   *testDispatcher
+}
+
+// openNode opens a Store (closed at cleanup) and pins its BindAddr to the port it got.
+func openNode(tb testing.TB, cfg Config) *node {
+	tb.Helper()
+	d := newTestDispatcher()
+	s, err := Open(cfg, d)
+	if err != nil {
+		tb.Fatalf("open %s: %v", cfg.NodeID, err)
+	}
+	tb.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			tb.Errorf("close %s: %v", cfg.NodeID, err)
+		}
+	})
+	cfg.BindAddr = s.Addr()
+	return &node{cfg: cfg, s: s, d: d}
+}
+
+func ctxFor(tb testing.TB) context.Context {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	tb.Cleanup(cancel)
+	return ctx
+}
+
+// eventually polls cond until it holds, failing the test after waitFor.
+func eventually(tb testing.TB, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.NewTimer(waitFor)
+	defer deadline.Stop()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-deadline.C:
+			tb.Fatalf("timed out after %s waiting for %s", waitFor, what)
+		case <-tick.C:
+		}
+	}
+}
+
+// newCluster bootstraps the first node, joins the others through it, and waits until every
+// node knows the first one leads.
+func newCluster(tb testing.TB, n int, tune func(*Config)) []*node {
+	tb.Helper()
+	var nodes []*node
+	for i := range n {
+		cfg := testConfig(tb, fmt.Sprintf("n%d", i))
+		if tune != nil {
+			tune(&cfg)
+		}
+		nodes = append(nodes, openNode(tb, cfg))
+	}
+	if err := nodes[0].s.Bootstrap(); err != nil {
+		tb.Fatalf("bootstrap: %v", err)
+	}
+	eventually(tb, "n0 to lead", nodes[0].s.IsLeader)
+	for _, nd := range nodes[1:] {
+		if err := nodes[0].s.Join(ctxFor(tb), nd.cfg.NodeID, nd.s.Addr()); err != nil {
+			tb.Fatalf("join %s: %v", nd.cfg.NodeID, err)
+		}
+	}
+	for _, nd := range nodes {
+		eventually(tb, nd.cfg.NodeID+" to know the leader", func() bool {
+			id, _ := nd.s.Leader()
+			return id == "n0"
+		})
+	}
+	return nodes
+}
+
+// leaderOf waits until exactly one of the open nodes leads, and returns it.
+func leaderOf(tb testing.TB, nodes ...*node) *node {
+	tb.Helper()
+	var leader *node
+	eventually(tb, "a single leader", func() bool {
+		leader = nil
+		for _, nd := range nodes {
+			if nd.s.IsLeader() {
+				if leader != nil {
+					return false
+				}
+				leader = nd
+			}
+		}
+		return leader != nil
+	})
+	return leader
+}
+
+func putCmd(tb testing.TB, id, key, value string) *command.Command {
+	tb.Helper()
+	c, err := command.New("put", id, command.SourceAPI, time.Now(), kvPayload{Key: key, Value: value})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return c
+}
+
+// put applies a "put" on s and returns its index.
+func put(tb testing.TB, s *Store, id, key, value string) uint64 {
+	tb.Helper()
+	idx, _, err := s.Apply(ctxFor(tb), putCmd(tb, id, key, value))
+	if err != nil {
+		tb.Fatalf("apply %s: %v", id, err)
+	}
+	return idx
+}
+
+// recvLeadership reads ch until it yields want.
+func recvLeadership(tb testing.TB, name string, ch <-chan bool, want bool) {
+	tb.Helper()
+	timer := time.NewTimer(waitFor)
+	defer timer.Stop()
+	for {
+		select {
+		case v, ok := <-ch:
+			if !ok {
+				tb.Fatalf("%s: leadership channel closed while waiting for %v", name, want)
+			}
+			if v == want {
+				return
+			}
+		case <-timer.C:
+			tb.Fatalf("%s: no leadership %v within %s", name, want, waitFor)
+		}
+	}
+}
