@@ -1,0 +1,290 @@
+package api
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/baton-hq/baton/engine"
+	"github.com/baton-hq/baton/state"
+)
+
+// configKeys are the connection settings Baton keeps; every other key of a config write goes
+// to the plugin.
+var configKeys = map[string]bool{
+	"plugin_name": true, "plugin_version": true, "verify_connection": true, "allowed_roles": true,
+	"root_rotation_statements": true, "password_policy": true,
+}
+
+// database serves the paths of a database mount: <mount>/config, roles, creds, reset,
+// reload, rotate-root.
+func (s *Server) database(w http.ResponseWriter, r *http.Request, p string) error {
+	mount, rest := s.findMount(p)
+	if mount == "" {
+		return errStatus(http.StatusNotFound, "no handler for route %q: nothing is mounted there", p)
+	}
+	op, name, _ := strings.Cut(rest, "/")
+	name = strings.Trim(name, "/")
+	ctx, cancel := ctxTimeout(r)
+	defer cancel()
+	switch op {
+	case "config":
+		if name == "" {
+			if err := requireMethod(r, "LIST"); err != nil {
+				return err
+			}
+			return listReply(w, s.engine.ListConfigs(mount))
+		}
+		switch r.Method {
+		case http.MethodGet:
+			cfg, err := s.engine.ReadConfig(mount, name)
+			if err != nil {
+				return err
+			}
+			writeJSON(w, http.StatusOK, data(cfg))
+			return nil
+		case http.MethodPost, http.MethodPut:
+			in, err := configInput(r)
+			if err != nil {
+				return err
+			}
+			if err := s.engine.WriteConfig(ctx, mount, name, in, engine.APISource); err != nil {
+				return err
+			}
+			w.WriteHeader(http.StatusNoContent)
+			return nil
+		case http.MethodDelete:
+			if err := s.engine.DeleteConfig(ctx, mount, name, engine.APISource); err != nil && !isNotFound(err) {
+				return err
+			}
+			w.WriteHeader(http.StatusNoContent)
+			return nil
+		}
+		return requireMethod(r, http.MethodGet, http.MethodPost, http.MethodDelete)
+	case "reset":
+		if err := requireMethod(r, http.MethodPost, http.MethodPut); err != nil {
+			return err
+		}
+		if err := s.engine.Reset(ctx, mount, nameRequired(name), engine.APISource); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	case "reload":
+		if err := requireMethod(r, http.MethodPost, http.MethodPut); err != nil {
+			return err
+		}
+		if name == "" {
+			return errStatus(http.StatusBadRequest, "reload needs a plugin name: %sreload/:plugin_name", mount)
+		}
+		if _, err := s.engine.Reload(ctx, name, mount, engine.APISource); err != nil {
+			return err
+		}
+		var conns []string
+		s.node.State().View(func(d *state.Data) {
+			for k, c := range d.Connections {
+				if c.Mount == mount && c.PluginName == name {
+					conns = append(conns, strings.TrimPrefix(k, mount))
+				}
+			}
+		})
+		if conns == nil {
+			conns = []string{}
+		}
+		writeJSON(w, http.StatusOK, data(map[string]any{"connections": conns, "count": len(conns)}))
+		return nil
+	case "rotate-root":
+		if err := requireMethod(r, http.MethodPost, http.MethodPut); err != nil {
+			return err
+		}
+		if name == "" {
+			return errStatus(http.StatusBadRequest, "rotate-root needs a connection name: %srotate-root/:name", mount)
+		}
+		if err := s.engine.RotateRoot(ctx, mount, name, engine.APISource); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	case "roles":
+		return s.roles(w, r, mount, name)
+	case "creds":
+		if err := requireMethod(r, http.MethodGet); err != nil {
+			return err
+		}
+		if name == "" {
+			return errStatus(http.StatusBadRequest, "creds needs a role name: %screds/:role", mount)
+		}
+		sec, err := s.engine.Creds(ctx, mount, name, "root")
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"request_id": newRequestID(), "lease_id": sec.LeaseID,
+			"renewable": sec.Renewable, "lease_duration": fmtSeconds(sec.LeaseDuration), "data": sec.Data,
+			"wrap_info": nil, "warnings": nil, "auth": nil})
+		return nil
+	case "static-roles", "static-creds", "rotate-role":
+		return errStatus(http.StatusNotImplemented, "%s is not implemented in this release of Baton", op)
+	}
+	return errStatus(http.StatusNotFound, "no handler for route %q: a database mount serves config, roles, creds, reset, reload and rotate-root", p)
+}
+
+func nameRequired(n string) string { return n }
+
+func isNotFound(err error) bool {
+	st, _ := statusOf(err)
+	return st == http.StatusNotFound
+}
+
+func listReply(w http.ResponseWriter, keys []string) error {
+	if len(keys) == 0 {
+		writeJSON(w, http.StatusNotFound, map[string]any{"errors": []string{}})
+		return nil
+	}
+	writeJSON(w, http.StatusOK, data(map[string]any{"keys": keys}))
+	return nil
+}
+
+// findMount splits a path into the longest mount it lies under and the rest.
+func (s *Server) findMount(p string) (string, string) {
+	best := ""
+	s.node.State().View(func(d *state.Data) {
+		for m := range d.Mounts {
+			if strings.HasPrefix(p+"/", m) && len(m) > len(best) {
+				best = m
+			}
+		}
+	})
+	if best == "" {
+		return "", ""
+	}
+	return best, strings.TrimPrefix(strings.TrimPrefix(p, strings.TrimSuffix(best, "/")), "/")
+}
+
+func configInput(r *http.Request) (engine.ConfigInput, error) {
+	b, err := body(r)
+	if err != nil {
+		return engine.ConfigInput{}, err
+	}
+	p := params(b)
+	var in engine.ConfigInput
+	if in.PluginName, err = p.str("plugin_name"); err != nil {
+		return in, err
+	}
+	if p.has("plugin_version") {
+		v, err := p.str("plugin_version")
+		if err != nil {
+			return in, err
+		}
+		in.PluginVersion = &v
+	}
+	if in.VerifyConnection, err = p.boolean("verify_connection"); err != nil {
+		return in, err
+	}
+	if in.AllowedRoles, err = p.list("allowed_roles"); err != nil {
+		return in, err
+	}
+	if in.RootRotationStatements, err = p.statements("root_rotation_statements"); err != nil {
+		return in, err
+	}
+	if p.has("password_policy") {
+		v, err := p.str("password_policy")
+		if err != nil {
+			return in, err
+		}
+		in.PasswordPolicy = &v
+	}
+	in.Details = map[string]any{}
+	for k, v := range p {
+		if !configKeys[k] {
+			in.Details[k] = v
+		}
+	}
+	return in, nil
+}
+
+func (s *Server) roles(w http.ResponseWriter, r *http.Request, mount, name string) error {
+	if name == "" {
+		if err := requireMethod(r, "LIST"); err != nil {
+			return err
+		}
+		return listReply(w, s.engine.ListRoles(mount))
+	}
+	ctx, cancel := ctxTimeout(r)
+	defer cancel()
+	switch r.Method {
+	case http.MethodGet:
+		role, err := s.engine.ReadRole(mount, name)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, data(map[string]any{
+			"db_name": role.DBName, "creation_statements": nonNil(role.CreationStatements),
+			"revocation_statements": nonNil(role.RevocationStatements), "rollback_statements": nonNil(role.RollbackStatements),
+			"renew_statements": nonNil(role.RenewStatements), "default_ttl": fmtSeconds(role.DefaultTTL),
+			"max_ttl": fmtSeconds(role.MaxTTL), "credential_type": "password",
+		}))
+		return nil
+	case http.MethodPost, http.MethodPut:
+		b, err := body(r)
+		if err != nil {
+			return err
+		}
+		p := params(b)
+		if err := p.unknown("db_name", "creation_statements", "revocation_statements", "rollback_statements",
+			"renew_statements", "default_ttl", "max_ttl", "credential_type", "credential_config"); err != nil {
+			return err
+		}
+		role := state.Role{Mount: mount, Name: name}
+		if old, err := s.engine.ReadRole(mount, name); err == nil {
+			role = old
+		}
+		if v, _ := p.str("db_name"); v != "" {
+			role.DBName = v
+		}
+		if role.DBName == "" {
+			return errStatus(http.StatusBadRequest, "db_name is required: the connection (database/config/:name) this role uses")
+		}
+		for k, dst := range map[string]*[]string{"creation_statements": &role.CreationStatements,
+			"revocation_statements": &role.RevocationStatements, "rollback_statements": &role.RollbackStatements,
+			"renew_statements": &role.RenewStatements} {
+			v, err := p.statements(k)
+			if err != nil {
+				return err
+			}
+			if v != nil {
+				*dst = v
+			}
+		}
+		if ct, _ := p.str("credential_type"); ct != "" && ct != "password" {
+			return errStatus(http.StatusBadRequest, "credential_type %q: Baton issues password credentials in this release", ct)
+		}
+		if d, ok, err := p.duration("default_ttl"); err != nil {
+			return err
+		} else if ok {
+			role.DefaultTTL = d
+		}
+		if d, ok, err := p.duration("max_ttl"); err != nil {
+			return err
+		} else if ok {
+			role.MaxTTL = d
+		}
+		if err := s.engine.WriteRole(ctx, role); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	case http.MethodDelete:
+		if err := s.engine.DeleteRole(ctx, mount, name); err != nil && !isNotFound(err) {
+			return err
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+	return requireMethod(r, http.MethodGet, http.MethodPost, http.MethodDelete)
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}

@@ -1,0 +1,151 @@
+package api
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// params reads typed fields from a decoded JSON body, OpenBao's way: lists may be arrays or
+// comma-separated strings, durations seconds or Go durations, booleans true/false or strings.
+type params map[string]any
+
+func (p params) has(k string) bool { _, ok := p[k]; return ok }
+
+func (p params) str(k string) (string, error) {
+	v, ok := p[k]
+	if !ok || v == nil {
+		return "", nil
+	}
+	switch x := v.(type) {
+	case string:
+		return x, nil
+	case json.Number:
+		return x.String(), nil
+	case bool:
+		return strconv.FormatBool(x), nil
+	}
+	return "", errStatus(http.StatusBadRequest, "%s must be a string, not %T", k, v)
+}
+
+func (p params) boolean(k string) (*bool, error) {
+	v, ok := p[k]
+	if !ok || v == nil {
+		return nil, nil
+	}
+	switch x := v.(type) {
+	case bool:
+		return &x, nil
+	case string:
+		b, err := strconv.ParseBool(x)
+		if err != nil {
+			return nil, errStatus(http.StatusBadRequest, "%s must be true or false, not %q", k, x)
+		}
+		return &b, nil
+	}
+	return nil, errStatus(http.StatusBadRequest, "%s must be true or false, not %T", k, v)
+}
+
+func (p params) list(k string) ([]string, error) {
+	v, ok := p[k]
+	if !ok || v == nil {
+		return nil, nil
+	}
+	switch x := v.(type) {
+	case string:
+		if strings.TrimSpace(x) == "" {
+			return []string{}, nil
+		}
+		parts := strings.Split(x, ",")
+		out := make([]string, 0, len(parts))
+		for _, s := range parts {
+			if s = strings.TrimSpace(s); s != "" {
+				out = append(out, s)
+			}
+		}
+		return out, nil
+	case []any:
+		out := make([]string, 0, len(x))
+		for i, e := range x {
+			s, ok := e.(string)
+			if !ok {
+				return nil, errStatus(http.StatusBadRequest, "%s[%d] must be a string, not %T", k, i, e)
+			}
+			out = append(out, s)
+		}
+		return out, nil
+	}
+	return nil, errStatus(http.StatusBadRequest, "%s must be a list of strings or a comma-separated string, not %T", k, v)
+}
+
+// statements reads a statements field: a list, or one string holding several statements.
+func (p params) statements(k string) ([]string, error) {
+	v, ok := p[k]
+	if !ok || v == nil {
+		return nil, nil
+	}
+	if s, ok := v.(string); ok {
+		if strings.TrimSpace(s) == "" {
+			return []string{}, nil
+		}
+		return []string{s}, nil
+	}
+	return p.list(k)
+}
+
+func (p params) duration(k string) (time.Duration, bool, error) {
+	v, ok := p[k]
+	if !ok || v == nil {
+		return 0, false, nil
+	}
+	switch x := v.(type) {
+	case json.Number:
+		n, err := x.Int64()
+		if err != nil || n < 0 {
+			return 0, true, errStatus(http.StatusBadRequest, "%s must be a whole number of seconds, not %s", k, x)
+		}
+		return time.Duration(n) * time.Second, true, nil
+	case string:
+		if n, err := strconv.ParseInt(x, 10, 64); err == nil && n >= 0 {
+			return time.Duration(n) * time.Second, true, nil
+		}
+		d, err := time.ParseDuration(x)
+		if err != nil || d < 0 {
+			return 0, true, errStatus(http.StatusBadRequest, "%s must be seconds or a duration like \"1h\", not %q", k, x)
+		}
+		return d, true, nil
+	}
+	return 0, true, errStatus(http.StatusBadRequest, "%s must be seconds or a duration, not %T", k, v)
+}
+
+func (p params) unknown(known ...string) error {
+	for k := range p {
+		found := false
+		for _, kk := range known {
+			if k == kk {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return errStatus(http.StatusBadRequest, "unknown field %q (this endpoint takes %s)", k, strings.Join(known, ", "))
+		}
+	}
+	return nil
+}
+
+func requireMethod(r *http.Request, methods ...string) error {
+	for _, m := range methods {
+		if r.Method == m {
+			return nil
+		}
+	}
+	return errStatus(http.StatusMethodNotAllowed, "%s is not allowed here (use %s)", r.Method, strings.Join(methods, " or "))
+}
+
+func fmtSeconds(d time.Duration) int64 { return int64(d / time.Second) }
+
+var _ = fmt.Sprintf

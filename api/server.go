@@ -1,0 +1,285 @@
+// Package api is Baton's HTTP API: OpenBao's paths, JSON shapes, status codes and token
+// header for the endpoints the two share (sys/plugins/catalog, sys/mounts, sys/init, seal and
+// unseal, step-down, leader, health, sys/storage/raft, sys/leases and the database engine),
+// plus Baton's own sys/lifecycle. A standby forwards what needs the active node to it.
+package api
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/baton-hq/baton/barrier"
+	"github.com/baton-hq/baton/core"
+	"github.com/baton-hq/baton/engine"
+	"github.com/baton-hq/baton/plugins"
+	"github.com/baton-hq/baton/plugins/catalog"
+	"github.com/baton-hq/baton/state"
+)
+
+// TokenHeader carries the client token, as in OpenBao.
+const TokenHeader = "X-Vault-Token"
+
+// forwardedHeader marks a request a standby forwarded, so it is never forwarded twice.
+const forwardedHeader = "X-Baton-Forwarded"
+
+// maxBody bounds request bodies.
+const maxBody = 1 << 20
+
+// Server serves the API of one node.
+type Server struct {
+	node    *core.Node
+	engine  *engine.Engine
+	pool    *plugins.Pool
+	log     hclog.Logger
+	version string
+
+	joinMu     sync.Mutex
+	joinLeader []string // leader API addresses to join through, from retry_join or sys/storage/raft/join
+}
+
+// Config configures a Server.
+type Config struct {
+	Node    *core.Node
+	Engine  *engine.Engine
+	Pool    *plugins.Pool
+	Logger  hclog.Logger
+	Version string
+	// RetryJoin lists leader API addresses a new node joins through once unsealed.
+	RetryJoin []string
+}
+
+// New builds a server.
+func New(cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = hclog.NewNullLogger()
+	}
+	return &Server{node: cfg.Node, engine: cfg.Engine, pool: cfg.Pool, log: cfg.Logger, version: cfg.Version, joinLeader: cfg.RetryJoin}
+}
+
+// apiError is an error with its HTTP status.
+type apiError struct {
+	status int
+	msg    string
+}
+
+func (e *apiError) Error() string { return e.msg }
+
+func errStatus(status int, format string, args ...any) error {
+	return &apiError{status: status, msg: fmt.Sprintf(format, args...)}
+}
+
+// statusOf maps errors to OpenBao's status codes.
+func statusOf(err error) (int, string) {
+	var ae *apiError
+	if errors.As(err, &ae) {
+		return ae.status, ae.msg
+	}
+	var na *core.NotActiveError
+	switch {
+	case errors.As(err, &na):
+		return http.StatusServiceUnavailable, "no active node is reachable: " + err.Error()
+	case errors.Is(err, core.ErrSealed), errors.Is(err, barrier.ErrSealed):
+		return http.StatusServiceUnavailable, "Baton is sealed"
+	case errors.Is(err, barrier.ErrWrongKey):
+		return http.StatusBadRequest, err.Error()
+	case errors.Is(err, state.ErrNotFound), errors.Is(err, catalog.ErrNotFound):
+		return http.StatusNotFound, err.Error()
+	case errors.Is(err, state.ErrInvalid), errors.Is(err, catalog.ErrInvalid), errors.Is(err, state.ErrExists):
+		return http.StatusBadRequest, err.Error()
+	case errors.Is(err, state.ErrConflict):
+		return http.StatusConflict, err.Error()
+	case errors.Is(err, context.DeadlineExceeded):
+		return http.StatusGatewayTimeout, err.Error()
+	}
+	return http.StatusInternalServerError, err.Error()
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	if v != nil {
+		_ = json.NewEncoder(w).Encode(v)
+	}
+}
+
+func writeErr(w http.ResponseWriter, err error) {
+	status, msg := statusOf(err)
+	writeJSON(w, status, map[string]any{"errors": []string{msg}})
+}
+
+// data wraps a reply in OpenBao's envelope.
+func data(d any) map[string]any {
+	return map[string]any{"request_id": newRequestID(), "lease_id": "", "renewable": false, "lease_duration": 0, "data": d, "wrap_info": nil, "warnings": nil, "auth": nil}
+}
+
+func newRequestID() string {
+	id, _ := core.NewID()
+	return id[:8] + "-" + id[8:12] + "-" + id[12:16] + "-" + id[16:20] + "-" + id[20:32]
+}
+
+// body decodes a JSON request body into a generic map; an empty body is an empty map.
+func body(r *http.Request) (map[string]any, error) {
+	m := map[string]any{}
+	b, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	if err != nil {
+		return nil, errStatus(http.StatusBadRequest, "reading the request body: %v", err)
+	}
+	if len(b) > maxBody {
+		return nil, errStatus(http.StatusRequestEntityTooLarge, "request body is larger than %d bytes", maxBody)
+	}
+	if len(strings.TrimSpace(string(b))) == 0 {
+		return m, nil
+	}
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.UseNumber()
+	if err := dec.Decode(&m); err != nil {
+		return nil, errStatus(http.StatusBadRequest, "request body is not a JSON object: %v", err)
+	}
+	return m, nil
+}
+
+// Handler returns the HTTP handler.
+func (s *Server) Handler() http.Handler {
+	return http.HandlerFunc(s.serve)
+}
+
+// route is one endpoint.
+type route struct {
+	// auth: the root token is required.
+	auth bool
+	// local: served by this node even when standby or sealed.
+	local bool
+	h     func(w http.ResponseWriter, r *http.Request, rest string) error
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodGet && r.URL.Query().Get("list") == "true" {
+		r.Method = "LIST"
+	}
+	p := strings.TrimPrefix(r.URL.Path, "/v1/")
+	if p == r.URL.Path {
+		writeErr(w, errStatus(http.StatusNotFound, "no handler for %s: API paths start with /v1/", r.URL.Path))
+		return
+	}
+	rt, rest := s.match(p)
+	if rt == nil {
+		writeErr(w, errStatus(http.StatusNotFound, "no handler for route %q", p))
+		return
+	}
+	if !rt.local {
+		if s.node.Sealed() {
+			writeErr(w, core.ErrSealed)
+			return
+		}
+		if !s.node.IsActive() {
+			s.forward(w, r)
+			return
+		}
+	}
+	if rt.auth {
+		if err := s.checkToken(r); err != nil {
+			writeErr(w, err)
+			return
+		}
+	}
+	if err := rt.h(w, r, rest); err != nil {
+		writeErr(w, err)
+	}
+}
+
+func (s *Server) checkToken(r *http.Request) error {
+	tok := r.Header.Get(TokenHeader)
+	if tok == "" {
+		if h := r.Header.Get("Authorization"); strings.HasPrefix(h, "Bearer ") {
+			tok = strings.TrimPrefix(h, "Bearer ")
+		}
+	}
+	var want string
+	s.node.State().View(func(d *state.Data) { want = d.Seal.RootTokenHash })
+	if tok == "" || want == "" || subtle.ConstantTimeCompare([]byte(barrier.HashToken(tok)), []byte(want)) != 1 {
+		return errStatus(http.StatusForbidden, "permission denied")
+	}
+	return nil
+}
+
+// forward proxies a request to the active node.
+func (s *Server) forward(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get(forwardedHeader) != "" {
+		writeErr(w, errStatus(http.StatusServiceUnavailable, "request was forwarded to a node that is not active; the cluster is changing leader: retry"))
+		return
+	}
+	id, addr := s.node.LeaderAPIAddr()
+	if addr == "" {
+		writeErr(w, errStatus(http.StatusServiceUnavailable, "this node is a standby and no active node is known (leader %q): retry shortly", id))
+		return
+	}
+	target, err := url.Parse(addr)
+	if err != nil {
+		writeErr(w, fmt.Errorf("active node's api_addr %q: %w", addr, err))
+		return
+	}
+	proxy := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(target)
+			pr.Out.Header.Set(forwardedHeader, s.node.Config().NodeID)
+		},
+		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
+			writeErr(w, errStatus(http.StatusBadGateway, "forwarding to the active node at %s: %v", addr, err))
+		},
+	}
+	proxy.ServeHTTP(w, r)
+}
+
+// match finds the route for a path under /v1/.
+func (s *Server) match(p string) (*route, string) {
+	type pref struct {
+		prefix string
+		rt     route
+	}
+	table := []pref{
+		{"sys/init", route{local: true, h: s.sysInit}},
+		{"sys/seal-status", route{local: true, h: s.sysSealStatus}},
+		{"sys/unseal", route{local: true, h: s.sysUnseal}},
+		{"sys/health", route{local: true, h: s.sysHealth}},
+		{"sys/leader", route{local: true, h: s.sysLeader}},
+		{"sys/seal", route{auth: true, h: s.sysSeal}},
+		{"sys/step-down", route{auth: true, h: s.sysStepDown}},
+		{"sys/storage/raft/join", route{local: true, h: s.raftJoin}},
+		{"sys/storage/raft/add-peer", route{auth: false, h: s.raftAddPeer}},
+		{"sys/storage/raft/configuration", route{auth: true, h: s.raftConfiguration}},
+		{"sys/storage/raft/remove-peer", route{auth: true, h: s.raftRemovePeer}},
+		{"sys/plugins/catalog", route{auth: true, h: s.catalog}},
+		{"sys/plugins/reload/backend", route{auth: true, h: s.reload}},
+		{"sys/mounts", route{auth: true, h: s.mounts}},
+		{"sys/leases/", route{auth: true, h: s.leases}},
+		{"sys/lifecycle", route{auth: true, h: s.lifecycle}},
+	}
+	for _, e := range table {
+		if p == e.prefix || strings.HasPrefix(p, e.prefix+"/") || (strings.HasSuffix(e.prefix, "/") && strings.HasPrefix(p, e.prefix)) {
+			rt := e.rt
+			return &rt, strings.TrimPrefix(strings.TrimPrefix(p, e.prefix), "/")
+		}
+	}
+	if strings.HasPrefix(p, "sys/") {
+		return nil, ""
+	}
+	return &route{auth: true, h: s.database}, p
+}
+
+// ctxTimeout bounds a request's work.
+func ctxTimeout(r *http.Request) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(r.Context(), 60*time.Second)
+}

@@ -1,0 +1,140 @@
+// Package server assembles one Baton node from its parts (the Raft-backed core, the plugin
+// pool, the database engine and the HTTP API) and serves it. cmd/node fills a Config from
+// flags or a config file; the in-process cluster tests fill it directly.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/baton-hq/baton/api"
+	"github.com/baton-hq/baton/core"
+	"github.com/baton-hq/baton/engine"
+	"github.com/baton-hq/baton/plugins"
+	"github.com/baton-hq/baton/plugins/catalog"
+)
+
+// Version is Baton's version, reported to plugins and by the API.
+const Version = "v0.1.0"
+
+// Config is one node.
+type Config struct {
+	Core core.Config
+	// Listen is the HTTP listen address ("127.0.0.1:8200"); port 0 picks one, which then
+	// also becomes Core.APIAddr when that is empty.
+	Listen string
+	// PluginDir, StartTimeout, Permissions and PassEnv configure the plugin pool.
+	PluginDir    string
+	StartTimeout time.Duration
+	Permissions  catalog.PermissionPolicy
+	PassEnv      []string
+	// Rollback period and minimum age, and the lease expiry period.
+	RollbackPeriod, RollbackMinAge, LeasePeriod time.Duration
+	// RetryJoin lists leader API addresses to join through once unsealed.
+	RetryJoin []string
+}
+
+// Server is a running node.
+type Server struct {
+	Node   *core.Node
+	Engine *engine.Engine
+	Pool   *plugins.Pool
+	API    *api.Server
+
+	log  hclog.Logger
+	ln   net.Listener
+	http *http.Server
+	done chan struct{}
+}
+
+// New starts a node: NATS, the plugin pool and the HTTP listener; the node is sealed until
+// Init or Unseal.
+func New(cfg Config) (*Server, error) {
+	if cfg.Core.Logger == nil {
+		cfg.Core.Logger = hclog.NewNullLogger()
+	}
+	log := cfg.Core.Logger
+	if cfg.Listen == "" {
+		return nil, errors.New("server: listen address is required")
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("server: listen on %s: %w", cfg.Listen, err)
+	}
+	if cfg.Core.APIAddr == "" {
+		cfg.Core.APIAddr = "http://" + ln.Addr().String()
+	}
+	s := &Server{log: log, ln: ln, done: make(chan struct{})}
+	fail := func(err error) (*Server, error) {
+		ln.Close()
+		if s.Node != nil {
+			_ = s.Node.Shutdown(context.Background())
+		}
+		return nil, err
+	}
+	node, err := core.New(cfg.Core)
+	if err != nil {
+		return fail(err)
+	}
+	s.Node = node
+	var eng *engine.Engine
+	pool, err := plugins.NewPool(plugins.Config{
+		PluginDir: cfg.PluginDir, StartTimeout: cfg.StartTimeout, Permissions: cfg.Permissions,
+		PassEnv: cfg.PassEnv, HostVersion: Version, Logger: log,
+		Observer: func(ev plugins.InstanceEvent) {
+			if eng != nil {
+				eng.Observe(ev)
+			}
+		},
+	})
+	if err != nil {
+		return fail(err)
+	}
+	s.Pool = pool
+	eng, err = engine.New(engine.Config{
+		Cluster: node, Pool: pool, Logger: log.Named("database"),
+		RollbackPeriod: cfg.RollbackPeriod, RollbackMinAge: cfg.RollbackMinAge, LeasePeriod: cfg.LeasePeriod,
+	})
+	if err != nil {
+		_ = pool.Shutdown(context.Background())
+		return fail(err)
+	}
+	s.Engine = eng
+	node.SetRuntime(eng)
+	s.API = api.New(api.Config{Node: node, Engine: eng, Pool: pool, Logger: log.Named("api"), Version: Version, RetryJoin: cfg.RetryJoin})
+	s.http = &http.Server{Handler: s.API.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		defer close(s.done)
+		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("HTTP server", "error", err)
+		}
+	}()
+	log.Info("listening", "api_addr", cfg.Core.APIAddr, "raft", cfg.Core.RaftBind, "nats", node.NATSURL())
+	return s, nil
+}
+
+// Addr is the HTTP listen address.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// URL is the node's API URL.
+func (s *Server) URL() string { return s.Node.Config().APIAddr }
+
+// Close shuts the node down gracefully: plugins stopped, leadership handed over, Raft closed,
+// NATS and HTTP closed.
+func (s *Server) Close(ctx context.Context) error {
+	err := s.Node.Shutdown(ctx)
+	hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	_ = s.http.Shutdown(hctx)
+	<-s.done
+	if cerr := s.Engine.Close(ctx); cerr != nil && err == nil {
+		err = cerr
+	}
+	return err
+}

@@ -1,0 +1,207 @@
+// Package cluster runs Baton clusters inside a test process: real nodes (core, Raft over TCP on
+// loopback with boltdb, the plugin pool spawning real plugin processes, the HTTP API), one real
+// embedded NATS server they share, formed the way operators form them (sys/init on one node,
+// sys/storage/raft/join and sys/unseal on the others).
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/baton-hq/baton/core"
+	"github.com/baton-hq/baton/events"
+	"github.com/baton-hq/baton/raftstore"
+	"github.com/baton-hq/baton/server"
+	"github.com/baton-hq/baton/test/testutil"
+)
+
+// Cluster is a set of in-process nodes.
+type Cluster struct {
+	t         testing.TB
+	Dir       string
+	PluginDir string
+	NATS      *events.Embedded
+	Key       string
+	Token     string
+	Plugin    testutil.Binary
+	Name      string
+
+	mu    sync.Mutex
+	Nodes []*Member
+}
+
+// Member is one node of the cluster.
+type Member struct {
+	ID     string
+	Cfg    server.Config
+	S      *server.Server
+	Client *testutil.Client
+}
+
+// Options tune a cluster.
+type Options struct {
+	// Raft overrides the fast profile.
+	Raft *raftstore.Config
+	// RollbackMinAge for the engine (default 1 s in tests).
+	RollbackMinAge time.Duration
+}
+
+// New starts n nodes and forms a cluster, leaving node 0 active.
+func New(t testing.TB, n int, opts Options) *Cluster {
+	t.Helper()
+	dir := testutil.ShortTempDir(t)
+	c := &Cluster{t: t, Dir: dir, PluginDir: filepath.Join(dir, "plugins"), Name: "test"}
+	if err := os.MkdirAll(c.PluginDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bin, err := testutil.Build(c.PluginDir, "./cmd/baton-test-plugin", "baton-test-plugin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Plugin = bin
+	nats, err := events.RunEmbedded(events.EmbeddedConfig{DataDir: filepath.Join(dir, "nats")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.NATS = nats
+	t.Cleanup(c.close)
+	for i := 0; i < n; i++ {
+		c.add(i, opts)
+	}
+	ctx := testutil.Context(t, 60*time.Second)
+	first := c.Nodes[0]
+	r := first.Client.Must(t, ctx, "PUT", "sys/init", map[string]any{"secret_shares": 1, "secret_threshold": 1})
+	keys, _ := r.Body["keys_base64"].([]any)
+	c.Key = fmt.Sprint(keys[0])
+	c.Token = fmt.Sprint(r.Body["root_token"])
+	for _, m := range c.Nodes {
+		m.Client.Token = c.Token
+	}
+	for _, m := range c.Nodes[1:] {
+		m.Client.Must(t, ctx, "POST", "sys/storage/raft/join", map[string]any{"leader_api_addr": first.S.URL()})
+		m.Client.Must(t, ctx, "PUT", "sys/unseal", map[string]any{"key": c.Key})
+	}
+	testutil.Eventually(t, 30*time.Second, "one active node and every node unsealed", func() bool {
+		return c.Active() == first
+	})
+	return c
+}
+
+func (c *Cluster) add(i int, opts Options) {
+	c.t.Helper()
+	id := "node" + strconv.Itoa(i)
+	rc := raftstore.FastConfig()
+	if opts.Raft != nil {
+		rc = *opts.Raft
+	}
+	minAge := opts.RollbackMinAge
+	if minAge == 0 {
+		minAge = time.Second
+	}
+	raftPort := testutil.FreePort(c.t)
+	cfg := server.Config{
+		Core: core.Config{
+			NodeID:   id,
+			DataDir:  filepath.Join(c.Dir, id),
+			RaftBind: "127.0.0.1:" + strconv.Itoa(raftPort),
+			Raft:     rc,
+			Cluster:  c.Name,
+			NATSURL:  c.NATS.ClientURL(),
+			Logger: hclog.New(&hclog.LoggerOptions{Name: id, Level: hclog.LevelFromString(envOr("BATON_TEST_LOG", "warn")),
+				Output: os.Stderr}),
+		},
+		Listen:         "127.0.0.1:" + strconv.Itoa(testutil.FreePort(c.t)),
+		PluginDir:      c.PluginDir,
+		StartTimeout:   10 * time.Second,
+		RollbackPeriod: time.Second,
+		RollbackMinAge: minAge,
+		LeasePeriod:    200 * time.Millisecond,
+	}
+	cfg.Core.APIAddr = "http://" + cfg.Listen
+	m := &Member{ID: id, Cfg: cfg}
+	c.start(m)
+	c.Nodes = append(c.Nodes, m)
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+func (c *Cluster) start(m *Member) {
+	c.t.Helper()
+	s, err := server.New(m.Cfg)
+	if err != nil {
+		c.t.Fatalf("start %s: %v", m.ID, err)
+	}
+	m.S = s
+	m.Client = &testutil.Client{Addr: m.Cfg.Core.APIAddr, Token: c.Token}
+}
+
+// Stop shuts a node down gracefully.
+func (c *Cluster) Stop(m *Member) {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if m.S != nil {
+		if err := m.S.Close(ctx); err != nil {
+			c.t.Logf("stop %s: %v", m.ID, err)
+		}
+		m.S = nil
+	}
+}
+
+// Restart starts a stopped node on its data directory and unseals it.
+func (c *Cluster) Restart(m *Member) {
+	c.t.Helper()
+	c.start(m)
+	ctx := testutil.Context(c.t, 30*time.Second)
+	m.Client.Must(c.t, ctx, "PUT", "sys/unseal", map[string]any{"key": c.Key})
+}
+
+// Active returns the single active node, or nil when there is none or more than one.
+func (c *Cluster) Active() *Member {
+	var active *Member
+	for _, m := range c.Nodes {
+		if m.S != nil && m.S.Node.IsActive() {
+			if active != nil {
+				return nil
+			}
+			active = m
+		}
+	}
+	return active
+}
+
+// WaitActive waits for a single active node other than not (nil: any).
+func (c *Cluster) WaitActive(not *Member, timeout time.Duration) *Member {
+	c.t.Helper()
+	var a *Member
+	testutil.Eventually(c.t, timeout, "a single active node", func() bool {
+		a = c.Active()
+		return a != nil && a != not
+	})
+	return a
+}
+
+func (c *Cluster) close() {
+	var wg sync.WaitGroup
+	for _, m := range c.Nodes {
+		if m.S != nil {
+			wg.Add(1)
+			go func(m *Member) { defer wg.Done(); c.Stop(m) }(m)
+		}
+	}
+	wg.Wait()
+	c.NATS.Shutdown()
+}
