@@ -162,8 +162,8 @@ func (n *Node) startNATS() error {
 	if url == "" {
 		e, err := events.RunEmbedded(events.EmbeddedConfig{
 			DataDir: filepath.Join(n.cfg.DataDir, "nats"),
-			Port:     n.cfg.EmbeddedNATSPort,
-			Logger:   n.log.Named("nats"),
+			Port:    n.cfg.EmbeddedNATSPort,
+			Logger:  n.log.Named("nats"),
 		})
 		if err != nil {
 			return fmt.Errorf("core: embedded NATS: %w", err)
