@@ -1,0 +1,546 @@
+// Package config reads a Baton node's HCL configuration file, written with the keys OpenBao
+// operators already use (listener "tcp", api_addr, cluster_addr, storage "raft", retry_join,
+// plugin_directory, disable_mlock, …), so that an OpenBao node's file starts a Baton node with
+// few or no edits. Keys that mean nothing to Baton are reported as warnings, not refused, as
+// OpenBao does with keys it has retired; what Baton cannot honour (TLS listeners, storage other
+// than raft, seals other than a key file or variable) is refused with a message that says what
+// to write instead.
+//
+// The package is a leaf: it imports no other Baton package, and turns the file into plain values
+// (durations, file modes, host:port addresses) that cmd/node hands to raftstore, events,
+// plugins and rollback.
+package config
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/hcl/v2"
+)
+
+// Defaults that apply when the file leaves a key out.
+const (
+	// DefaultClusterName names the cluster in NATS subjects when cluster_name is absent.
+	DefaultClusterName = "baton"
+	// DefaultSealVariable is the environment variable seal "env" reads when it names none.
+	DefaultSealVariable = "BATON_UNSEAL_KEY"
+	// MaxPerformanceMultiplier is the largest storage "raft" performance_multiplier, as in
+	// OpenBao.
+	MaxPerformanceMultiplier = 10
+	// maxClusterNameLen mirrors events.MaxClusterLen.
+	maxClusterNameLen = 64
+)
+
+// Seal types Baton accepts.
+const (
+	// SealFile reads the unseal key (base64) from a file.
+	SealFile = "file"
+	// SealEnv reads the unseal key (base64) from an environment variable.
+	SealEnv = "env"
+)
+
+// fastHeartbeat, fastElection and fastLease are Baton's fast Raft profile (see LIBRARIES.md:
+// a new leader about 0.4 s after a kill); performance_multiplier scales them.
+const (
+	fastHeartbeat = 200 * time.Millisecond
+	fastElection  = 200 * time.Millisecond
+	fastLease     = 100 * time.Millisecond
+)
+
+// ErrInvalid is wrapped by every FieldError, so that callers can tell a bad file from an
+// unreadable one.
+var ErrInvalid = errors.New("invalid configuration")
+
+// Config is one node's configuration. Parse fills every derived field (api_addr from the
+// listener, the Raft bind address, defaults) so that callers read values, not absences.
+type Config struct {
+	// File is the path the configuration was read from ("" when built in code).
+	File string
+
+	// UI is accepted for OpenBao files; Baton has no UI.
+	UI bool
+	// DisableMlock is accepted for OpenBao files; Baton never locks memory.
+	DisableMlock bool
+
+	// APIAddr is the URL other nodes and clients use to reach this node's API, normalised to
+	// "http://host:port" (no trailing slash). sys/leader reports it.
+	APIAddr string
+	// ClusterAddr is the address other nodes dial for Raft, as written ("http://host:port",
+	// "https://host:port" or "host:port") or derived; RaftAdvertise returns its host:port.
+	ClusterAddr string
+
+	// PluginDirectory holds the plugin binaries the catalog may run; "" means only the
+	// bundled plugins.
+	PluginDirectory string
+	// PluginFileUID is the owner plugin files must have when the permission check is on; nil
+	// means this process's effective uid.
+	PluginFileUID *int
+	// PluginFilePermissions is the mode plugin files must have when the permission check is on;
+	// nil means no mode check.
+	PluginFilePermissions *os.FileMode
+	// PluginStartTimeout bounds a plugin's handshake; 0 means the runner's default.
+	PluginStartTimeout time.Duration
+
+	// LogLevel is the node's log level; hclog.NoLevel means info.
+	LogLevel hclog.Level
+	// ClusterName is the cluster's name in NATS subjects (DefaultClusterName when absent).
+	ClusterName string
+
+	// Listener is the first listener "tcp" block.
+	Listener Listener
+	// Storage is the storage "raft" block.
+	Storage Storage
+	// NATS says which NATS server carries lifecycle events.
+	NATS NATS
+	// Seal, when set, names where the node reads its unseal key at start (auto-unseal); nil
+	// means an operator unseals through sys/unseal.
+	Seal *Seal
+	// Rollback tunes the WAL rollback manager; zeros mean its defaults.
+	Rollback Rollback
+
+	// pos remembers where each field was written, so that Validate can name file:line.
+	pos map[string]hcl.Range
+}
+
+// Listener is the API listener. Baton serves plain HTTP in this release.
+type Listener struct {
+	// Address is the host:port the HTTP API listens on.
+	Address string
+	// ClusterAddress is the host:port the Raft TCP transport binds; when absent it is the
+	// API port + 1 on the same host, as in OpenBao.
+	ClusterAddress string
+	// TLSDisable must be true: Baton has no TLS listener yet.
+	TLSDisable bool
+}
+
+// Storage is the storage "raft" block.
+type Storage struct {
+	// Path is the node's data directory (Raft log, snapshots, embedded NATS store).
+	Path string
+	// NodeID is the node's Raft server id; it must not change across restarts.
+	NodeID string
+	// PerformanceMultiplier scales Raft's timings: see Timing.
+	PerformanceMultiplier int
+	// RetryJoin lists the nodes a new node keeps asking to join through, in order.
+	RetryJoin []RetryJoin
+	// SnapshotThreshold, TrailingLogs and SnapshotInterval are OpenBao's tuning keys of the
+	// same names; zero means raftstore's default.
+	SnapshotThreshold uint64
+	TrailingLogs      uint64
+	SnapshotInterval  time.Duration
+}
+
+// RetryJoin is one retry_join block.
+type RetryJoin struct {
+	// LeaderAPIAddr is a cluster member's API URL ("http://host:port").
+	LeaderAPIAddr string
+}
+
+// NATS chooses the NATS server: an external one when URL is set, otherwise one embedded in
+// the node.
+type NATS struct {
+	// URL is one or more comma-separated server URLs; "" starts the embedded server. It may
+	// carry credentials: never log it.
+	URL string
+	// Port is the embedded server's client port; 0 picks a free one.
+	Port int
+	// Credentials is a user credentials file (JWT and nkey seed) for the external server.
+	Credentials string
+	// NKeySeed is a file holding an nkey seed for the external server.
+	NKeySeed string
+	// TLSCA, TLSCert and TLSKey are files for TLS to the external server.
+	TLSCA, TLSCert, TLSKey string
+}
+
+// Embedded reports whether the node runs its own NATS server.
+func (n NATS) Embedded() bool { return n.URL == "" }
+
+// Seal names where the unseal key comes from at start.
+type Seal struct {
+	// Type is SealFile or SealEnv.
+	Type string
+	// Path is the key file (SealFile).
+	Path string
+	// Variable is the environment variable (SealEnv).
+	Variable string
+}
+
+// Rollback tunes the WAL rollback manager.
+type Rollback struct {
+	// Period is how often the manager scans; 0 means its default.
+	Period time.Duration
+	// MinAge is how old an entry must be before it is rolled back; 0 means its default.
+	MinAge time.Duration
+}
+
+// RaftTiming holds the Raft timeouts a performance multiplier stands for.
+type RaftTiming struct {
+	// Heartbeat is raft.Config.HeartbeatTimeout.
+	Heartbeat time.Duration
+	// Election is raft.Config.ElectionTimeout.
+	Election time.Duration
+	// LeaderLease is raft.Config.LeaderLeaseTimeout.
+	LeaderLease time.Duration
+}
+
+// Timing maps performance_multiplier onto Raft timeouts. OpenBao's multiplier scales its
+// defaults, 1 being the fastest and 5 the default; Baton keeps that direction but starts from
+// its fast profile (200/200/100 ms): multiplier m gives heartbeat and election m×200 ms and
+// leader lease m×100 ms, and 0 (absent) means 1. So 5 gives hashicorp/raft's own defaults
+// (1 s/1 s/500 ms), a sensible choice for a slow or distant network.
+func (s Storage) Timing() RaftTiming {
+	m := time.Duration(max(s.PerformanceMultiplier, 1))
+	return RaftTiming{Heartbeat: m * fastHeartbeat, Election: m * fastElection, LeaderLease: m * fastLease}
+}
+
+// RaftAdvertise is the host:port other nodes dial for Raft, taken from ClusterAddr; "" when
+// ClusterAddr is not a valid address (Validate says why).
+func (c *Config) RaftAdvertise() string {
+	hp, err := clusterHostPort(c.ClusterAddr)
+	if err != nil {
+		return ""
+	}
+	return hp
+}
+
+// ReadKey reads the unseal key the seal names and decodes it from base64 (the keys_base64
+// that sys/init returned). Errors never quote the key or the file's content.
+func (s *Seal) ReadKey() ([]byte, error) {
+	var raw, from string
+	switch s.Type {
+	case SealFile:
+		b, err := os.ReadFile(s.Path)
+		if err != nil {
+			return nil, fmt.Errorf("seal %q: read the unseal key: %w", s.Type, err)
+		}
+		raw, from = string(b), "file "+s.Path
+	case SealEnv:
+		v, ok := os.LookupEnv(s.Variable)
+		if !ok {
+			return nil, fmt.Errorf("seal %q: environment variable %s is not set: export the unseal key (base64) in it", s.Type, s.Variable)
+		}
+		raw, from = v, "environment variable "+s.Variable
+	default:
+		return nil, fmt.Errorf("%w: seal type %q is not supported: use seal \"file\" or \"env\"", ErrInvalid, s.Type)
+	}
+	raw = strings.TrimSpace(raw)
+	if raw == "" {
+		return nil, fmt.Errorf("seal %q: %s is empty: write the unseal key (keys_base64 from operator init) in it", s.Type, from)
+	}
+	key, err := base64.StdEncoding.DecodeString(raw)
+	if err != nil {
+		// The decoder's error quotes an offset, not the content; still, say only what to fix.
+		return nil, fmt.Errorf("seal %q: %s does not hold base64: write the keys_base64 value from operator init", s.Type, from)
+	}
+	return key, nil
+}
+
+// FieldError is one problem with the configuration, located in the file when the
+// configuration came from one.
+type FieldError struct {
+	// File and Line locate the problem; empty and 0 for a Config built in code.
+	File string
+	Line int
+	// Field names the key, dotted by block ("storage.node_id"); "" for syntax errors.
+	Field string
+	// Problem says what is wrong and what to write instead.
+	Problem string
+}
+
+// Error renders "file:line: field: problem", leaving out what is unknown.
+func (e *FieldError) Error() string {
+	var b strings.Builder
+	if e.File != "" {
+		b.WriteString(e.File)
+		if e.Line > 0 {
+			b.WriteString(":" + strconv.Itoa(e.Line))
+		}
+		b.WriteString(": ")
+	}
+	if e.Field != "" {
+		b.WriteString(e.Field + ": ")
+	}
+	b.WriteString(e.Problem)
+	return b.String()
+}
+
+// Unwrap makes every FieldError match ErrInvalid.
+func (e *FieldError) Unwrap() error { return ErrInvalid }
+
+// Validate checks a filled configuration: Parse calls it after deriving defaults, and code
+// that builds a Config (dev mode) calls it too. It reports every problem at once, joined.
+func (c *Config) Validate() error {
+	v := validator{c: c}
+
+	// Parse derives api_addr and cluster_addr from the listener; when the listener itself is
+	// wrong, its errors say what to fix and "required" here would only add noise.
+	listenerOK := checkBindAddr(c.Listener.Address) == nil && checkBindAddr(c.Listener.ClusterAddress) == nil
+	if c.APIAddr == "" {
+		if listenerOK {
+			v.bad("api_addr", `is required: write api_addr = "http://HOST:8200" with this node's own address`)
+		}
+	} else if err := checkHTTPURL(c.APIAddr); err != nil {
+		v.bad("api_addr", err.Error())
+	}
+	if c.ClusterAddr == "" {
+		if listenerOK {
+			v.bad("cluster_addr", `is required: write cluster_addr = "http://HOST:8201" with this node's own address`)
+		}
+	} else if _, err := clusterHostPort(c.ClusterAddr); err != nil {
+		v.bad("cluster_addr", err.Error())
+	}
+
+	v.listener(c.Listener)
+	v.storage(c.Storage)
+	v.nats(c.NATS)
+	v.seal(c.Seal)
+
+	if err := checkClusterName(c.ClusterName); err != nil {
+		v.bad("cluster_name", err.Error())
+	}
+	if c.LogLevel != hclog.NoLevel && (c.LogLevel < hclog.Trace || c.LogLevel > hclog.Off) {
+		v.bad("log_level", "must be trace, debug, info, warn or error")
+	}
+	if c.PluginFileUID != nil && *c.PluginFileUID < 0 {
+		v.bad("plugin_file_uid", "must be a uid of 0 or more")
+	}
+	if c.PluginFilePermissions != nil && *c.PluginFilePermissions&^os.ModePerm != 0 {
+		v.bad("plugin_file_permissions", `must be permission bits only: write an octal string such as "0755"`)
+	}
+	v.nonNegative("plugin_start_timeout", c.PluginStartTimeout)
+	v.nonNegative("rollback.period", c.Rollback.Period)
+	v.nonNegative("rollback.min_age", c.Rollback.MinAge)
+	return errors.Join(v.errs...)
+}
+
+type validator struct {
+	c    *Config
+	errs []error
+}
+
+func (v *validator) bad(field, problem string) { v.badAt(field, field, problem) }
+
+// badAt reports a problem with field, located where posKey was written (repeated blocks keep
+// one position per block: "storage.retry_join#2").
+func (v *validator) badAt(posKey, field, problem string) {
+	e := &FieldError{Field: field, Problem: problem}
+	if r, ok := v.c.pos[posKey]; ok {
+		e.File, e.Line = r.Filename, r.Start.Line
+	} else if v.c.File != "" {
+		e.File = v.c.File
+	}
+	v.errs = append(v.errs, e)
+}
+
+func (v *validator) nonNegative(field string, d time.Duration) {
+	if d < 0 {
+		v.bad(field, fmt.Sprintf("%s is negative: write a duration such as \"30s\"", d))
+	}
+}
+
+func (v *validator) listener(l Listener) {
+	if l.Address == "" {
+		v.bad("listener.address", `is required: write listener "tcp" { address = "127.0.0.1:8200" }`)
+	} else if err := checkBindAddr(l.Address); err != nil {
+		v.bad("listener.address", err.Error())
+	}
+	if l.ClusterAddress == "" {
+		v.bad("listener.cluster_address", `is required: write cluster_address = "127.0.0.1:8201"`)
+	} else if err := checkBindAddr(l.ClusterAddress); err != nil {
+		v.bad("listener.cluster_address", err.Error())
+	} else if l.ClusterAddress == l.Address {
+		v.bad("listener.cluster_address", "is the API address too: give Raft its own port")
+	}
+	if !l.TLSDisable {
+		v.bad("listener.tls_disable", "TLS listeners are not supported yet: set tls_disable = true")
+	}
+}
+
+func (v *validator) storage(s Storage) {
+	if s.Path == "" {
+		v.bad("storage.path", `is required: write storage "raft" { path = "/var/lib/baton/NODE" }`)
+	}
+	if s.NodeID == "" {
+		v.bad("storage.node_id", `is required: write storage "raft" { node_id = "node1" }, unique in the cluster`)
+	} else if strings.ContainsFunc(s.NodeID, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		v.bad("storage.node_id", "must not contain spaces or control characters")
+	}
+	if s.PerformanceMultiplier < 0 || s.PerformanceMultiplier > MaxPerformanceMultiplier {
+		v.bad("storage.performance_multiplier", fmt.Sprintf("%d is out of range: write 0 (Baton's fast profile) or 1 to %d", s.PerformanceMultiplier, MaxPerformanceMultiplier))
+	}
+	v.nonNegative("storage.snapshot_interval", s.SnapshotInterval)
+	for i, rj := range s.RetryJoin {
+		const field = "storage.retry_join.leader_api_addr"
+		at := fmt.Sprintf("%s#%d", field, i)
+		if rj.LeaderAPIAddr == "" {
+			v.badAt(at, field, `is required in each retry_join block: write leader_api_addr = "http://HOST:8200"`)
+		} else if err := checkHTTPURL(rj.LeaderAPIAddr); err != nil {
+			v.badAt(at, field, err.Error())
+		}
+	}
+}
+
+func (v *validator) nats(n NATS) {
+	if n.URL != "" {
+		for i, u := range strings.Split(n.URL, ",") {
+			// The URL may carry a user and password: name the entry, never quote it.
+			if err := checkNATSURL(strings.TrimSpace(u)); err != nil {
+				v.bad("nats.url", fmt.Sprintf("entry %d %s", i+1, err))
+			}
+		}
+	}
+	if n.Port < 0 || n.Port > 65535 {
+		v.bad("nats.port", fmt.Sprintf("%d is not a port: write 0 (any free port) to 65535", n.Port))
+	}
+	if n.Credentials != "" && n.NKeySeed != "" {
+		v.bad("nats.nkey_seed", "is set together with credentials: keep one of them")
+	}
+	if (n.TLSCert == "") != (n.TLSKey == "") {
+		v.bad("nats.tls_cert", "tls_cert and tls_key go together: set both or neither")
+	}
+}
+
+func (v *validator) seal(s *Seal) {
+	if s == nil {
+		return
+	}
+	switch s.Type {
+	case SealFile:
+		if s.Path == "" {
+			v.bad("seal.path", `is required: write seal "file" { path = "/run/baton/unseal-key" }`)
+		}
+	case SealEnv:
+		if s.Variable == "" {
+			v.bad("seal.variable", fmt.Sprintf(`is required: write seal "env" { variable = %q }`, DefaultSealVariable))
+		}
+	default:
+		v.bad("seal", fmt.Sprintf(`seal type %q is not supported: use seal "file" or "env"`, s.Type))
+	}
+}
+
+// checkHTTPURL accepts "http://host:port" with a host other nodes can reach.
+func checkHTTPURL(s string) error {
+	if !strings.Contains(s, "://") {
+		return fmt.Errorf(`%q has no scheme: write "http://%s"`, s, s)
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf(`%q is not a URL: write "http://HOST:PORT"`, s)
+	}
+	switch u.Scheme {
+	case "http":
+	case "https":
+		return fmt.Errorf("%q uses https, but TLS listeners are not supported yet: write http://%s", s, u.Host)
+	default:
+		return fmt.Errorf(`%q has scheme %q: write "http://%s"`, s, u.Scheme, u.Host)
+	}
+	if u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf(`%q must be scheme, host and port only: write "http://%s"`, s, u.Host)
+	}
+	if u.Port() == "" {
+		return fmt.Errorf(`%q has no port: write "http://%s:8200"`, s, u.Hostname())
+	}
+	return checkAdvertisable(u.Host)
+}
+
+// clusterHostPort takes cluster_addr as OpenBao writes it (a URL, usually https://, since
+// OpenBao's cluster port speaks TLS) or as a bare host:port, and returns host:port.
+func clusterHostPort(s string) (string, error) {
+	hp := s
+	if strings.Contains(s, "://") {
+		u, err := url.Parse(s)
+		if err != nil || u.Host == "" {
+			return "", fmt.Errorf(`%q is not a URL: write "http://HOST:8201" or "HOST:8201"`, s)
+		}
+		switch u.Scheme {
+		case "http", "https", "tcp":
+		default:
+			return "", fmt.Errorf(`%q has scheme %q: write "http://%s" or "%s"`, s, u.Scheme, u.Host, u.Host)
+		}
+		if u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+			return "", fmt.Errorf(`%q must be scheme, host and port only: write "http://%s"`, s, u.Host)
+		}
+		hp = u.Host
+	}
+	if err := checkAdvertisable(hp); err != nil {
+		return "", err
+	}
+	return hp, nil
+}
+
+// checkAdvertisable accepts a host:port with a real port and a host that is not a wildcard.
+func checkAdvertisable(hp string) error {
+	host, port, err := net.SplitHostPort(hp)
+	if err != nil {
+		return fmt.Errorf(`%q is not host:port: write "HOST:PORT"`, hp)
+	}
+	if err := checkPort(port); err != nil {
+		return fmt.Errorf("%q: %w", hp, err)
+	}
+	if host == "" {
+		return fmt.Errorf("%q has no host: write this node's own address, which other nodes can reach", hp)
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		return fmt.Errorf("%q names %s, which other nodes cannot reach: write this node's own address", hp, host)
+	}
+	return nil
+}
+
+// checkBindAddr accepts a listening host:port; an empty or wildcard host listens everywhere.
+func checkBindAddr(hp string) error {
+	_, port, err := net.SplitHostPort(hp)
+	if err != nil {
+		return fmt.Errorf(`%q is not host:port: write "127.0.0.1:8200"`, hp)
+	}
+	if err := checkPort(port); err != nil {
+		return fmt.Errorf("%q: %w", hp, err)
+	}
+	return nil
+}
+
+func checkPort(port string) error {
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("port %q is not a port from 1 to 65535: pick a fixed port", port)
+	}
+	return nil
+}
+
+// checkNATSURL accepts what nats.go dials: nats://, tls://, ws:// or wss://, with a host.
+func checkNATSURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" {
+		return errors.New(`is not a URL: write "nats://HOST:4222"`)
+	}
+	switch u.Scheme {
+	case "nats", "tls", "ws", "wss":
+		return nil
+	default:
+		return fmt.Errorf(`has scheme %q: write "nats://HOST:4222" (or tls://, ws://, wss://)`, u.Scheme)
+	}
+}
+
+// checkClusterName mirrors events.ValidateCluster (the events package checks it again when
+// it starts): the name appears in NATS subjects, stream and consumer names.
+func checkClusterName(s string) error {
+	if s == "" {
+		return fmt.Errorf("is required: write cluster_name = %q", DefaultClusterName)
+	}
+	if len(s) > maxClusterNameLen {
+		return fmt.Errorf("is %d bytes long: use at most %d", len(s), maxClusterNameLen)
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return fmt.Errorf("%q: use only letters, digits, '-' and '_'", s)
+		}
+	}
+	return nil
+}
