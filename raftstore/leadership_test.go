@@ -99,3 +99,27 @@ func TestVerifyLeader(t *testing.T) {
 		}
 	}
 }
+
+func TestIsolatedLeaderStepsDown(t *testing.T) {
+	nodes := newCluster(t, 3, nil)
+	old := leaderOf(t, nodes...)
+	// Every node must know the whole configuration first, or the survivors cannot elect.
+	put(t, old.s, "before-partition", "k0", "v")
+	for _, n := range nodes {
+		eventually(t, "every node has the configuration", func() bool { _, ok := n.d.get("k0"); return ok })
+	}
+	lost := old.s.LeadershipChanges()
+	old.s.Isolate(true)
+	// The isolated leader cannot reach a quorum: it gives leadership up after its lease.
+	recvLeadership(t, old.cfg.NodeID, lost, false)
+	var rest []*node
+	for _, n := range nodes {
+		if n != old {
+			rest = append(rest, n)
+		}
+	}
+	nl := leaderOf(t, rest...)
+	put(t, nl.s, "after-partition", "k", "v")
+	old.s.Isolate(false)
+	eventually(t, "the healed node catches up", func() bool { v, _ := old.d.get("k"); return v == "v" })
+}

@@ -80,6 +80,7 @@ type Store struct {
 	fsm    *fsm
 	bolt   *raftboltdb.BoltStore
 	trans  *raft.NetworkTransport
+	stream *streamLayer
 
 	observer   *raft.Observer
 	obsCh      chan raft.Observation
@@ -156,10 +157,14 @@ func Open(cfg Config, d Dispatcher) (*Store, error) {
 		}
 		advertise = a
 	}
-	trans, err := raft.NewTCPTransportWithLogger(cfg.BindAddr, advertise, transportPool, transportTimeout, logger)
+	stream, err := newStreamLayer(cfg.BindAddr, advertise)
 	if err != nil {
 		return fail(fmt.Errorf("raftstore: listen on BindAddr %q: %w", cfg.BindAddr, err))
 	}
+	s.stream = stream
+	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream: stream, MaxPool: transportPool, Timeout: transportTimeout, Logger: logger,
+	})
 	s.trans = trans
 	cleanup = append(cleanup, func() { trans.CloseStreams(); _ = trans.Close() })
 
@@ -384,6 +389,10 @@ func (s *Store) TransferLeadership(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Isolate cuts this node off from its peers (true) or reconnects it (false), as a network
+// partition would, while its process runs on. It exists for fault-injection tests.
+func (s *Store) Isolate(on bool) { s.stream.isolate(on) }
 
 // VerifyLeader asks a quorum whether this node still leads (one round of heartbeats). A node
 // that was frozen and resumed calls it before serving anything a leader alone may serve.
