@@ -1,0 +1,220 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/baton-hq/baton/events"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+const testCluster = "cli-test"
+
+// natsFixture is an embedded NATS with the cluster's event stream, and a client of it.
+type natsFixture struct {
+	url    string
+	nc     *nats.Conn
+	stream jetstream.Stream
+}
+
+func newNATS(t *testing.T) *natsFixture {
+	t.Helper()
+	emb, err := events.RunEmbedded(events.EmbeddedConfig{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatalf("RunEmbedded: %v", err)
+	}
+	// Registered after TempDir's cleanup, so it runs first: the store is closed before removal.
+	t.Cleanup(emb.Shutdown)
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	nc, err := events.Connect(ctx, events.ClientConfig{URL: emb.ClientURL(), Name: t.Name()})
+	if err != nil {
+		t.Fatalf("Connect: %v", err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, err := events.EnsureStream(ctx, js, testCluster, 1)
+	if err != nil {
+		t.Fatalf("EnsureStream: %v", err)
+	}
+	return &natsFixture{url: emb.ClientURL(), nc: nc, stream: stream}
+}
+
+// stored returns the events in the stream, in order.
+func (f *natsFixture) stored(t *testing.T) []events.Event {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	info, err := f.stream.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []events.Event
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
+		m, err := f.stream.GetMsg(ctx, seq)
+		if err != nil {
+			t.Fatalf("GetMsg %d: %v", seq, err)
+		}
+		ev, err := events.Decode(m.Data)
+		if err != nil {
+			t.Fatalf("stored event %d: %v", seq, err)
+		}
+		if want := events.EventSubject(testCluster, ev.Kind); m.Subject != want {
+			t.Errorf("event %s on %s, want %s", ev.ID, m.Subject, want)
+		}
+		if m.Header.Get(jetstream.MsgIDHeader) != ev.ID {
+			t.Errorf("event %s stored with Nats-Msg-Id %q", ev.ID, m.Header.Get(jetstream.MsgIDHeader))
+		}
+		out = append(out, ev)
+	}
+	return out
+}
+
+func TestEventInject(t *testing.T) {
+	t.Parallel()
+	f := newNATS(t)
+	env := map[string]string{envNATS: f.url}
+
+	res := runCLI(t, env, "", "event", "inject", "-cluster="+testCluster, "-id=ev-1", "-target-type=connection", "-target=database/pg",
+		"conn_update", "max_open_connections=4", "note=a=b")
+	if res.code != ExitOK || res.stdout != "Event ev-1 accepted\n" {
+		t.Fatalf("exit code %d, stdout %q, stderr %q", res.code, res.stdout, res.stderr)
+	}
+	// The same id again is the same event: accepted, stored once.
+	res = runCLI(t, env, "", "event", "inject", "-cluster="+testCluster, "-id=ev-1", "-target-type=connection", "-target=database/pg",
+		"conn_update", "max_open_connections=4", "note=a=b")
+	if res.code != ExitOK {
+		t.Fatalf("re-inject: exit code %d, stderr %q", res.code, res.stderr)
+	}
+	// No id: a random one, printed; JSON output names it.
+	res = runCLI(t, env, "", "event", "inject", "-cluster="+testCluster, "-format=json", "step_down")
+	if res.code != ExitOK {
+		t.Fatalf("exit code %d, stderr %q", res.code, res.stderr)
+	}
+	got := f.stored(t)
+	if len(got) != 2 {
+		t.Fatalf("%d events stored, want 2: %+v", len(got), got)
+	}
+	first := got[0]
+	if first.ID != "ev-1" || first.Kind != events.KindConnUpdate || first.Target != (events.Target{Type: events.TargetConnection, ID: "database/pg"}) ||
+		len(first.Params) != 2 || first.Params["max_open_connections"] != "4" || first.Params["note"] != "a=b" ||
+		first.Source != defaultSource || first.Time.IsZero() {
+		t.Errorf("stored event %+v", first)
+	}
+	second := got[1]
+	if second.Kind != events.KindStepDown || !second.Target.IsZero() || second.Params != nil || len(second.ID) < 16 {
+		t.Errorf("stored event %+v", second)
+	}
+	if want := fmt.Sprintf("{\n  \"id\": %q\n}\n", second.ID); res.stdout != want {
+		t.Errorf("stdout %q, want %q", res.stdout, want)
+	}
+}
+
+func TestEventInjectSync(t *testing.T) {
+	t.Parallel()
+	f := newNATS(t)
+	stop, err := events.ServeInject(f.nc, testCluster, events.HandlerFunc(func(ctx context.Context, ev events.Event) (uint64, error) {
+		if ev.Kind == events.KindDisable {
+			return 0, fmt.Errorf("%w: mount database/ is already disabled", events.ErrRejected)
+		}
+		if ev.Params["ttl"] != "1h" {
+			return 0, fmt.Errorf("%w: params %v", events.ErrRejected, ev.Params)
+		}
+		return 42, nil
+	}), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	env := map[string]string{envNATS: f.url}
+
+	tests := []struct {
+		name   string
+		args   []string
+		code   int
+		out    string
+		errHas string
+	}{
+		{name: "committed", args: []string{"-id=s-1", "-target-type=plugin", "-target=pg", "reload", "ttl=1h"}, out: "Event s-1 committed at index 42\n"},
+		{name: "committed, JSON", args: []string{"-id=s-2", "-format=json", "-target-type=plugin", "-target=pg", "reload", "ttl=1h"}, out: "{\n  \"id\": \"s-2\",\n  \"index\": 42\n}\n"},
+		{name: "rejected", args: []string{"-id=s-3", "-target-type=mount", "-target=database/", "disable"}, code: ExitError, errHas: "event rejected: mount database/ is already disabled"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"event", "inject", "-sync", "-cluster=" + testCluster}, tc.args...)
+			res := runCLI(t, env, "", args...)
+			if res.code != tc.code {
+				t.Errorf("exit code %d, want %d; stderr %q", res.code, tc.code, res.stderr)
+			}
+			if tc.out != "" && res.stdout != tc.out {
+				t.Errorf("stdout %q, want %q", res.stdout, tc.out)
+			}
+			if !strings.Contains(res.stderr, tc.errHas) {
+				t.Errorf("stderr %q lacks %q", res.stderr, tc.errHas)
+			}
+		})
+	}
+	// The synchronous path does not go through the stream.
+	if got := f.stored(t); len(got) != 0 {
+		t.Errorf("%d events in the stream after synchronous injections", len(got))
+	}
+}
+
+func TestEventInjectFailures(t *testing.T) {
+	t.Parallel()
+	f := newNATS(t)
+	tests := []struct {
+		name   string
+		env    map[string]string
+		args   []string
+		errHas []string
+	}{
+		{
+			name:   "NATS unreachable, password redacted",
+			env:    map[string]string{envNATS: "nats://ops:hunter2@" + closedAddr(t)},
+			args:   []string{"step_down"},
+			errHas: []string{"Error: cannot reach NATS at nats://ops:xxxxx@127.0.0.1:"},
+		},
+		{
+			name:   "no stream for the cluster",
+			env:    map[string]string{envNATS: f.url},
+			args:   []string{"-cluster=other", "step_down"},
+			errHas: []string{"Error: events: inject", "(does NATS at " + f.url + " hold the stream BATON_OTHER_EVENTS of cluster \"other\"?)"},
+		},
+		{
+			name:   "sync without an active node",
+			env:    map[string]string{envNATS: f.url},
+			args:   []string{"-sync", "-cluster=" + testCluster, "step_down"},
+			errHas: []string{"event not applied, retry", "(is an active node of cluster \"" + testCluster + "\" serving NATS at"},
+		},
+		{
+			name:   "the -nats flag wins over the environment",
+			env:    map[string]string{envNATS: f.url},
+			args:   []string{"-nats=nats://" + closedAddr(t), "-timeout=5s", "step_down"},
+			errHas: []string{"Error: cannot reach NATS at nats://127.0.0.1:"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			res := runCLI(t, tc.env, "", append([]string{"event", "inject"}, tc.args...)...)
+			if res.code != ExitError {
+				t.Errorf("exit code %d, want 1; stdout %q stderr %q", res.code, res.stdout, res.stderr)
+			}
+			for _, s := range tc.errHas {
+				if !strings.Contains(res.stderr, s) {
+					t.Errorf("stderr %q lacks %q", res.stderr, s)
+				}
+			}
+			if strings.Contains(res.stderr, "hunter2") {
+				t.Errorf("the NATS password appears in %q", res.stderr)
+			}
+		})
+	}
+}
