@@ -222,6 +222,16 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id, addr := s.node.LeaderAPIAddr()
+	// Right after an unseal or an election the leader may not be known yet: wait a little
+	// (bounded) rather than fail a request that would succeed a moment later.
+	for deadline := time.Now().Add(3 * time.Second); addr == "" && time.Now().Before(deadline) && r.Context().Err() == nil; {
+		time.Sleep(20 * time.Millisecond)
+		if s.node.IsActive() {
+			s.serve(w, r)
+			return
+		}
+		id, addr = s.node.LeaderAPIAddr()
+	}
 	if addr == "" {
 		writeErr(w, errStatus(http.StatusServiceUnavailable, "this node is a standby and no active node is known (leader %q): retry shortly", id))
 		return

@@ -769,6 +769,10 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	}
 	n.closeRaft()
 	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return nil
+	}
 	n.closed = true
 	n.mu.Unlock()
 	if n.runtime != nil {
@@ -776,6 +780,31 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	}
 	n.stopNATS()
 	return nil
+}
+
+// Halt stops the node the way a crash looks to its peers: plugins killed, Raft closed without
+// handing leadership over, NATS closed. Tests use it to kill an active node in-process.
+func (n *Node) Halt() {
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return
+	}
+	n.closed = true
+	n.mu.Unlock()
+	n.activeFlag.Store("active", false)
+	if n.runtime != nil {
+		n.runtime.KillAll()
+	}
+	n.mu.Lock()
+	st := n.store
+	n.store = nil
+	n.mu.Unlock()
+	if st != nil {
+		_ = st.Close()
+	}
+	n.wg.Wait()
+	n.stopNATS()
 }
 
 // HandleEvent applies an injected event; it satisfies events.Handler. Node-level events are

@@ -138,3 +138,11 @@ func (s *Server) Close(ctx context.Context) error {
 	}
 	return err
 }
+
+// Halt stops the node as a crash would (no leadership hand-over), then closes its listener.
+func (s *Server) Halt() {
+	s.Node.Halt()
+	_ = s.http.Close()
+	<-s.done
+	_ = s.Engine.Close(context.Background())
+}

@@ -161,6 +161,14 @@ func (c *Cluster) Stop(m *Member) {
 	}
 }
 
+// Halt stops a node as a crash would: no leadership hand-over.
+func (c *Cluster) Halt(m *Member) {
+	if m.S != nil {
+		m.S.Halt()
+		m.S = nil
+	}
+}
+
 // Restart starts a stopped node on its data directory and unseals it.
 func (c *Cluster) Restart(m *Member) {
 	c.t.Helper()

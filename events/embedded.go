@@ -1,0 +1,139 @@
+package events
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// EmbeddedConfig configures an in-process NATS server with JetStream, for dev mode, a
+// single-node deployment and tests.
+type EmbeddedConfig struct {
+	// DataDir holds the JetStream store (in DataDir/jetstream). Required: events must survive a
+	// restart of the server.
+	DataDir string
+	// Name is the server name; it defaults to "baton".
+	Name string
+	// Host to listen on; it defaults to 127.0.0.1.
+	Host string
+	// Port to listen on; 0 picks a free port. The server always listens on TCP, because tools
+	// and other processes inject events through it.
+	Port int
+	// ReadyTimeout bounds the wait for the server to accept clients; it defaults to 10 s.
+	ReadyTimeout time.Duration
+	// Logger receives the server's log; nil discards it.
+	Logger hclog.Logger
+}
+
+// shutdownTimeout bounds Embedded.Shutdown.
+const shutdownTimeout = 10 * time.Second
+
+// Embedded is a running in-process NATS server.
+type Embedded struct {
+	srv *server.Server
+	log hclog.Logger
+}
+
+// RunEmbedded starts a NATS server with JetStream in this process and waits until it accepts
+// clients. It never installs signal handlers (NoSigs): the node owns the process's signals.
+func RunEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
+	if cfg.DataDir == "" {
+		return nil, errors.New("events: embedded NATS: empty data dir")
+	}
+	if cfg.Name == "" {
+		cfg.Name = "baton"
+	}
+	if cfg.Host == "" {
+		cfg.Host = "127.0.0.1"
+	}
+	if cfg.ReadyTimeout <= 0 {
+		cfg.ReadyTimeout = 10 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = hclog.NewNullLogger()
+	}
+	port := cfg.Port
+	if port == 0 {
+		// For nats-server 0 means its default port 4222; RANDOM_PORT asks for a free one.
+		port = server.RANDOM_PORT
+	}
+	store := filepath.Join(cfg.DataDir, "jetstream")
+	if err := os.MkdirAll(store, 0o700); err != nil {
+		return nil, fmt.Errorf("events: embedded NATS: %w", err)
+	}
+	opts := &server.Options{
+		ServerName: cfg.Name,
+		Host:       cfg.Host,
+		Port:       port,
+		JetStream:  true,
+		StoreDir:   store,
+		NoSigs:     true,
+		// No HTTP monitoring, cluster or leaf ports: only the client port is opened.
+		HTTPPort: 0,
+	}
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("events: embedded NATS: %w", err)
+	}
+	log := cfg.Logger.Named("nats")
+	srv.SetLoggerV2(natsLogger{log}, log.IsDebug(), log.IsTrace(), false)
+	srv.Start()
+	if !srv.ReadyForConnections(cfg.ReadyTimeout) {
+		// Start logs why (for example a port in use) through the logger.
+		shutdown(srv, log)
+		return nil, fmt.Errorf("events: embedded NATS on %s:%d not ready within %s", cfg.Host, cfg.Port, cfg.ReadyTimeout)
+	}
+	return &Embedded{srv: srv, log: log}, nil
+}
+
+// ClientURL is the URL clients connect to, for example nats://127.0.0.1:41234.
+func (e *Embedded) ClientURL() string { return e.srv.ClientURL() }
+
+// Port is the TCP port the server listens on; a restart on the same port and data dir keeps
+// clients' reconnect URLs and the stored events.
+func (e *Embedded) Port() int {
+	if a, ok := e.srv.Addr().(*net.TCPAddr); ok {
+		return a.Port
+	}
+	return 0
+}
+
+// Server is the underlying server, for what this package does not wrap.
+func (e *Embedded) Server() *server.Server { return e.srv }
+
+// Shutdown stops the server, closes client connections and flushes the store. It waits at most
+// 10 s for the server's goroutines and logs if they have not ended by then.
+func (e *Embedded) Shutdown() { shutdown(e.srv, e.log) }
+
+func shutdown(srv *server.Server, log hclog.Logger) {
+	srv.Shutdown()
+	done := make(chan struct{})
+	go func() {
+		srv.WaitForShutdown()
+		close(done)
+	}()
+	t := time.NewTimer(shutdownTimeout)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		log.Error("embedded NATS did not finish shutting down", "waited", shutdownTimeout)
+	}
+}
+
+// natsLogger adapts hclog to nats-server's Logger. Fatalf is logged as an error and does not
+// exit: the server returns after it and RunEmbedded reports the failure.
+type natsLogger struct{ l hclog.Logger }
+
+func (n natsLogger) Noticef(format string, v ...any) { n.l.Info(fmt.Sprintf(format, v...)) }
+func (n natsLogger) Warnf(format string, v ...any)   { n.l.Warn(fmt.Sprintf(format, v...)) }
+func (n natsLogger) Fatalf(format string, v ...any)  { n.l.Error(fmt.Sprintf(format, v...)) }
+func (n natsLogger) Errorf(format string, v ...any)  { n.l.Error(fmt.Sprintf(format, v...)) }
+func (n natsLogger) Debugf(format string, v ...any)  { n.l.Debug(fmt.Sprintf(format, v...)) }
+func (n natsLogger) Tracef(format string, v ...any)  { n.l.Trace(fmt.Sprintf(format, v...)) }

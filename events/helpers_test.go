@@ -1,0 +1,237 @@
+package events
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// testLogger writes to stderr when BATON_TEST_LOG names a level (debug, info, warn); it is
+// silent otherwise, so expected warnings (naks) do not clutter test output. It does not go
+// through t.Log, which panics when a client goroutine logs after the test ended.
+func testLogger() hclog.Logger {
+	lvl := os.Getenv("BATON_TEST_LOG")
+	if lvl == "" {
+		return hclog.NewNullLogger()
+	}
+	return hclog.New(&hclog.LoggerOptions{Name: "test", Level: hclog.LevelFromString(lvl), Output: os.Stderr})
+}
+
+const testCluster = "test-1"
+
+// waitTimeout bounds every wait in these tests.
+const waitTimeout = 15 * time.Second
+
+// startNATS runs an embedded server on dir and port (0: random), shut down at cleanup before
+// dir is removed.
+func startNATS(t testing.TB, dir string, port int) *Embedded {
+	t.Helper()
+	e, err := RunEmbedded(EmbeddedConfig{DataDir: dir, Port: port, Logger: testLogger()})
+	if err != nil {
+		t.Fatalf("RunEmbedded: %v", err)
+	}
+	t.Cleanup(e.Shutdown)
+	return e
+}
+
+// connect opens a reconnect-for-ever client closed at cleanup.
+func connect(t testing.TB, url string) *nats.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	nc, err := Connect(ctx, ClientConfig{URL: url, Name: t.Name(), ReconnectWait: 50 * time.Millisecond, Logger: testLogger()})
+	if err != nil {
+		t.Fatalf("Connect: %v", err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
+
+func newJS(t testing.TB, nc *nats.Conn) jetstream.JetStream {
+	t.Helper()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatalf("jetstream.New: %v", err)
+	}
+	return js
+}
+
+// fixture is a server with the cluster's stream and one client.
+type fixture struct {
+	emb *Embedded
+	nc  *nats.Conn
+	js  jetstream.JetStream
+}
+
+func newFixture(t testing.TB) *fixture {
+	t.Helper()
+	emb := startNATS(t, t.TempDir(), 0)
+	nc := connect(t, emb.ClientURL())
+	js := newJS(t, nc)
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	if _, err := EnsureStream(ctx, js, testCluster, 1); err != nil {
+		t.Fatalf("EnsureStream: %v", err)
+	}
+	return &fixture{emb: emb, nc: nc, js: js}
+}
+
+func startConsumer(t testing.TB, js jetstream.JetStream, h Handler, opts ...ConsumerOption) *Consumer {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	c, err := StartConsumer(ctx, js, testCluster, h, testLogger(), opts...)
+	if err != nil {
+		t.Fatalf("StartConsumer: %v", err)
+	}
+	t.Cleanup(c.Stop)
+	return c
+}
+
+// recorder is a Handler that records every call. fail, when set, decides the result of a call
+// given the event and how many times that id was seen before it (0 on the first call).
+type recorder struct {
+	mu    sync.Mutex
+	calls []Event
+	seen  map[string]int
+	next  uint64
+	fail  func(ev Event, attempt int) error
+}
+
+func newRecorder(fail func(ev Event, attempt int) error) *recorder {
+	return &recorder{seen: map[string]int{}, fail: fail}
+}
+
+func (r *recorder) HandleEvent(ctx context.Context, ev Event) (uint64, error) {
+	r.mu.Lock()
+	attempt := r.seen[ev.ID]
+	r.seen[ev.ID]++
+	r.calls = append(r.calls, ev)
+	fail := r.fail
+	r.mu.Unlock()
+	if fail != nil {
+		if err := fail(ev, attempt); err != nil {
+			return 0, err
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.next++
+	return r.next, nil
+}
+
+// count is how many times id reached the handler.
+func (r *recorder) count(id string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.seen[id]
+}
+
+func (r *recorder) total() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.calls)
+}
+
+// eventually polls cond until it holds or the wait bound passes.
+func eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", waitTimeout, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// settled waits until the consumer has nothing pending and nothing unacked.
+func settled(t testing.TB, c *Consumer) *jetstream.ConsumerInfo {
+	t.Helper()
+	var info *jetstream.ConsumerInfo
+	eventually(t, "consumer to settle (no pending, no ack pending)", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		i, err := c.Info(ctx)
+		if err != nil {
+			return false
+		}
+		info = i
+		return i.NumPending == 0 && i.NumAckPending == 0
+	})
+	return info
+}
+
+// subscribe collects messages on subject until cleanup.
+func subscribe(t testing.TB, nc *nats.Conn, subject string) chan *nats.Msg {
+	t.Helper()
+	ch := make(chan *nats.Msg, 256)
+	sub, err := nc.ChanSubscribe(subject, ch)
+	if err != nil {
+		t.Fatalf("subscribe %s: %v", subject, err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatalf("flush: %v", err)
+	}
+	t.Cleanup(func() { _ = sub.Unsubscribe() })
+	return ch
+}
+
+func receive(t testing.TB, ch chan *nats.Msg) *nats.Msg {
+	t.Helper()
+	select {
+	case m := <-ch:
+		return m
+	case <-time.After(waitTimeout):
+		t.Fatalf("no message within %s", waitTimeout)
+		return nil
+	}
+}
+
+func inject(t testing.TB, nc *nats.Conn, ev Event) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	if err := Inject(ctx, nc, testCluster, ev); err != nil {
+		t.Fatalf("Inject %s: %v", ev.ID, err)
+	}
+}
+
+// publishRaw stores arbitrary bytes in the stream, bypassing Encode's validation.
+func publishRaw(t testing.TB, js jetstream.JetStream, subject string, data []byte, msgID string) *jetstream.PubAck {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	ack, err := js.Publish(ctx, subject, data, jetstream.WithMsgID(msgID))
+	if err != nil {
+		t.Fatalf("publish %s: %v", subject, err)
+	}
+	return ack
+}
+
+func reloadEvent(id string) Event {
+	return Event{V: Version, ID: id, Kind: KindReload, Target: Target{Type: TargetPlugin, ID: "postgresql-database-plugin"}, Source: "test"}
+}
+
+var errNotLeader = errors.New("not the leader")
+
+func ids(prefix string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("%s-%d", prefix, i)
+	}
+	return out
+}
