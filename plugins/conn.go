@@ -1,0 +1,271 @@
+package plugins
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/baton-hq/baton/plugins/catalog"
+	"github.com/baton-hq/baton/plugins/dbplugin"
+)
+
+// deathGrace is how long a call that failed with Unavailable waits for its process to be seen
+// gone before taking the error as the plugin's own answer. go-plugin notices an exit about
+// 5 ms after a SIGKILL.
+const deathGrace = time.Second
+
+// Conn is one database connection served by a plugin process; it implements
+// dbplugin.Database. Its plugin instance is idle (no process) after a crash or before its
+// first use, and a call on an idle or dead instance starts a process, re-initialises the
+// connection with the request it was opened (or last re-initialised) with and, when the call
+// itself met the death, retries it once. A retried NewUser may thus run twice on the database
+// if the plugin died after acting and before answering, as on OpenBao.
+//
+// On a multiplexed process each attachment gets a fresh random multiplex id
+// (dbplugin.NewMultiplexID) rather than one derived from the connection id: an instance a
+// failed Close left behind in a live process can never be confused with a new one.
+type Conn struct {
+	pool  *Pool
+	id    string
+	entry catalog.Entry
+
+	restartMu sync.Mutex // one (re)start at a time; held across the start
+
+	// Guarded by pool.mu.
+	init    dbplugin.InitializeRequest
+	proc    *process          // nil while idle
+	db      dbplugin.Database // the instance on proc
+	ready   bool              // Open finished
+	closed  bool
+	pidHint int // last pid, for the event KillAll sends
+}
+
+var _ dbplugin.Database = (*Conn)(nil)
+
+// ID returns the connection id.
+func (c *Conn) ID() string { return c.id }
+
+// Entry returns the catalog entry the connection runs.
+func (c *Conn) Entry() catalog.Entry { return c.entry }
+
+// PID returns the pid of the process serving the connection, 0 while it is idle.
+func (c *Conn) PID() int {
+	c.pool.mu.Lock()
+	defer c.pool.mu.Unlock()
+	if c.proc == nil || c.proc.exited() {
+		return 0
+	}
+	return c.proc.pid
+}
+
+// Initialize re-initialises the connection with a new configuration and keeps it for later
+// restarts.
+func (c *Conn) Initialize(ctx context.Context, req dbplugin.InitializeRequest) (dbplugin.InitializeResponse, error) {
+	var resp dbplugin.InitializeResponse
+	err := c.do(ctx, "Initialize", func(db dbplugin.Database) (err error) {
+		resp, err = db.Initialize(ctx, req)
+		return err
+	})
+	if err != nil {
+		return dbplugin.InitializeResponse{}, err
+	}
+	c.pool.mu.Lock()
+	c.init = req
+	c.pool.mu.Unlock()
+	return resp, nil
+}
+
+// NewUser creates a user through the plugin.
+func (c *Conn) NewUser(ctx context.Context, req dbplugin.NewUserRequest) (dbplugin.NewUserResponse, error) {
+	var resp dbplugin.NewUserResponse
+	err := c.do(ctx, "NewUser", func(db dbplugin.Database) (err error) {
+		resp, err = db.NewUser(ctx, req)
+		return err
+	})
+	return resp, err
+}
+
+// UpdateUser changes a user through the plugin.
+func (c *Conn) UpdateUser(ctx context.Context, req dbplugin.UpdateUserRequest) (dbplugin.UpdateUserResponse, error) {
+	var resp dbplugin.UpdateUserResponse
+	err := c.do(ctx, "UpdateUser", func(db dbplugin.Database) (err error) {
+		resp, err = db.UpdateUser(ctx, req)
+		return err
+	})
+	return resp, err
+}
+
+// DeleteUser removes a user through the plugin.
+func (c *Conn) DeleteUser(ctx context.Context, req dbplugin.DeleteUserRequest) (dbplugin.DeleteUserResponse, error) {
+	var resp dbplugin.DeleteUserResponse
+	err := c.do(ctx, "DeleteUser", func(db dbplugin.Database) (err error) {
+		resp, err = db.DeleteUser(ctx, req)
+		return err
+	})
+	return resp, err
+}
+
+// Type asks the plugin its database type.
+func (c *Conn) Type() (string, error) {
+	var t string
+	err := c.do(context.Background(), "Type", func(db dbplugin.Database) (err error) {
+		t, err = db.Type()
+		return err
+	})
+	return t, err
+}
+
+// Close closes the connection's plugin instance and stops its process when no other
+// connection uses it. The connection never starts a process again. Closing twice is not an
+// error.
+func (c *Conn) Close() error {
+	p := c.pool
+	c.restartMu.Lock() // a start in progress finishes (bounded by the start timeout) first
+	defer c.restartMu.Unlock()
+	p.mu.Lock()
+	if c.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	if p.conns[c.id] == c {
+		delete(p.conns, c.id)
+	}
+	pr, db := c.proc, c.db
+	p.mu.Unlock()
+
+	var err error
+	pid := 0
+	if pr != nil {
+		pid = pr.pid
+		if !pr.exited() {
+			if cerr := db.Close(); cerr != nil && !(dbplugin.IsUnavailable(cerr) && pr.exited()) {
+				err = fmt.Errorf("close plugin connection %q: %w", c.id, cerr)
+			}
+		}
+		p.release(c, pr)
+	}
+	p.emit(InstanceEvent{ConnID: c.id, Kind: EventStopped, PID: pid})
+	return err
+}
+
+// do runs one call on the connection's instance, starting it when idle, and retries the call
+// once on a new process when the call met its process's death.
+func (c *Conn) do(ctx context.Context, method string, call func(dbplugin.Database) error) error {
+	db, pr, err := c.instance(ctx)
+	if err != nil {
+		return fmt.Errorf("%s on plugin connection %q: %w", method, c.id, err)
+	}
+	err = call(db)
+	if err == nil || !processDied(pr, err) {
+		return err
+	}
+	pr.logger.Info("plugin process died during a call; starting a new one and retrying once",
+		"connection", c.id, "method", method, "pid", pr.pid)
+	c.detach(pr)
+	db, _, rerr := c.instance(ctx)
+	if rerr != nil {
+		return fmt.Errorf("%s on plugin connection %q: its process died and the restart failed: %w", method, c.id, rerr)
+	}
+	return call(db)
+}
+
+// processDied tells a call that failed because its process is gone from one the plugin
+// answered.
+func processDied(pr *process, err error) bool {
+	if pr.exited() {
+		return true
+	}
+	if !dbplugin.IsUnavailable(err) {
+		return false
+	}
+	t := time.NewTimer(deathGrace)
+	defer t.Stop()
+	select {
+	case <-pr.gone:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+// instance returns the live instance of the connection, starting a process and initialising
+// the connection when it is idle.
+func (c *Conn) instance(ctx context.Context) (dbplugin.Database, *process, error) {
+	if db, pr, err := c.attached(); err != nil || db != nil {
+		return db, pr, err
+	}
+	c.restartMu.Lock()
+	defer c.restartMu.Unlock()
+	if db, pr, err := c.attached(); err != nil || db != nil {
+		return db, pr, err
+	}
+	if _, err := c.connect(ctx); err != nil {
+		return nil, nil, err
+	}
+	db, pr, err := c.attached()
+	if err == nil && db == nil {
+		err = fmt.Errorf("%w: the new process exited at once", dbplugin.ErrPluginUnavailable)
+	}
+	return db, pr, err
+}
+
+// attached returns the connection's live instance, nil when idle.
+func (c *Conn) attached() (dbplugin.Database, *process, error) {
+	c.pool.mu.Lock()
+	defer c.pool.mu.Unlock()
+	if c.closed {
+		return nil, nil, ErrConnClosed
+	}
+	if c.proc != nil && !c.proc.exited() {
+		return c.db, c.proc, nil
+	}
+	return nil, nil, nil
+}
+
+// detach marks the connection idle when it is still on pr.
+func (c *Conn) detach(pr *process) {
+	c.pool.mu.Lock()
+	defer c.pool.mu.Unlock()
+	if c.proc == pr {
+		c.proc, c.db = nil, nil
+	}
+}
+
+// connect attaches the connection to a process (started or joined) and initialises it there.
+// c.restartMu is held.
+func (c *Conn) connect(ctx context.Context) (dbplugin.InitializeResponse, error) {
+	p := c.pool
+	pr, err := p.acquire(ctx, c)
+	if err != nil {
+		return dbplugin.InitializeResponse{}, err
+	}
+	p.mu.Lock()
+	init := c.init
+	p.mu.Unlock()
+	db := pr.db.Database(dbplugin.NewMultiplexID())
+	resp, err := db.Initialize(ctx, init)
+	if err != nil {
+		if pr.multiplexed && !pr.exited() {
+			_ = db.Close() // the plugin made an instance for the id; do not leave it behind
+		}
+		p.release(c, pr)
+		return dbplugin.InitializeResponse{}, fmt.Errorf("initialize %s: %w", describe(c.entry), err)
+	}
+	p.mu.Lock()
+	switch {
+	case c.closed:
+		p.mu.Unlock()
+		_ = db.Close()
+		p.release(c, pr)
+		return dbplugin.InitializeResponse{}, ErrConnClosed
+	case pr.exited():
+		p.mu.Unlock()
+		p.release(c, pr)
+		return dbplugin.InitializeResponse{}, fmt.Errorf("initialize %s: %w: the process exited", describe(c.entry), dbplugin.ErrPluginUnavailable)
+	}
+	c.proc, c.db = pr, db
+	p.mu.Unlock()
+	return resp, nil
+}
