@@ -1,0 +1,202 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/baton-hq/baton/barrier"
+	"github.com/baton-hq/baton/config"
+	"github.com/baton-hq/baton/core"
+	"github.com/baton-hq/baton/faults"
+	"github.com/baton-hq/baton/plugins/catalog"
+	"github.com/baton-hq/baton/raftstore"
+	"github.com/baton-hq/baton/server"
+)
+
+const (
+	postgresPluginName = "baton-postgresql-plugin"
+	testPluginName     = "baton-test-plugin"
+)
+
+// serverFlags are `node server`'s flags, OpenBao's names for the dev ones.
+type serverFlags struct {
+	config      string
+	dev         bool
+	devToken    string
+	devListen   string
+	devPlugins  string
+	devNATSPort int
+	logLevel    string
+}
+
+func runServer(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("node server", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var f serverFlags
+	fs.StringVar(&f.config, "config", "", "HCL config file (OpenBao's format)")
+	fs.BoolVar(&f.dev, "dev", false, "run a throwaway, initialised and unsealed single node")
+	fs.StringVar(&f.devToken, "dev-root-token-id", "", "root token of the dev node (default: random)")
+	fs.StringVar(&f.devListen, "dev-listen-address", "127.0.0.1:8200", "API address of the dev node")
+	fs.StringVar(&f.devPlugins, "dev-plugin-dir", "", "directory of extra plugin binaries for the dev node")
+	fs.IntVar(&f.devNATSPort, "dev-nats-port", 4222, "embedded NATS port of the dev node (0: any free port)")
+	fs.StringVar(&f.logLevel, "log-level", "", "trace, debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "node server takes no arguments (got %q); use -config FILE or -dev\n", fs.Args())
+		return 2
+	}
+	if err := faults.ArmFromEnv(); err != nil {
+		fmt.Fprintln(stderr, err)
+		return 2
+	}
+	if f.dev == (f.config != "") {
+		fmt.Fprintln(stderr, "node server needs exactly one of -config FILE or -dev")
+		return 2
+	}
+	if f.dev {
+		return runDev(f, stdout, stderr)
+	}
+	return runConfigured(f, stderr)
+}
+
+func newLogger(level string, def hclog.Level, out io.Writer) hclog.Logger {
+	l := def
+	if level != "" {
+		l = hclog.LevelFromString(level)
+	}
+	return hclog.New(&hclog.LoggerOptions{Name: "baton", Level: l, Output: out})
+}
+
+func runConfigured(f serverFlags, stderr io.Writer) int {
+	cfg, warnings, err := config.Load(f.config)
+	if err != nil {
+		fmt.Fprintln(stderr, "Error loading configuration:", err)
+		return 1
+	}
+	log := newLogger(f.logLevel, cfg.LogLevel, stderr)
+	config.LogWarnings(log, warnings)
+	timing := cfg.Storage.Timing()
+	rc := raftstore.FastConfig()
+	rc.HeartbeatTimeout, rc.ElectionTimeout, rc.LeaderLeaseTimeout = timing.Heartbeat, timing.Election, timing.LeaderLease
+	if cfg.Storage.SnapshotThreshold > 0 {
+		rc.SnapshotThreshold = cfg.Storage.SnapshotThreshold
+	}
+	if cfg.Storage.TrailingLogs > 0 {
+		rc.TrailingLogs = cfg.Storage.TrailingLogs
+	}
+	if cfg.Storage.SnapshotInterval > 0 {
+		rc.SnapshotInterval = cfg.Storage.SnapshotInterval
+	}
+	check, err := catalog.PermissionCheckFromEnv()
+	if err != nil {
+		log.Error("plugin permission check", "error", err)
+		return 1
+	}
+	perm := catalog.PermissionPolicy{Enabled: check, UID: cfg.PluginFileUID, Mode: cfg.PluginFilePermissions}
+	var join []string
+	for _, j := range cfg.Storage.RetryJoin {
+		join = append(join, j.LeaderAPIAddr)
+	}
+	sc := server.Config{
+		Core: core.Config{
+			NodeID: cfg.Storage.NodeID, DataDir: cfg.Storage.Path,
+			RaftBind: cfg.Listener.ClusterAddress, RaftAdvertise: cfg.RaftAdvertise(),
+			APIAddr: cfg.APIAddr, Raft: rc, Cluster: cfg.ClusterName,
+			NATSURL: cfg.NATS.URL, EmbeddedNATSPort: cfg.NATS.Port, Logger: log,
+		},
+		Listen: cfg.Listener.Address, PluginDir: cfg.PluginDirectory, StartTimeout: cfg.PluginStartTimeout,
+		Permissions: perm, RollbackPeriod: cfg.Rollback.Period, RollbackMinAge: cfg.Rollback.MinAge,
+		RetryJoin: join,
+	}
+	sc.Core.NATSClient.CredsFile = cfg.NATS.Credentials
+	sc.Core.NATSClient.NKeySeedFile = cfg.NATS.NKeySeed
+	sc.Core.NATSClient.CAFile, sc.Core.NATSClient.CertFile, sc.Core.NATSClient.KeyFile = cfg.NATS.TLSCA, cfg.NATS.TLSCert, cfg.NATS.TLSKey
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	sc.Core.Shutdown = stop
+	s, err := server.New(sc)
+	if err != nil {
+		log.Error("starting the node", "error", err)
+		return 1
+	}
+	if cfg.Seal != nil {
+		key, err := cfg.Seal.ReadKey()
+		if err != nil {
+			log.Error("reading the unseal key", "error", err)
+		} else if s.Node.Initialized() {
+			uctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			if err := s.Node.Unseal(uctx, barrier.EncodeKey(key)); err != nil {
+				log.Error("auto-unseal", "error", err)
+			}
+			cancel()
+		}
+	}
+	<-ctx.Done()
+	return shutdown(s, log)
+}
+
+func shutdown(s *server.Server, log hclog.Logger) int {
+	log.Info("shutting down: stopping plugins, handing leadership over")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.Close(ctx); err != nil {
+		log.Error("shutdown", "error", err)
+		return 1
+	}
+	return 0
+}
+
+// freeAddr returns 127.0.0.1:port when free, else a free port's address.
+func freeAddr(port int) (string, int, error) {
+	for _, p := range []int{port, 0} {
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
+		if err != nil {
+			continue
+		}
+		got := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		return "127.0.0.1:" + strconv.Itoa(got), got, nil
+	}
+	return "", 0, errors.New("no free port on 127.0.0.1")
+}
+
+// installSelf copies this executable into dir under name, so the catalog can run it as a
+// bundled plugin (the binary serves that plugin when started under that name).
+func installSelf(dir, name string) (string, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return "", err
+	}
+	src, err := os.Open(self)
+	if err != nil {
+		return "", err
+	}
+	defer src.Close()
+	dst := filepath.Join(dir, name)
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
+	if err != nil {
+		return "", err
+	}
+	if _, err := io.Copy(out, src); err != nil {
+		out.Close()
+		return "", err
+	}
+	if err := out.Close(); err != nil {
+		return "", err
+	}
+	return catalog.SHA256File(dst)
+}
