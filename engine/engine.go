@@ -161,7 +161,12 @@ func (e *Engine) instanceLoop() {
 func (e *Engine) Close(ctx context.Context) error {
 	e.stopOnce.Do(func() { close(e.stop) })
 	e.wg.Wait()
-	return e.pool.Shutdown(ctx)
+	// A plugin that does not answer its Close is killed all the same: the stop succeeded,
+	// the failed goodbye is only worth a log line.
+	if err := e.pool.Shutdown(ctx); err != nil {
+		e.log.Warn("stopping plugins", "error", err)
+	}
+	return nil
 }
 
 func (e *Engine) fire(ctx context.Context, key string, ev fsm.Event, reason string) {
