@@ -1,0 +1,146 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/baton-hq/baton/barrier"
+	"github.com/baton-hq/baton/command"
+	"github.com/baton-hq/baton/state"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func newNode(t *testing.T, dir, raftAddr string) *Node {
+	t.Helper()
+	n, err := New(Config{NodeID: "n1", DataDir: dir, RaftBind: raftAddr, APIAddr: "http://127.0.0.1:1", NoNATS: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = n.Shutdown(context.Background()) })
+	return n
+}
+
+func TestInitSealUnseal(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	dir, addr := t.TempDir(), freeAddr(t)
+	n := newNode(t, dir, addr)
+	if n.Initialized() || !n.Sealed() {
+		t.Fatal("a new node claims to be initialised or unsealed")
+	}
+	if _, err := n.Propose(ctx, state.TypeNoop, "", command.SourceAPI, nil); !errors.Is(err, ErrSealed) {
+		t.Fatalf("propose while sealed: %v", err)
+	}
+	res, err := n.Init(ctx, "root-token")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !n.IsActive() || len(res.Keys) != 1 || res.RootToken != "root-token" {
+		t.Fatalf("after init: active=%v %+v", n.IsActive(), res)
+	}
+	if _, err := n.Init(ctx, ""); !errors.Is(err, ErrAlreadyInitialized) {
+		t.Fatalf("second init: %v", err)
+	}
+	if _, err := n.Propose(ctx, state.TypeMountPut, "m1", command.SourceAPI, state.MountPut{Mount: state.Mount{Path: "database", Type: "database"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Seal(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !n.Sealed() || n.IsActive() || n.Store() != nil {
+		t.Fatal("sealed node still active or running Raft")
+	}
+	wrong, _ := barrier.GenerateKey()
+	if err := n.Unseal(ctx, barrier.EncodeKey(wrong)); !errors.Is(err, barrier.ErrWrongKey) {
+		t.Fatalf("unseal with another key: %v", err)
+	}
+	if err := n.Unseal(ctx, "not a key"); err == nil {
+		t.Fatal("unseal with garbage accepted")
+	}
+	if err := n.Unseal(ctx, res.Keys[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.waitActive(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var ok bool
+	n.State().View(func(d *state.Data) { _, ok = d.Mounts["database/"] })
+	if !ok {
+		t.Fatal("state lost across seal and unseal")
+	}
+	var hash string
+	n.State().View(func(d *state.Data) { hash = d.Seal.RootTokenHash })
+	if hash != barrier.HashToken("root-token") {
+		t.Fatal("root token hash not stored")
+	}
+}
+
+func TestRestartNeedsOnlyUnseal(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	dir, addr := t.TempDir(), freeAddr(t)
+	n := newNode(t, dir, addr)
+	res, err := n.Init(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.Propose(ctx, state.TypeMountPut, "m1", command.SourceAPI, state.MountPut{Mount: state.Mount{Path: "database", Type: "database"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	n2 := newNode(t, dir, addr)
+	if !n2.Initialized() || !n2.Sealed() {
+		t.Fatal("restarted node: want initialised and sealed")
+	}
+	if err := n2.Unseal(ctx, res.Keys[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := n2.waitActive(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var ok bool
+	n2.State().View(func(d *state.Data) { _, ok = d.Mounts["database/"] })
+	if !ok {
+		t.Fatal("acknowledged write lost across a restart")
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  Config
+		want string
+	}{
+		{"no id", Config{DataDir: "d", RaftBind: "a", APIAddr: "x"}, "node_id"},
+		{"no dir", Config{NodeID: "n", RaftBind: "a", APIAddr: "x"}, "data directory"},
+		{"no raft", Config{NodeID: "n", DataDir: "d", APIAddr: "x"}, "raft bind"},
+		{"no api", Config{NodeID: "n", DataDir: "d", RaftBind: "a"}, "api_addr"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.cfg.Validate()
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Validate = %v, want mention of %q", err, tt.want)
+			}
+		})
+	}
+}
