@@ -121,8 +121,33 @@ func (s *Server) database(w http.ResponseWriter, r *http.Request, p string) erro
 			"renewable": sec.Renewable, "lease_duration": fmtSeconds(sec.LeaseDuration), "data": sec.Data,
 			"wrap_info": nil, "warnings": nil, "auth": nil})
 		return nil
-	case "static-roles", "static-creds", "rotate-role":
-		return errStatus(http.StatusNotImplemented, "%s is not implemented in this release of Baton", op)
+	case "static-roles":
+		return s.staticRoles(w, r, mount, name)
+	case "static-creds":
+		if err := requireMethod(r, http.MethodGet); err != nil {
+			return err
+		}
+		if name == "" {
+			return errStatus(http.StatusBadRequest, "static-creds needs a role name: %sstatic-creds/:name", mount)
+		}
+		creds, err := s.engine.StaticCreds(mount, name)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, data(creds))
+		return nil
+	case "rotate-role":
+		if err := requireMethod(r, http.MethodPost, http.MethodPut); err != nil {
+			return err
+		}
+		if name == "" {
+			return errStatus(http.StatusBadRequest, "rotate-role needs a static role name: %srotate-role/:name", mount)
+		}
+		if err := s.engine.RotateStaticRole(ctx, mount, name); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
 	}
 	return errStatus(http.StatusNotFound, "no handler for route %q: a database mount serves config, roles, creds, reset, reload and rotate-root", p)
 }
@@ -287,4 +312,72 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return s
+}
+
+func (s *Server) staticRoles(w http.ResponseWriter, r *http.Request, mount, name string) error {
+	if name == "" {
+		if err := requireMethod(r, "LIST"); err != nil {
+			return err
+		}
+		return listReply(w, s.engine.ListStaticRoles(mount))
+	}
+	ctx, cancel := ctxTimeout(r)
+	defer cancel()
+	switch r.Method {
+	case http.MethodGet:
+		role, err := s.engine.ReadStaticRole(mount, name)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, data(map[string]any{
+			"db_name": role.DBName, "username": role.Username, "rotation_period": fmtSeconds(role.RotationPeriod),
+			"rotation_statements": nonNil(role.RotationStatements), "last_vault_rotation": role.LastRotation,
+			"credential_type": "password",
+		}))
+		return nil
+	case http.MethodPost, http.MethodPut:
+		b, err := body(r)
+		if err != nil {
+			return err
+		}
+		p := params(b)
+		if err := p.unknown("db_name", "username", "rotation_period", "rotation_statements", "credential_type"); err != nil {
+			return err
+		}
+		role := state.StaticRole{Mount: mount, Name: name}
+		if old, err := s.engine.ReadStaticRole(mount, name); err == nil {
+			role = old
+		}
+		if v, _ := p.str("db_name"); v != "" {
+			role.DBName = v
+		}
+		if v, _ := p.str("username"); v != "" {
+			role.Username = v
+		}
+		if role.DBName == "" || role.Username == "" {
+			return errStatus(http.StatusBadRequest, "db_name and username are required: the connection and the existing database user whose password Baton rotates")
+		}
+		if d, ok, err := p.duration("rotation_period"); err != nil {
+			return err
+		} else if ok {
+			role.RotationPeriod = d
+		}
+		if v, err := p.statements("rotation_statements"); err != nil {
+			return err
+		} else if v != nil {
+			role.RotationStatements = v
+		}
+		if err := s.engine.WriteStaticRole(ctx, role); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	case http.MethodDelete:
+		if err := s.engine.DeleteStaticRole(ctx, mount, name); err != nil && !isNotFound(err) {
+			return err
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+	return requireMethod(r, http.MethodGet, http.MethodPost, http.MethodDelete)
 }

@@ -162,7 +162,10 @@ type route struct {
 	auth bool
 	// local: served by this node even when standby or sealed.
 	local bool
-	h     func(w http.ResponseWriter, r *http.Request, rest string) error
+	// localOnAsk: served by this node, from its own replicated state, when the request says
+	// ?local=true (a per-node read: the chaos suite compares what each node applied).
+	localOnAsk bool
+	h          func(w http.ResponseWriter, r *http.Request, rest string) error
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
@@ -179,7 +182,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, errStatus(http.StatusNotFound, "no handler for route %q", p))
 		return
 	}
-	if !rt.local {
+	if !rt.local && !(rt.localOnAsk && r.URL.Query().Get("local") == "true") {
 		if s.node.Sealed() {
 			writeErr(w, core.ErrSealed)
 			return
@@ -275,7 +278,7 @@ func (s *Server) match(p string) (*route, string) {
 		{"sys/plugins/reload/backend", route{auth: true, h: s.reload}},
 		{"sys/mounts", route{auth: true, h: s.mounts}},
 		{"sys/leases/", route{auth: true, h: s.leases}},
-		{"sys/lifecycle", route{auth: true, h: s.lifecycle}},
+		{"sys/lifecycle", route{auth: true, localOnAsk: true, h: s.lifecycle}},
 	}
 	for _, e := range table {
 		if p == e.prefix || strings.HasPrefix(p, e.prefix+"/") || (strings.HasSuffix(e.prefix, "/") && strings.HasPrefix(p, e.prefix)) {

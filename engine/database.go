@@ -458,6 +458,7 @@ func (e *Engine) leaseLoop(ctx context.Context) {
 		case <-t.C:
 		}
 		now := e.cfg.Now()
+		e.rotateDueStatic(ctx, now)
 		var due []string
 		e.cluster.State().View(func(d *state.Data) {
 			for id, l := range d.Leases {

@@ -99,12 +99,15 @@ func New(cfg Config) (*Engine, error) {
 		stop:       make(chan struct{}),
 	}
 	rb, err := rollback.New(rollback.Config{
-		Store:    walStore{e},
-		Handlers: map[wal.Kind]rollback.Handler{wal.KindRootRotation: e.rollbackRootRotation},
-		Period:   cfg.RollbackPeriod,
-		MinAge:   cfg.RollbackMinAge,
-		Now:      cfg.Now,
-		Logger:   cfg.Logger.Named("rollback"),
+		Store: walStore{e},
+		Handlers: map[wal.Kind]rollback.Handler{
+			wal.KindRootRotation:   e.rollbackRootRotation,
+			wal.KindStaticRotation: e.rollbackStaticRotation,
+		},
+		Period: cfg.RollbackPeriod,
+		MinAge: cfg.RollbackMinAge,
+		Now:    cfg.Now,
+		Logger: cfg.Logger.Named("rollback"),
 	})
 	if err != nil {
 		return nil, err

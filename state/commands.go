@@ -9,33 +9,35 @@ import (
 
 // Command types the dispatcher applies.
 const (
-	TypeNodeJoin         command.Type = "node.join"
-	TypeNodeRemove       command.Type = "node.remove"
-	TypeInit             command.Type = "sys.init"
-	TypeCatalogPut       command.Type = "catalog.put"
-	TypeCatalogDelete    command.Type = "catalog.delete"
-	TypeMountPut         command.Type = "mount.put"
-	TypeMountDelete      command.Type = "mount.delete"
-	TypeConnPut          command.Type = "conn.put"
-	TypeConnDelete       command.Type = "conn.delete"
-	TypeConnReset        command.Type = "conn.reset"
-	TypeRolePut          command.Type = "role.put"
-	TypeRoleDelete       command.Type = "role.delete"
-	TypeStaticRolePut    command.Type = "static_role.put"
-	TypeStaticRoleDelete command.Type = "static_role.delete"
-	TypeLeasePut         command.Type = "lease.put"
-	TypeLeaseRenew       command.Type = "lease.renew"
-	TypeLeaseDelete      command.Type = "lease.delete"
-	TypeRotateBegin      command.Type = "rotate.begin"
-	TypeRotateCommit     command.Type = "rotate.commit"
-	TypeRotateFail       command.Type = "rotate.fail"
-	TypeRollbackStart    command.Type = "rollback.start"
-	TypeRollbackDone     command.Type = "rollback.done"
-	TypeRollbackFail     command.Type = "rollback.fail"
-	TypeLifecycleFire    command.Type = "lifecycle.fire"
-	TypeLifecycleAll     command.Type = "lifecycle.broadcast"
-	TypePluginReload     command.Type = "plugin.reload"
-	TypeNoop             command.Type = "noop"
+	TypeNodeJoin           command.Type = "node.join"
+	TypeNodeRemove         command.Type = "node.remove"
+	TypeInit               command.Type = "sys.init"
+	TypeCatalogPut         command.Type = "catalog.put"
+	TypeCatalogDelete      command.Type = "catalog.delete"
+	TypeMountPut           command.Type = "mount.put"
+	TypeMountDelete        command.Type = "mount.delete"
+	TypeConnPut            command.Type = "conn.put"
+	TypeConnDelete         command.Type = "conn.delete"
+	TypeConnReset          command.Type = "conn.reset"
+	TypeRolePut            command.Type = "role.put"
+	TypeRoleDelete         command.Type = "role.delete"
+	TypeStaticRolePut      command.Type = "static_role.put"
+	TypeStaticRoleDelete   command.Type = "static_role.delete"
+	TypeLeasePut           command.Type = "lease.put"
+	TypeLeaseRenew         command.Type = "lease.renew"
+	TypeLeaseDelete        command.Type = "lease.delete"
+	TypeRotateBegin        command.Type = "rotate.begin"
+	TypeRotateCommit       command.Type = "rotate.commit"
+	TypeRotateFail         command.Type = "rotate.fail"
+	TypeRollbackStart      command.Type = "rollback.start"
+	TypeRollbackDone       command.Type = "rollback.done"
+	TypeRollbackFail       command.Type = "rollback.fail"
+	TypeLifecycleFire      command.Type = "lifecycle.fire"
+	TypeLifecycleAll       command.Type = "lifecycle.broadcast"
+	TypePluginReload       command.Type = "plugin.reload"
+	TypeStaticRotateBegin  command.Type = "static_rotate.begin"
+	TypeStaticRotateCommit command.Type = "static_rotate.commit"
+	TypeNoop               command.Type = "noop"
 )
 
 // NodeJoin records a node's addresses.
@@ -182,4 +184,19 @@ type LifecycleBroadcast struct {
 type PluginReload struct {
 	PluginName string `json:"plugin_name,omitempty"`
 	Mount      string `json:"mount,omitempty"`
+}
+
+// StaticRotateBegin commits a static role's rotation WAL entry before the database changes.
+type StaticRotateBegin struct {
+	Mount string    `json:"mount"`
+	Name  string    `json:"name"`
+	Entry wal.Entry `json:"entry"`
+}
+
+// StaticRotateCommit stores a static role's new (sealed) password and deletes its WAL entry.
+type StaticRotateCommit struct {
+	Mount    string `json:"mount"`
+	Name     string `json:"name"`
+	WALID    string `json:"wal_id"`
+	Password []byte `json:"password"`
 }

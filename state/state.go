@@ -425,6 +425,33 @@ func (t *txn) apply() error {
 		}
 		t.undo = append(t.undo, func() { t.d.WAL.Entries[before.ID] = before })
 		return t.fireIfLive(e.Target, fsm.EventRollbackFailed, p.Reason)
+	case TypeStaticRotateBegin:
+		p, err := decode[StaticRotateBegin](t.c)
+		if err != nil {
+			return err
+		}
+		key := Key(p.Mount, p.Name)
+		if _, ok := t.d.StaticRoles[key]; !ok {
+			return fmt.Errorf("%w: static role %q", ErrNotFound, key)
+		}
+		e := p.Entry
+		e.Kind, e.Target, e.Created, e.Index = wal.KindStaticRotation, key, t.c.Time, t.index
+		if err := t.d.WAL.Put(e); err != nil {
+			return fmt.Errorf("%w: %v", ErrInvalid, err)
+		}
+	case TypeStaticRotateCommit:
+		p, err := decode[StaticRotateCommit](t.c)
+		if err != nil {
+			return err
+		}
+		key := Key(p.Mount, p.Name)
+		r, ok := t.d.StaticRoles[key]
+		if ok {
+			r.Password = p.Password
+			r.LastRotation = t.c.Time
+			t.d.StaticRoles[key] = r
+		}
+		t.d.WAL.Delete(p.WALID)
 	case TypePluginReload:
 		p, err := decode[PluginReload](t.c)
 		if err != nil {

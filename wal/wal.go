@@ -16,8 +16,14 @@ import (
 // Kind names what an entry protects; the rollback manager picks the handler by it.
 type Kind string
 
-// KindRootRotation protects a root-credential rotation of a database connection.
-const KindRootRotation Kind = "root-rotation"
+// Kinds of entries.
+const (
+	// KindRootRotation protects a root-credential rotation of a database connection.
+	KindRootRotation Kind = "root-rotation"
+	// KindStaticRotation protects the password rotation of a static role: its handler rolls
+	// the rotation forward (sets the entry's password again and stores it).
+	KindStaticRotation Kind = "static-rotation"
+)
 
 // ErrNotFound is returned when no entry has the asked id.
 var ErrNotFound = errors.New("wal: entry not found")
