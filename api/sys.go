@@ -110,6 +110,16 @@ func (s *Server) sysUnseal(w http.ResponseWriter, r *http.Request, _ string) err
 	if k == "" {
 		return errStatus(http.StatusBadRequest, "key is required: the unseal key printed by sys/init")
 	}
+	if err := s.Unseal(r.Context(), k); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, s.sealStatus())
+	return nil
+}
+
+// Unseal unseals the node with an unseal key (hex or base64); a node that has no cluster yet
+// then joins one through its join addresses (retry_join or sys/storage/raft/join).
+func (s *Server) Unseal(ctx context.Context, k string) error {
 	key, err := decodeUnsealKey(k)
 	if err != nil {
 		return err
@@ -118,19 +128,18 @@ func (s *Server) sysUnseal(w http.ResponseWriter, r *http.Request, _ string) err
 	if joining && len(s.joinTargets()) == 0 {
 		return errStatus(http.StatusBadRequest, "this node has no cluster yet: run sys/init on it, or sys/storage/raft/join (or retry_join in its config) before unsealing")
 	}
-	if err := s.node.Unseal(r.Context(), key); err != nil {
+	if err := s.node.Unseal(ctx, key); err != nil {
 		if errors.Is(err, barrier.ErrWrongKey) {
 			return errStatus(http.StatusBadRequest, "the unseal key does not match this cluster")
 		}
 		return err
 	}
 	if joining {
-		if err := s.join(r.Context()); err != nil {
-			_ = s.node.Seal(context.WithoutCancel(r.Context()))
+		if err := s.join(ctx); err != nil {
+			_ = s.node.Seal(context.WithoutCancel(ctx))
 			return err
 		}
 	}
-	writeJSON(w, http.StatusOK, s.sealStatus())
 	return nil
 }
 

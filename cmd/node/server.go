@@ -137,9 +137,9 @@ func runConfigured(f serverFlags, stderr io.Writer) int {
 		key, err := cfg.Seal.ReadKey()
 		if err != nil {
 			log.Error("reading the unseal key", "error", err)
-		} else if s.Node.Initialized() {
-			uctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			if err := s.Node.Unseal(uctx, barrier.EncodeKey(key)); err != nil {
+		} else if s.Node.Initialized() || len(join) > 0 {
+			uctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+			if err := s.API.Unseal(uctx, barrier.EncodeKey(key)); err != nil {
 				log.Error("auto-unseal", "error", err)
 			}
 			cancel()
