@@ -78,6 +78,11 @@ type Node struct {
 	barrier *barrier.Barrier
 	state   *state.State
 
+	// batch groups concurrent proposals into one Raft entry.
+	batch     *batcher
+	stopBatch chan struct{}
+	batchWG   sync.WaitGroup
+
 	// runtime is set once by SetRuntime before the node is unsealed.
 	runtime Runtime
 
@@ -120,10 +125,14 @@ func New(cfg Config) (*Node, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("core: data dir: %w", err)
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger, barrier: barrier.New(), state: state.New()}
+	n := &Node{cfg: cfg, log: cfg.Logger, barrier: barrier.New(), state: state.New(), stopBatch: make(chan struct{})}
+	n.batch = newBatcher(n)
+	n.batchWG.Add(1)
+	go func() { defer n.batchWG.Done(); n.batch.run(n.stopBatch) }()
 	if !cfg.NoNATS {
 		if err := n.startNATS(); err != nil {
 			n.stopNATS()
+			n.stopBatcher()
 			return nil, err
 		}
 	}
@@ -598,11 +607,7 @@ func (n *Node) Propose(ctx context.Context, typ command.Type, id string, source 
 	if err != nil {
 		return nil, err
 	}
-	_, resp, err := st.Apply(ctx, c)
-	for attempt := 0; errors.Is(err, raftstore.ErrIndeterminate) && !errors.Is(err, raftstore.ErrClosed) && attempt < 3 && ctx.Err() == nil && st.IsLeader(); attempt++ {
-		// The entry may or may not have committed: the same id makes a retry safe.
-		_, resp, err = st.Apply(ctx, c)
-	}
+	resp, err := n.batch.submit(ctx, c)
 	if errors.Is(err, raftstore.ErrNotLeader) {
 		return nil, n.notActive()
 	}
@@ -778,8 +783,18 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	if n.runtime != nil {
 		n.runtime.KillAll()
 	}
+	n.stopBatcher()
 	n.stopNATS()
 	return nil
+}
+
+func (n *Node) stopBatcher() {
+	select {
+	case <-n.stopBatch:
+	default:
+		close(n.stopBatch)
+	}
+	n.batchWG.Wait()
 }
 
 // Halt stops the node the way a crash looks to its peers: plugins killed, Raft closed without
@@ -804,6 +819,7 @@ func (n *Node) Halt() {
 		_ = st.Close()
 	}
 	n.wg.Wait()
+	n.stopBatcher()
 	n.stopNATS()
 }
 

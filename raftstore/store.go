@@ -53,6 +53,8 @@ const (
 	transportTimeout = 10 * time.Second
 	// transportPool is how many idle connections the transport keeps per peer.
 	transportPool = 3
+	// logCacheSize is how many recent log entries stay in memory.
+	logCacheSize = 1024
 	// pollInterval paces WaitForLeader and WaitForAppliedIndex.
 	pollInterval = 5 * time.Millisecond
 	// observerBuffer holds raft observations until the watcher reads them; raft drops (never
@@ -168,7 +170,13 @@ func Open(cfg Config, d Dispatcher) (*Store, error) {
 	s.trans = trans
 	cleanup = append(cleanup, func() { trans.CloseStreams(); _ = trans.Close() })
 
-	r, err := raft.NewRaft(s.raftConfig(), s.fsm, bolt, bolt, snaps, trans)
+	// A log cache keeps the newest entries in memory: raft reads back what it just wrote to
+	// replicate and apply it, and without the cache every such read is a bolt lookup.
+	logs, err := raft.NewLogCache(logCacheSize, bolt)
+	if err != nil {
+		return fail(fmt.Errorf("raftstore: log cache: %w", err))
+	}
+	r, err := raft.NewRaft(s.raftConfig(), s.fsm, logs, bolt, snaps, trans)
 	if err != nil {
 		return fail(fmt.Errorf("raftstore: start raft: %w", err))
 	}

@@ -38,6 +38,7 @@ const (
 	TypeStaticRotateBegin  command.Type = "static_rotate.begin"
 	TypeStaticRotateCommit command.Type = "static_rotate.commit"
 	TypeNoop               command.Type = "noop"
+	TypeBatch              command.Type = "batch"
 )
 
 // NodeJoin records a node's addresses.
@@ -199,4 +200,11 @@ type StaticRotateCommit struct {
 	Name     string `json:"name"`
 	WALID    string `json:"wal_id"`
 	Password []byte `json:"password"`
+}
+
+// Batch carries several commands proposed at about the same time in one Raft entry. Each is
+// applied on its own, in order, as if it had its own entry: its own id (deduplicated), its
+// own success or failure. The batch's id is not recorded.
+type Batch struct {
+	Commands []*command.Command `json:"commands"`
 }

@@ -77,9 +77,34 @@ func (s *State) Index() uint64 {
 	return s.d.Index
 }
 
+// BatchResult answers a Batch: one *Result or error per command, in order.
+type BatchResult struct {
+	Results []any
+}
+
 // Apply applies one committed command; it satisfies raftstore.Dispatcher. It returns a
-// *Result, or an error for a business failure (the state is then unchanged).
+// *Result, or an error for a business failure (the state is then unchanged), or a
+// *BatchResult for a Batch.
 func (s *State) Apply(index uint64, c *command.Command) any {
+	if c.Type == TypeBatch {
+		var b Batch
+		if err := c.Decode(&b); err != nil {
+			return fmt.Errorf("%s %s: %w: %v", c.Type, c.ID, ErrInvalid, err)
+		}
+		out := &BatchResult{Results: make([]any, len(b.Commands))}
+		for i, sub := range b.Commands {
+			if sub == nil || sub.Type == TypeBatch || sub.ID == "" {
+				out.Results[i] = fmt.Errorf("%w: batch element %d is not a command", ErrInvalid, i)
+				continue
+			}
+			out.Results[i] = s.apply(index, sub)
+		}
+		return out
+	}
+	return s.apply(index, c)
+}
+
+func (s *State) apply(index uint64, c *command.Command) any {
 	s.mu.Lock()
 	if index > s.d.Index {
 		s.d.Index = index

@@ -328,3 +328,35 @@ func TestObserverSeesTransitions(t *testing.T) {
 		t.Fatalf("observer got %+v", got)
 	}
 }
+
+func TestBatchAppliesEachCommandOnItsOwn(t *testing.T) {
+	a := base(t)
+	ok1 := a.cmd(TypeLifecycleFire, LifecycleFire{Kind: fsm.KindPlugin, ID: "database/db1", Event: fsm.EventRequest})
+	bad := a.cmd(TypeLifecycleFire, LifecycleFire{Kind: fsm.KindPlugin, ID: "nope", Event: fsm.EventRequest})
+	ok2 := a.cmd(TypeLifecycleFire, LifecycleFire{Kind: fsm.KindPlugin, ID: "database/db1", Event: fsm.EventStarted})
+	batch := a.cmd(TypeBatch, Batch{Commands: []*command.Command{ok1, bad, ok2, ok1}})
+	a.index++
+	b, _ := command.Marshal(batch)
+	dec, _ := command.Unmarshal(b)
+	res, ok := a.s.Apply(a.index, dec).(*BatchResult)
+	if !ok || len(res.Results) != 4 {
+		t.Fatalf("batch result: %#v", res)
+	}
+	if r, ok := res.Results[0].(*Result); !ok || r.Duplicate || len(r.Transitions) != 1 {
+		t.Fatalf("first: %#v", res.Results[0])
+	}
+	if err, ok := res.Results[1].(error); !ok || !errors.Is(err, ErrNotFound) {
+		t.Fatalf("second should fail on its own: %#v", res.Results[1])
+	}
+	if r, ok := res.Results[2].(*Result); !ok || r.Transitions[0].To != fsm.StateRunning {
+		t.Fatalf("third: %#v", res.Results[2])
+	}
+	if r, ok := res.Results[3].(*Result); !ok || !r.Duplicate {
+		t.Fatalf("a repeated id inside a batch is applied once: %#v", res.Results[3])
+	}
+	var applied bool
+	a.s.View(func(d *Data) { _, applied = d.Applied[batch.ID] })
+	if applied {
+		t.Fatal("the batch's own id was recorded")
+	}
+}

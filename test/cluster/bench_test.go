@@ -56,8 +56,8 @@ func benchDB(tb testing.TB, c *Cluster, m *Member) {
 // the same run, one operation in flight and 64 in flight. The cluster is formed once; every
 // sub-benchmark runs once (b.Loop), so -benchtime Nx means N operations each.
 //
-//   - raw-apply: core.Node.Propose of a state.TypeNoop command on the active node, the
-//     baseline of PERFORMANCE-GOALS.md.
+//   - raw-apply: raftstore.Store.Apply of a state.TypeNoop command on the active node (one
+//     command per Raft entry, no batching), the baseline of PERFORMANCE-GOALS.md.
 //   - sync/<kind>: events.InjectSync, request/reply on baton.<cluster>.inject; the active node
 //     answers after the Raft commit.
 //   - jetstream/<kind>: a JetStream publish on baton.<cluster>.events.<kind> (what
@@ -217,7 +217,12 @@ func (f *eventBench) rawApply(ctx context.Context, id string) (time.Duration, ti
 	t0 := time.Now()
 	for {
 		m := f.active.Load()
-		_, err := m.S.Node.Propose(ctx, state.TypeNoop, id, command.SourceInternal, nil)
+		// Raw Raft Apply: one command, one entry, straight to the store (no batching).
+		c, err := command.New(state.TypeNoop, id, command.SourceInternal, time.Now(), nil)
+		if err != nil {
+			return 0, 0, err
+		}
+		_, _, err = m.S.Node.Store().Apply(ctx, c)
 		if err == nil {
 			return time.Since(t0), 0, nil
 		}
