@@ -18,7 +18,7 @@ const (
 	// batchesInFlight bounds the Raft entries the batcher has proposed and not seen answered.
 	// While they are all in flight, new proposals queue up and leave together in the next
 	// entry: batches grow with the load and a lone proposal still goes out at once.
-	batchesInFlight = 4
+	batchesInFlight = 16
 )
 
 // proposal is one command waiting for its commit.

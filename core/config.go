@@ -34,7 +34,9 @@ type Config struct {
 	// NoNATS runs the node without NATS (no injection, no transition stream): for tests of
 	// the Raft side alone.
 	NoNATS bool
-	// ConsumerConcurrency is how many events the active node applies at once.
+	// ConsumerConcurrency is how many events the active node applies at once (default 1024,
+	// the consumer's MaxAckPending). Concurrent events are committed together, many per Raft
+	// entry, so throughput grows with it while a lone event still commits at once.
 	ConsumerConcurrency int
 	// Logger is the node's logger; every part logs through a named child.
 	Logger hclog.Logger
@@ -67,7 +69,7 @@ func (c *Config) Validate() error {
 		c.Raft = raftstore.FastConfig()
 	}
 	if c.ConsumerConcurrency <= 0 {
-		c.ConsumerConcurrency = 64
+		c.ConsumerConcurrency = 1024
 	}
 	if c.Logger == nil {
 		c.Logger = hclog.NewNullLogger()

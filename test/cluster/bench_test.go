@@ -58,6 +58,7 @@ func benchDB(tb testing.TB, c *Cluster, m *Member) {
 //
 //   - raw-apply: raftstore.Store.Apply of a state.TypeNoop command on the active node (one
 //     command per Raft entry, no batching), the baseline of PERFORMANCE-GOALS.md.
+//   - propose: core.Node.Propose of the same command, which batches concurrent proposals.
 //   - sync/<kind>: events.InjectSync, request/reply on baton.<cluster>.inject; the active node
 //     answers after the Raft commit.
 //   - jetstream/<kind>: a JetStream publish on baton.<cluster>.events.<kind> (what
@@ -79,6 +80,7 @@ func BenchmarkEvents(b *testing.B) {
 		op   opFunc
 	}{
 		{"raw-apply", f.rawApply},
+		{"propose", f.propose},
 		{"sync/wal_rollback", f.injectSync(events.KindWALRollback)},
 		{"jetstream/wal_rollback", f.jetStream(events.KindWALRollback)},
 		{"sync/reload", f.injectSync(events.KindReload)},
@@ -230,6 +232,25 @@ func (f *eventBench) rawApply(ctx context.Context, id string) (time.Duration, ti
 			return 0, 0, err
 		}
 		// The same id makes the retry safe: the state applies it once.
+		f.retries.Add(1)
+		if ferr := f.followActive(ctx); ferr != nil {
+			return 0, 0, fmt.Errorf("%w (after: %v)", ferr, err)
+		}
+	}
+}
+
+// propose is core.Node.Propose: what an event handler calls, with the batching of
+// concurrent proposals into one Raft entry.
+func (f *eventBench) propose(ctx context.Context, id string) (time.Duration, time.Duration, error) {
+	t0 := time.Now()
+	for {
+		_, err := f.active.Load().S.Node.Propose(ctx, state.TypeNoop, id, command.SourceInternal, nil)
+		if err == nil {
+			return time.Since(t0), 0, nil
+		}
+		if !retryable(err) {
+			return 0, 0, err
+		}
 		f.retries.Add(1)
 		if ferr := f.followActive(ctx); ferr != nil {
 			return 0, 0, fmt.Errorf("%w (after: %v)", ferr, err)
