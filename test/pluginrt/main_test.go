@@ -59,7 +59,7 @@ func newPool(tb testing.TB, observer func(plugins.InstanceEvent)) *plugins.Pool 
 		PluginDir:    bins.Dir,
 		StartTimeout: 20 * time.Second,
 		HostVersion:  "v0.0.0-test",
-		Logger:       hclog.New(&hclog.LoggerOptions{Name: "host", Level: hclog.Warn, Output: os.Stderr}),
+		Logger:       hclog.New(&hclog.LoggerOptions{Name: "host", Level: hclog.LevelFromString(envLevel()), Output: os.Stderr, TimeFormat: "15:04:05.000000"}),
 		Observer:     observer,
 	})
 	if err != nil {
@@ -107,4 +107,12 @@ func testContext(tb testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	tb.Cleanup(cancel)
 	return ctx
+}
+
+// envLevel is the host log level of these tests: BATON_TEST_LOG, warn by default.
+func envLevel() string {
+	if l := os.Getenv("BATON_TEST_LOG"); l != "" {
+		return l
+	}
+	return "warn"
 }
