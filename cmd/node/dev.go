@@ -191,7 +191,7 @@ With PostgreSQL (the bundled plugin is registered as %s):
     %s read database/creds/readonly
     %s write -f database/rotate-root/pg
 
-Lifecycle of every plugin and connection: %s lifecycle   (events: %s event inject -nats nats://%s reload -target-type=plugin -target=%s)
+Lifecycle of every plugin and connection: %s lifecycle   (events: %s event inject -nats nats://%s -target-type=plugin -target=%s reload)
 `, s.URL(), natsAddr, res.Keys[0], res.RootToken, dataDir, pluginDir, testPluginName, postgresPluginName, extraList(extra),
 		s.URL(), res.RootToken, node, postgresPluginName, node, postgresPluginName, node, node, node, node, node, natsAddr, testPluginName)
 }

@@ -209,6 +209,17 @@ func TestEventDeliveredTwiceAppliedOnce(t *testing.T) {
 			t.Fatalf("%s applied the event %d times", m.ID, n)
 		}
 	}
+	// The reload stopped the instance (running → stopping → idle); the next request starts it.
+	machine := func() fsm.State {
+		var st fsm.State
+		a.S.Node.State().View(func(d *state.Data) { st = d.Machines[state.MachineKey(fsm.KindPlugin, "database/db1")].State() })
+		return st
+	}
+	testutil.Eventually(t, 10*time.Second, "the reloaded instance idle", func() bool { return machine() == fsm.StateIdle })
+	a.Client.Must(t, ctx, "GET", "database/creds/ro", nil)
+	if st := machine(); st != fsm.StateRunning {
+		t.Fatalf("after a request the instance is %s", st)
+	}
 }
 
 func TestMalformedEventRejected(t *testing.T) {
