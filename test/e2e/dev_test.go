@@ -1,0 +1,230 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/baton-hq/baton/test/harness"
+	"github.com/baton-hq/baton/test/testutil"
+)
+
+// Bounds of the dev-mode test.
+const (
+	devStartTimeout = 3 * time.Minute // go run compiles the node (cached: a link) and starts it
+	devStopTimeout  = 45 * time.Second
+)
+
+// devOutput is what the dev node prints that an operator copies.
+type devOutput struct {
+	addr, token, pluginDir, dataDir string
+	exportLine, readLine            string
+}
+
+var (
+	devField  = regexp.MustCompile(`^\s*(API address|Root token|Plugin dir|Data dir):\s+(\S+)`)
+	devExport = regexp.MustCompile(`^\s*export BATON_ADDR=(\S+) BATON_TOKEN=(\S+)\s*$`)
+)
+
+// TestDevModeReadme runs the README's first command as written, `go run ./cmd/node server
+// -dev` (on a free port, NATS on any port), and the built binary with the same flags; then
+// the copy-paste example the node prints, with the built CLI and the printed BATON_ADDR and
+// BATON_TOKEN: the credential has a username, a password and a lease. SIGINT ends the node
+// with exit code 0, no plugin process left and its temporary directories gone.
+//
+// Under go run the signal goes to the node alone: the go command exits 1 whenever it is
+// interrupted itself (cmd/go/internal/work/exec.go), whatever its child does, and otherwise
+// passes the child's failure on. The built binary gets Ctrl-C as a terminal sends it, to the
+// whole process group, its plugins included.
+func TestDevModeReadme(t *testing.T) {
+	bins, err := harness.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name  string
+		argv  []string
+		group bool // SIGINT to the process group, else to the node process alone
+	}{
+		{name: "go run", argv: []string{"go", "run", "./cmd/node"}},
+		{name: "built binary", argv: []string{bins.Node.Path}, group: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			runDev(t, bins.Node.Path, tt.argv, tt.group)
+		})
+	}
+}
+
+func runDev(t *testing.T, cliPath string, argv []string, group bool) {
+	listen := "127.0.0.1:" + strconv.Itoa(testutil.FreePort(t))
+	args := append(argv[1:], "server", "-dev", "-dev-listen-address", listen, "-dev-nats-port", "0")
+	cmd := exec.Command(argv[0], args...)
+	cmd.Dir = testutil.Root()
+	cmd.Env = cleanEnv()
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pgid := cmd.Process.Pid
+	exited := make(chan error, 1)
+	lines := make(chan string, 256)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+		// Wait only once stdout is drained, as StdoutPipe requires.
+		exited <- cmd.Wait()
+	}()
+	stopped := false
+	t.Cleanup(func() {
+		if !stopped {
+			_ = syscall.Kill(-pgid, syscall.SIGKILL)
+			for range lines {
+			}
+			<-exited
+		}
+		if left := harness.GroupProcesses(pgid); len(left) > 0 {
+			t.Errorf("dev node processes left: %s", harness.Describe(left))
+			for _, pid := range left {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	})
+
+	out := readDevOutput(t, lines, exited, &stderr)
+	if out.addr != "http://"+listen || !strings.HasPrefix(out.token, "s.") {
+		t.Fatalf("dev node printed address %q and token %q, want http://%s and an s. token", out.addr, out.token, listen)
+	}
+	m := devExport.FindStringSubmatch(out.exportLine)
+	if m == nil || m[1] != out.addr || m[2] != out.token {
+		t.Fatalf("export line %q does not carry the printed address and token", out.exportLine)
+	}
+	// The printed command is this very command (go run ./cmd/node, or the binary's path)
+	// followed by `read database/creds/dev`: run those arguments with the built CLI.
+	printed := strings.Fields(strings.TrimSpace(out.readLine))
+	if !slices.Equal(printed[:len(printed)-2], argv) {
+		t.Fatalf("printed example %q does not start with %q", out.readLine, strings.Join(argv, " "))
+	}
+	ctx := testutil.Context(t, callTimeout)
+	cli := exec.CommandContext(ctx, cliPath, printed[len(printed)-2:]...)
+	cli.Env = append(cleanEnv(), "BATON_ADDR="+m[1], "BATON_TOKEN="+m[2])
+	got, err := cli.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", out.readLine, err, got)
+	}
+	fields := map[string]string{}
+	for _, l := range strings.Split(string(got), "\n") {
+		if f := strings.Fields(l); len(f) == 2 {
+			fields[f[0]] = f[1]
+		}
+	}
+	if fields["username"] == "" || fields["password"] == "" || !strings.HasPrefix(fields["lease_id"], "database/creds/dev/") {
+		t.Fatalf("read database/creds/dev printed no username, password and lease:\n%s", got)
+	}
+	if plugins := harness.ProcessesIn(out.pluginDir); len(plugins) == 0 {
+		t.Fatalf("no plugin process runs from %s after issuing a credential", out.pluginDir)
+	}
+
+	target := -pgid
+	if !group {
+		kids := harness.Children(pgid)
+		if len(kids) != 1 {
+			t.Fatalf("go run has children %v, want the node alone", kids)
+		}
+		target = kids[0]
+	}
+	if err := syscall.Kill(target, syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		stopped = true
+		if err != nil {
+			t.Fatalf("dev node ended with %v after SIGINT, want exit code 0\n%s", err, stderr.String())
+		}
+	case <-time.After(devStopTimeout):
+		t.Fatalf("dev node still runs %s after SIGINT\n%s", devStopTimeout, stderr.String())
+	}
+	if left := harness.ProcessesIn(out.pluginDir); len(left) > 0 {
+		t.Errorf("plugin processes outlived the dev node: %s", harness.Describe(left))
+	}
+	for _, d := range []string{out.pluginDir, out.dataDir} {
+		if _, err := os.Stat(d); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("dev node left %s behind (%v)", d, err)
+		}
+	}
+}
+
+// readDevOutput reads the dev node's banner until it has printed everything an operator
+// copies.
+func readDevOutput(t *testing.T, lines <-chan string, exited <-chan error, stderr *bytes.Buffer) devOutput {
+	t.Helper()
+	var out devOutput
+	var all strings.Builder
+	deadline := time.After(devStartTimeout)
+	for out.addr == "" || out.token == "" || out.pluginDir == "" || out.dataDir == "" || out.exportLine == "" || out.readLine == "" {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				err := <-exited
+				t.Fatalf("dev node exited (%v) before printing its banner:\n%s\n%s", err, all.String(), stderr.String())
+			}
+			all.WriteString(l + "\n")
+			if m := devField.FindStringSubmatch(l); m != nil {
+				switch m[1] {
+				case "API address":
+					out.addr = m[2]
+				case "Root token":
+					out.token = m[2]
+				case "Plugin dir":
+					out.pluginDir = m[2]
+				case "Data dir":
+					out.dataDir = m[2]
+				}
+			}
+			if devExport.MatchString(l) {
+				out.exportLine = l
+			}
+			if strings.HasSuffix(strings.TrimSpace(l), " read database/creds/dev") {
+				out.readLine = l
+			}
+		case <-deadline:
+			t.Fatalf("no dev banner after %s:\n%s\n%s", devStartTimeout, all.String(), stderr.String())
+		}
+	}
+	// The rest of the banner is not needed; keep draining so the node never blocks on stdout.
+	go func() {
+		for range lines {
+		}
+	}()
+	return out
+}
+
+// cleanEnv is the test's environment without BATON_ variables a developer may have set.
+func cleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "BATON_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
