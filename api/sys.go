@@ -506,6 +506,11 @@ func (s *Server) catalogPut(w http.ResponseWriter, r *http.Request, typ, name st
 	}
 	ctx, cancel := ctxTimeout(r)
 	defer cancel()
+	// Verify runs the plugin: only a node that still leads may (a resumed, deposed leader
+	// must not start a process for a request it took before it froze).
+	if err := s.node.VerifyActive(ctx); err != nil {
+		return err
+	}
 	verified, _, err := s.pool.Verify(ctx, e)
 	if err != nil {
 		return errStatus(http.StatusBadRequest, "%v", err)
@@ -623,27 +628,7 @@ func (s *Server) mounts(w http.ResponseWriter, r *http.Request, rest string) err
 		w.WriteHeader(http.StatusNoContent)
 		return nil
 	case http.MethodDelete:
-		var leases []string
-		var exists bool
-		s.node.State().View(func(d *state.Data) {
-			_, exists = d.Mounts[mount]
-			for id, l := range d.Leases {
-				if l.Mount == mount {
-					leases = append(leases, id)
-				}
-			}
-		})
-		if !exists {
-			w.WriteHeader(http.StatusNoContent)
-			return nil
-		}
-		sort.Strings(leases)
-		for _, id := range leases {
-			if err := s.engine.Revoke(ctx, id); err != nil {
-				return fmt.Errorf("disable %s: revoking lease %s first: %w", mount, id, err)
-			}
-		}
-		if _, err := s.node.Propose(ctx, state.TypeMountDelete, "", command.SourceAPI, state.MountDelete{Path: mount}); err != nil {
+		if err := s.engine.DisableMount(ctx, mount, engine.APISource); err != nil {
 			return err
 		}
 		w.WriteHeader(http.StatusNoContent)

@@ -140,6 +140,10 @@ func (b *batcher) apply(batch []*proposal) {
 	if len(live) > 1 && err == nil {
 		err = fmt.Errorf("core: unexpected batch response %T", resp)
 	}
+	if e, ok := resp.(error); ok {
+		// A business refusal: the state's own error, without the Raft wrapping.
+		err = e
+	}
 	for _, p := range live {
 		p.done <- proposalResult{resp: resp, err: err}
 	}

@@ -387,6 +387,8 @@ func (n *Node) openRaft(bootstrap bool) error {
 	if n.store != nil {
 		return nil
 	}
+	// What the state held before a seal is not replayed onto: Raft rebuilds it from scratch.
+	n.state.Reset()
 	st, err := raftstore.Open(n.cfg.raftConfig(), n.state)
 	if err != nil {
 		return fmt.Errorf("core: open raft: %w", err)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/baton-hq/baton/command"
 	"github.com/baton-hq/baton/faults"
+	"github.com/baton-hq/baton/plugins"
 	"github.com/baton-hq/baton/plugins/catalog"
 	"github.com/baton-hq/baton/plugins/dbplugin"
 	"github.com/baton-hq/baton/state"
@@ -300,15 +301,21 @@ func (e *Engine) call(ctx context.Context, key string, fn func(db dbplugin.Datab
 			return err
 		}
 		err = fn(pc)
-		if err == nil || attempt == 1 || ctx.Err() != nil || !staleInstance(err) {
+		if err == nil || attempt == 2 || ctx.Err() != nil || !staleInstance(err) {
 			return err
 		}
-		e.closeLive(ctx, key)
+		// Only this instance is stale: another caller may already hold a fresh one.
+		e.forgetIf(key, pc)
+		if !errors.Is(err, plugins.ErrConnClosed) {
+			_ = pc.Close()
+		}
 	}
 }
 
+// staleInstance tells an error of the instance (closed under the call, or its process gone
+// and not restartable) from the database's own answer.
 func staleInstance(err error) bool {
-	return dbplugin.IsUnavailable(err) || strings.Contains(err.Error(), "closed")
+	return errors.Is(err, plugins.ErrConnClosed) || dbplugin.IsUnavailable(err)
 }
 
 // Creds issues a credential for a role: NewUser on the plugin, then the lease through Raft.
@@ -372,7 +379,7 @@ func (e *Engine) Creds(ctx context.Context, mount, roleName, displayName string)
 	}
 	lease := state.Lease{
 		ID: mount + "creds/" + roleName + "/" + randomID(24), Mount: mount, Role: roleName, DBName: role.DBName,
-		Username: username, Issued: now, Expires: exp, MaxExpires: now.Add(maxTTL), Renewable: true,
+		Username: username, Issued: now, Expires: exp, MaxExpires: now.Add(maxTTL), Renewable: true, TTL: ttl,
 		RevocationStatements: role.RevocationStatements, RenewStatements: role.RenewStatements,
 	}
 	if _, err := e.cluster.Propose(ctx, state.TypeLeasePut, "", command.SourceAPI, state.LeasePut{Lease: lease}); err != nil {
@@ -405,7 +412,10 @@ func (e *Engine) Renew(ctx context.Context, id string, increment time.Duration) 
 		return Secret{}, err
 	}
 	if increment <= 0 {
-		increment = l.Expires.Sub(l.Issued)
+		increment = l.TTL
+		if increment <= 0 {
+			increment = time.Hour
+		}
 	}
 	now := e.cfg.Now().UTC()
 	exp := now.Add(increment)
@@ -551,6 +561,9 @@ func (e *Engine) RotateRoot(ctx context.Context, mount, name string, src Source)
 // one, or the stored config logs in, the entry is just deleted; else Baton logs in with the new
 // password and sets the old one back.
 func (e *Engine) rollbackRootRotation(ctx context.Context, en wal.Entry) error {
+	if err := e.cluster.VerifyActive(ctx); err != nil {
+		return err
+	}
 	if _, err := e.cluster.Propose(ctx, state.TypeRollbackStart, "", command.SourceInternal, state.RollbackStart{WALID: en.ID}); err != nil {
 		return err
 	}
@@ -622,4 +635,50 @@ func randomID(n int) string {
 		b[i] = idAlphabet[int(b[i])%len(idAlphabet)]
 	}
 	return string(b)
+}
+
+// DisableMount disables a mount as OpenBao does, without leaking a credential issued
+// meanwhile: it first marks the mount disabling (no new lease, connection or role under it
+// commits after that), revokes every lease under it until none is left, then deletes it with
+// its connections (whose plugin instances stop) and roles.
+func (e *Engine) DisableMount(ctx context.Context, path string, src Source) error {
+	path = state.NormalizeMount(path)
+	markID, deleteID := src.EventID, ""
+	if src.EventID != "" {
+		deleteID = src.EventID + "/delete"
+		markID = src.EventID
+	}
+	if _, err := e.cluster.Propose(ctx, state.TypeMountDisable, markID, src.From, state.MountDelete{Path: path}); err != nil {
+		if errors.Is(err, state.ErrNotFound) {
+			return nil // nothing mounted there: disabling is done
+		}
+		return err
+	}
+	for round := 0; ; round++ {
+		var leases []string
+		e.cluster.State().View(func(d *state.Data) {
+			for id, l := range d.Leases {
+				if l.Mount == path {
+					leases = append(leases, id)
+				}
+			}
+		})
+		if len(leases) == 0 {
+			break
+		}
+		if round == 10 {
+			return fmt.Errorf("disable %s: %d leases still not revoked after 10 rounds", path, len(leases))
+		}
+		sort.Strings(leases)
+		for _, id := range leases {
+			if err := e.Revoke(ctx, id); err != nil && !errors.Is(err, state.ErrInvalid) && !errors.Is(err, state.ErrNotFound) {
+				return fmt.Errorf("disable %s: revoke lease %s: %w", path, id, err)
+			}
+		}
+	}
+	_, err := e.cluster.Propose(ctx, state.TypeMountDelete, deleteID, src.From, state.MountDelete{Path: path})
+	if errors.Is(err, state.ErrNotFound) {
+		return nil
+	}
+	return err
 }

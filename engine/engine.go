@@ -142,7 +142,8 @@ func (e *Engine) instanceLoop() {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			switch ev.Kind {
 			case plugins.EventCrashed:
-				e.forget(ev.ConnID)
+				// The connection stays live: the pool starts a new process for it on its next
+				// call and retries that call once.
 				reason := "plugin process exited"
 				if ev.Err != nil {
 					reason = "plugin process exited: " + ev.Err.Error()
@@ -189,6 +190,15 @@ func (e *Engine) machineState(key string) fsm.State {
 		}
 	})
 	return st
+}
+
+// forgetIf drops the live instance of key when it is still pc.
+func (e *Engine) forgetIf(key string, pc *plugins.Conn) {
+	e.mu.Lock()
+	if l := e.live[key]; l != nil && l.conn == pc {
+		delete(e.live, key)
+	}
+	e.mu.Unlock()
 }
 
 func (e *Engine) forget(key string) {

@@ -25,8 +25,7 @@ func (e *Engine) HandleEvent(ctx context.Context, ev events.Event) (uint64, erro
 func (e *Engine) handleEvent(ctx context.Context, ev events.Event, src Source) (uint64, error) {
 	switch ev.Kind {
 	case events.KindDisable:
-		r, err := e.cluster.Propose(ctx, state.TypeMountDelete, src.EventID, src.From, state.MountDelete{Path: ev.Target.ID})
-		return index(r), err
+		return e.indexOf(e.DisableMount(ctx, ev.Target.ID, src))
 	case events.KindReload:
 		if ev.Target.Type == events.TargetMount {
 			return e.Reload(ctx, "", ev.Target.ID, src)

@@ -158,6 +158,10 @@ func (c *Conn) do(ctx context.Context, method string, call func(dbplugin.Databas
 		return fmt.Errorf("%s on plugin connection %q: %w", method, c.id, err)
 	}
 	err = call(db)
+	if err != nil && c.isClosed() {
+		// Closed under the call (a reload, a config change): the caller may open it again.
+		return fmt.Errorf("%s on plugin connection %q: %w (%v)", method, c.id, ErrConnClosed, err)
+	}
 	if err == nil || !processDied(pr, err) {
 		return err
 	}
@@ -169,6 +173,13 @@ func (c *Conn) do(ctx context.Context, method string, call func(dbplugin.Databas
 		return fmt.Errorf("%s on plugin connection %q: its process died and the restart failed: %w", method, c.id, rerr)
 	}
 	return call(db)
+}
+
+// isClosed reports whether the connection was closed.
+func (c *Conn) isClosed() bool {
+	c.pool.mu.Lock()
+	defer c.pool.mu.Unlock()
+	return c.closed
 }
 
 // processDied tells a call that failed because its process is gone from one the plugin

@@ -14,7 +14,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -165,7 +167,9 @@ func NewPool(cfg Config) (*Pool, error) {
 	policy := catalog.Policy{Dir: cfg.PluginDir, Permissions: cfg.Permissions}
 	own := false
 	if cfg.SocketDir == "" {
-		dir, err := os.MkdirTemp("/tmp", "baton-")
+		// Named after this process, so a later pool can remove what a killed one left.
+		sweepSocketDirs()
+		dir, err := os.MkdirTemp("/tmp", fmt.Sprintf("baton-%d-", os.Getpid()))
 		if err != nil {
 			return nil, fmt.Errorf("plugin socket directory: %w", err)
 		}
@@ -697,4 +701,26 @@ func entryLabel(e catalog.Entry) string {
 		v = "unversioned"
 	}
 	return fmt.Sprintf("%s/%s/%s/%s", e.Type, e.Name, v, sum)
+}
+
+// sweepSocketDirs removes the socket directories of pools whose process is gone (killed
+// before it could clean up): /tmp/baton-<pid>-* with no process <pid>.
+func sweepSocketDirs() {
+	matches, _ := filepath.Glob("/tmp/baton-*-*")
+	for _, m := range matches {
+		parts := strings.SplitN(filepath.Base(m), "-", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		pid, err := strconv.Atoi(parts[1])
+		if err != nil || pid <= 0 {
+			continue
+		}
+		if _, err := os.Stat("/proc/" + parts[1]); err == nil {
+			continue
+		}
+		if info, err := os.Lstat(m); err == nil && info.IsDir() {
+			_ = os.RemoveAll(m)
+		}
+	}
 }

@@ -16,6 +16,7 @@ const (
 	TypeCatalogDelete      command.Type = "catalog.delete"
 	TypeMountPut           command.Type = "mount.put"
 	TypeMountDelete        command.Type = "mount.delete"
+	TypeMountDisable       command.Type = "mount.disable"
 	TypeConnPut            command.Type = "conn.put"
 	TypeConnDelete         command.Type = "conn.delete"
 	TypeConnReset          command.Type = "conn.reset"

@@ -56,6 +56,14 @@ type State struct {
 // New returns an empty state.
 func New() *State { return &State{d: newData()} }
 
+// Reset empties the state. A node reopening Raft (after an unseal) starts from nothing and
+// is rebuilt from the snapshot and the log, exactly as every other node built its own.
+func (s *State) Reset() {
+	s.mu.Lock()
+	s.d = newData()
+	s.mu.Unlock()
+}
+
 // SetObserver installs the transition observer.
 func (s *State) SetObserver(o Observer) {
 	s.mu.Lock()
@@ -116,9 +124,11 @@ func (s *State) apply(index uint64, c *command.Command) any {
 	tx := &txn{d: s.d, c: c, index: index}
 	err := tx.apply()
 	if err != nil {
+		// The error goes back to the caller as it is (an API shows it): it names what is
+		// wrong, not the command's internals.
 		tx.rollback()
 		s.mu.Unlock()
-		return fmt.Errorf("%s %s: %w", c.Type, c.ID, err)
+		return err
 	}
 	s.d.remember(AppliedEvent{ID: c.ID, Type: string(c.Type), Index: index})
 	obs := s.observer
@@ -329,6 +339,18 @@ func (t *txn) apply() error {
 		return t.mountPut()
 	case TypeMountDelete:
 		return t.mountDelete()
+	case TypeMountDisable:
+		p, err := decode[MountDelete](t.c)
+		if err != nil {
+			return err
+		}
+		path := NormalizeMount(p.Path)
+		m, ok := t.d.Mounts[path]
+		if !ok {
+			return fmt.Errorf("%w: no mount at %s", ErrNotFound, path)
+		}
+		m.Disabling = true
+		t.d.Mounts[path] = m
 	case TypeConnPut:
 		return t.connPut()
 	case TypeConnDelete:
@@ -390,6 +412,9 @@ func (t *txn) apply() error {
 		}
 		if p.Lease.ID == "" {
 			return fmt.Errorf("%w: lease id is empty", ErrInvalid)
+		}
+		if err := t.notDisabling(p.Lease.Mount); err != nil {
+			return err
 		}
 		t.d.Leases[p.Lease.ID] = p.Lease
 	case TypeLeaseRenew:
@@ -654,10 +679,21 @@ func (t *txn) mountDelete() error {
 	return nil
 }
 
+// notDisabling refuses changes under a mount that is being disabled.
+func (t *txn) notDisabling(path string) error {
+	if m, ok := t.d.Mounts[NormalizeMount(path)]; ok && m.Disabling {
+		return fmt.Errorf("%w: the mount %s is being disabled", ErrConflict, m.Path)
+	}
+	return nil
+}
+
 func (t *txn) dbMount(path string) error {
 	m, ok := t.d.Mounts[path]
 	if !ok {
 		return fmt.Errorf("%w: no secrets engine is mounted at %s", ErrNotFound, path)
+	}
+	if m.Disabling {
+		return fmt.Errorf("%w: the mount %s is being disabled", ErrConflict, path)
 	}
 	if m.Type != "database" {
 		return fmt.Errorf("%w: %s is a %s mount, not database", ErrInvalid, path, m.Type)

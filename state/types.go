@@ -41,6 +41,9 @@ type Mount struct {
 	PluginName    string    `json:"plugin_name,omitempty"`
 	PluginVersion string    `json:"plugin_version,omitempty"`
 	Created       time.Time `json:"created"`
+	// Disabling is set while the mount is being disabled: its leases are being revoked and
+	// nothing new may be issued or configured under it.
+	Disabling bool `json:"disabling,omitempty"`
 }
 
 // Connection is a database connection of a database mount. Config is the plugin
@@ -99,6 +102,8 @@ type Lease struct {
 	Expires    time.Time `json:"expires"`
 	MaxExpires time.Time `json:"max_expires"`
 	Renewable  bool      `json:"renewable"`
+	// TTL is the role's default TTL at issue time: a renewal without an increment extends by it.
+	TTL time.Duration `json:"ttl"`
 	// RevocationStatements and RenewStatements are the role's at issue time, so a lease is
 	// revoked as it was promised even after its role changed or was deleted.
 	RevocationStatements []string `json:"revocation_statements,omitempty"`

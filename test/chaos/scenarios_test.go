@@ -176,14 +176,9 @@ func natsRestart() scenario {
 		e.hold(500*time.Millisecond, 1500*time.Millisecond)
 		port := e.c.NATS.Port()
 		e.t.Logf("shutting NATS down (port %d)", port)
-		e.c.NATS.Shutdown()
+		e.c.StopNATS()
 		e.hold(500*time.Millisecond, 2*time.Second)
-		srv, err := events.RunEmbedded(events.EmbeddedConfig{DataDir: filepath.Join(e.c.Dir, "nats"), Port: port})
-		if err != nil {
-			e.t.Fatalf("restart NATS on port %d: %v", port, err)
-		}
-		e.c.NATS = srv
-		e.t.Cleanup(srv.Shutdown)
+		e.c.StartNATS(e.t)
 		e.t.Logf("NATS back on port %d", port)
 		// An event injected now must be applied: the nodes reconnected.
 		probe := events.Event{V: events.Version, ID: e.ld.runID + "-after-nats-restart", Kind: events.KindReload, Source: "chaos",

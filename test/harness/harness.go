@@ -169,7 +169,7 @@ func Start(t testing.TB, opts Options) *Cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(c.NATS.Shutdown)
+	t.Cleanup(func() { c.NATS.Shutdown() }) // the server running at the end (see RestartNATS)
 	c.NATSURL = c.NATS.ClientURL()
 
 	for i := 0; i < opts.Nodes; i++ {
@@ -765,3 +765,30 @@ func (c *Cluster) tails(lines int) string {
 
 // ErrNoPostgres is SetupPGDB's complaint when the cluster has no PostgreSQL.
 var ErrNoPostgres = errors.New("harness: the cluster has no PostgreSQL: set Options.Postgres or Options.PGServer")
+
+// RestartNATS shuts the cluster's NATS server down and starts it again on the same port and
+// store directory, as an operator's restart of NATS would look to the nodes.
+func (c *Cluster) RestartNATS(t testing.TB) {
+	t.Helper()
+	port := c.NATS.Port()
+	c.NATS.Shutdown()
+	srv, err := events.RunEmbedded(events.EmbeddedConfig{DataDir: filepath.Join(c.Dir, "nats"), Port: port})
+	if err != nil {
+		t.Fatalf("restart NATS on port %d: %v", port, err)
+	}
+	c.NATS = srv
+}
+
+// StopNATS shuts the cluster's NATS server down; StartNATS brings it back on the same port.
+func (c *Cluster) StopNATS() { c.NATS.Shutdown() }
+
+// StartNATS starts the NATS server again on its port and store directory after StopNATS.
+func (c *Cluster) StartNATS(t testing.TB) {
+	t.Helper()
+	port := c.NATS.Port()
+	srv, err := events.RunEmbedded(events.EmbeddedConfig{DataDir: filepath.Join(c.Dir, "nats"), Port: port})
+	if err != nil {
+		t.Fatalf("restart NATS on port %d: %v", port, err)
+	}
+	c.NATS = srv
+}
