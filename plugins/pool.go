@@ -82,6 +82,10 @@ type Config struct {
 	// Logger is the parent of every plugin's logger (named after the plugin, which receives
 	// the plugin's own hclog JSON stderr lines). Nil means hclog.Default().
 	Logger hclog.Logger
+	// Guard, when set, is asked right before every process start and refuses it with an
+	// error: the node checks there that it still leads, so a leader that was frozen and
+	// resumed starts nothing for a request it took before it froze.
+	Guard func(ctx context.Context) error
 	// Observer, when set, receives every instance event. It is called synchronously without
 	// any Pool lock held, from the caller's goroutine or a process watcher; it must not block
 	// for long.
@@ -471,6 +475,18 @@ func (p *Pool) spawn(ctx context.Context, e catalog.Entry, metadata bool, connID
 		return nil, ErrPoolClosed
 	}
 	epoch := p.epoch
+	p.mu.Unlock()
+	if p.cfg.Guard != nil {
+		if err := p.cfg.Guard(ctx); err != nil {
+			p.emit(InstanceEvent{ConnID: connID, Kind: EventStartFailed, Err: err})
+			return nil, fmt.Errorf("start %s: %w", describe(e), err)
+		}
+	}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil, ErrPoolClosed
+	}
 	p.watchers.Add(1) // under p.mu with closed false: never concurrent with Shutdown's Wait
 	p.mu.Unlock()
 	p.emit(InstanceEvent{ConnID: connID, Kind: EventStarting})

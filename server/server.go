@@ -87,6 +87,7 @@ func New(cfg Config) (*Server, error) {
 	pool, err := plugins.NewPool(plugins.Config{
 		PluginDir: cfg.PluginDir, StartTimeout: cfg.StartTimeout, Permissions: cfg.Permissions,
 		PassEnv: cfg.PassEnv, HostVersion: Version, Logger: log,
+		Guard: node.VerifyActive,
 		Observer: func(ev plugins.InstanceEvent) {
 			if eng != nil {
 				eng.Observe(ev)
