@@ -86,6 +86,8 @@ type Cluster struct {
 	// NATSURL is the embedded NATS server every node uses (nats { url }).
 	NATSURL string
 	NATS    *events.Embedded
+	// natsPort is the port StopNATS found, for StartNATS.
+	natsPort int
 	// Key is the unseal key (keys_base64[0] of sys/init) and Token the root token.
 	Key, Token string
 	// NodeBin is the node binary; TestPlugin and PGPlugin are the plugins in PluginDir.
@@ -780,12 +782,15 @@ func (c *Cluster) RestartNATS(t testing.TB) {
 }
 
 // StopNATS shuts the cluster's NATS server down; StartNATS brings it back on the same port.
-func (c *Cluster) StopNATS() { c.NATS.Shutdown() }
+func (c *Cluster) StopNATS() {
+	c.natsPort = c.NATS.Port()
+	c.NATS.Shutdown()
+}
 
 // StartNATS starts the NATS server again on its port and store directory after StopNATS.
 func (c *Cluster) StartNATS(t testing.TB) {
 	t.Helper()
-	port := c.NATS.Port()
+	port := c.natsPort
 	srv, err := events.RunEmbedded(events.EmbeddedConfig{DataDir: filepath.Join(c.Dir, "nats"), Port: port})
 	if err != nil {
 		t.Fatalf("restart NATS on port %d: %v", port, err)
