@@ -6,8 +6,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -85,10 +87,6 @@ func (r *runner) spawn(ctx context.Context, e catalog.Entry, metadata bool, onGo
 	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", describe(e), err)
 	}
-	sum, err := hex.DecodeString(strings.ToLower(e.SHA256))
-	if err != nil {
-		return nil, fmt.Errorf("start %s: sha256: %w", describe(e), err)
-	}
 	timeout := r.startTimeout
 	if dl, ok := ctx.Deadline(); ok {
 		if left := time.Until(dl); left < timeout {
@@ -103,7 +101,15 @@ func (r *runner) spawn(ctx context.Context, e catalog.Entry, metadata bool, onGo
 		return nil, fmt.Errorf("start %s: socket directory: %w", describe(e), err)
 	}
 
-	cmd := exec.Command(path, e.Args...)
+	// The binary that runs is a private copy, hashed while it is copied: a binary changed in
+	// the plugin directory between the check and the exec can no longer slip through.
+	runPath, err := verifiedCopy(path, sockDir, e.SHA256)
+	if err != nil {
+		_ = os.RemoveAll(sockDir)
+		return nil, fmt.Errorf("start %s: %w", describe(e), err)
+	}
+	cmd := exec.Command(runPath, e.Args...)
+	cmd.Args[0] = path // the plugin sees the catalog's path as its name
 	cmd.Env = pluginEnv(e.Env, r.passEnv, r.hostVersion, metadata, sockDir)
 	// Pdeathsig: the kernel SIGKILLs the plugin when the thread that forked it dies, which
 	// covers a SIGKILLed host. No Setpgid: the plugin stays in the host's process group so
@@ -115,7 +121,6 @@ func (r *runner) spawn(ctx context.Context, e catalog.Entry, metadata bool, onGo
 		HandshakeConfig:  dbplugin.HandshakeConfig,
 		VersionedPlugins: dbplugin.PluginSets(),
 		Cmd:              cmd,
-		SecureConfig:     &plugin.SecureConfig{Checksum: sum, Hash: sha256.New()},
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		AutoMTLS:         true,
 		Managed:          false,
@@ -157,9 +162,6 @@ func (r *runner) spawn(ctx context.Context, e catalog.Entry, metadata bool, onGo
 		// go-plugin SIGKILLed the child already; Kill waits for it to be reaped and ends the
 		// client's goroutines.
 		r.finishFailed(p, 0)
-		if errors.Is(startErr, plugin.ErrChecksumsDoNotMatch) {
-			return nil, fmt.Errorf("start %s: %w", describe(e), checksumError(path, e.SHA256, startErr))
-		}
 		return nil, fmt.Errorf("start %s: %w", describe(e), cleanStartError(startErr, timeout))
 	}
 	p.pid, _ = strconv.Atoi(client.ID())
@@ -213,17 +215,37 @@ func (r *runner) locate(e catalog.Entry) (string, error) {
 	return path, nil
 }
 
-// checksumError turns go-plugin's "checksums did not match", which names neither sum, into a
-// *catalog.ChecksumMismatchError naming the catalog's sum and the file's (OpenBao's message
-// names neither).
-func checksumError(path, want string, pluginErr error) error {
-	err := catalog.CheckSHA256(path, want)
-	var mismatch *catalog.ChecksumMismatchError
-	if errors.As(err, &mismatch) {
-		return fmt.Errorf("%w: %w", catalog.ErrInvalid, mismatch)
+// verifiedCopy copies the binary at path into dir (private to this node: 0700), hashing what
+// it copies, and returns the copy's path when its SHA-256 is the catalog's. On a mismatch the
+// copy is removed and the error names both sums (OpenBao's names neither). Hashing the bytes
+// that are copied, and running the copy, closes the window between check and exec: what runs
+// is exactly what was checked.
+func verifiedCopy(path, dir, want string) (string, error) {
+	src, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("%w: open plugin binary: %v", catalog.ErrInvalid, err)
 	}
-	// The file changed again since go-plugin read it, or cannot be read now.
-	return fmt.Errorf("%w: sha256 of %s does not match the catalog's %s (%v)", catalog.ErrInvalid, path, want, pluginErr)
+	defer src.Close()
+	dst := filepath.Join(dir, filepath.Base(path))
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o500)
+	if err != nil {
+		return "", fmt.Errorf("copy plugin binary: %w", err)
+	}
+	h := sha256.New()
+	_, err = io.Copy(io.MultiWriter(out, h), src)
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = os.Remove(dst)
+		return "", fmt.Errorf("copy plugin binary: %w", err)
+	}
+	got := hex.EncodeToString(h.Sum(nil))
+	if !strings.EqualFold(got, want) {
+		_ = os.Remove(dst)
+		return "", fmt.Errorf("%w: %w", catalog.ErrInvalid, &catalog.ChecksumMismatchError{Path: path, Want: strings.ToLower(want), Got: got})
+	}
+	return dst, nil
 }
 
 // forkOnLockedThread runs go-plugin's Start, which forks the plugin, on an OS thread locked to

@@ -437,7 +437,7 @@ func checkTampered(o *Observations, r *report) {
 	}
 	reported := map[int]bool{}
 	hit := func(at string, owner string, p Proc) {
-		if p.Exe == t.File && !reported[p.PID] {
+		if p.Exe.Same(t.File) && !reported[p.PID] {
 			reported[p.PID] = true
 			note := ""
 			if p.Note != "" {

@@ -9,8 +9,8 @@ import (
 )
 
 var (
-	exeGood     = FileID{Dev: 1, Ino: 100}
-	exeTampered = FileID{Dev: 1, Ino: 200}
+	exeGood     = FileID{Dev: 1, Ino: 100, Size: 1000}
+	exeTampered = FileID{Dev: 1, Ino: 200, Size: 1017}
 )
 
 func proc(pid int) Proc { return Proc{PID: pid, Start: uint64(pid) * 10, Exe: exeGood} }
@@ -156,6 +156,9 @@ func TestCheckFailsEachInvariant(t *testing.T) {
 		{"a tampered binary ran", func(o *Observations) {
 			o.Samples[len(o.Samples)-1].Nodes["n2"] = NodeSample{Running: true, Plugins: []Proc{{PID: 99, Start: 1, Exe: exeTampered}}}
 		}, 6, []string{"pid 99", "tampered binary /p/baton-test-plugin", "sha256 ff"}, nil},
+		{"a private copy of the tampered binary ran", func(o *Observations) {
+			o.Samples[len(o.Samples)-1].Nodes["n2"] = NodeSample{Running: true, Plugins: []Proc{{PID: 98, Start: 1, Exe: FileID{Dev: 2, Ino: 900, Size: 1017}}}}
+		}, 6, []string{"pid 98", "tampered binary /p/baton-test-plugin"}, nil},
 		{"a tampered binary's identity was not recorded", func(o *Observations) {
 			o.Tampered.File = FileID{}
 		}, 6, []string{"no recorded identity"}, nil},

@@ -18,10 +18,20 @@ import (
 type FileID struct {
 	Dev uint64 `json:"dev"`
 	Ino uint64 `json:"ino"`
+	// Size tells a copy of the file from a copy of another: a node runs a verified private
+	// copy of a plugin binary (another inode), and the tampered binary is the original with
+	// bytes appended, so only a copy of the tampered bytes has its size.
+	Size int64 `json:"size"`
 }
 
 // IsZero reports whether the identity is unknown.
-func (f FileID) IsZero() bool { return f == FileID{} }
+func (f FileID) IsZero() bool { return f.Dev == 0 && f.Ino == 0 }
+
+// Same reports whether a process image f is the file t or a copy of it (same size, which the
+// tamper scenario makes unique to the tampered bytes).
+func (f FileID) Same(t FileID) bool {
+	return (f.Dev == t.Dev && f.Ino == t.Ino) || (t.Size > 0 && f.Size == t.Size)
+}
 
 // Proc is one process seen in a sample. Start (clock ticks since boot, /proc/<pid>/stat field
 // 22) tells a reused pid from the process first seen under it.

@@ -35,7 +35,7 @@ func FileIDOf(path string) (FileID, error) {
 	if !ok {
 		return FileID{}, fmt.Errorf("stat %s: no inode information on this platform", path)
 	}
-	return FileID{Dev: uint64(st.Dev), Ino: st.Ino}, nil
+	return FileID{Dev: uint64(st.Dev), Ino: st.Ino, Size: fi.Size()}, nil
 }
 
 // Alive reports whether the process p (same pid and start time) still runs and is not a

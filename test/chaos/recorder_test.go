@@ -130,7 +130,7 @@ func (r *recorder) sample() {
 		// A process running the tampered file: say what it is while it is there to ask.
 		note := func(ps []Proc) {
 			for i := range ps {
-				if ps[i].Exe == tp.File {
+				if ps[i].Exe.Same(tp.File) {
 					ps[i].Note = DescribePlugin(ps[i].PID)
 				}
 			}

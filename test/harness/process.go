@@ -152,7 +152,20 @@ func descendants(ps []procInfo, root int) []int {
 
 // inDir reports whether the executable path exe lies directly in dir.
 func inDir(exe, dir string) bool {
-	return exe != "" && filepath.Dir(strings.TrimSuffix(exe, " (deleted)")) == filepath.Clean(dir)
+	exe = strings.TrimSuffix(exe, " (deleted)")
+	if exe == "" {
+		return false
+	}
+	if filepath.Dir(exe) == filepath.Clean(dir) {
+		return true
+	}
+	// A node runs a verified private copy of a plugin binary: /tmp/baton-<pid>-*/p*/<name>,
+	// named as the binary of dir it was copied from.
+	if m, _ := filepath.Match("/tmp/baton-*/p*/*", exe); m {
+		_, err := os.Stat(filepath.Join(dir, filepath.Base(exe)))
+		return err == nil
+	}
+	return false
 }
 
 // describe renders pids with their command lines, for failure messages.
