@@ -193,6 +193,7 @@ func NewPool(cfg Config) (*Pool, error) {
 			passEnv:      cfg.PassEnv,
 			startTimeout: cfg.StartTimeout,
 			killTimeout:  cfg.KillTimeout,
+			guard:        cfg.Guard,
 			logger:       log,
 			pending:      make(map[*pendingStart]struct{}),
 		},
@@ -475,18 +476,6 @@ func (p *Pool) spawn(ctx context.Context, e catalog.Entry, metadata bool, connID
 		return nil, ErrPoolClosed
 	}
 	epoch := p.epoch
-	p.mu.Unlock()
-	if p.cfg.Guard != nil {
-		if err := p.cfg.Guard(ctx); err != nil {
-			p.emit(InstanceEvent{ConnID: connID, Kind: EventStartFailed, Err: err})
-			return nil, fmt.Errorf("start %s: %w", describe(e), err)
-		}
-	}
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		return nil, ErrPoolClosed
-	}
 	p.watchers.Add(1) // under p.mu with closed false: never concurrent with Shutdown's Wait
 	p.mu.Unlock()
 	p.emit(InstanceEvent{ConnID: connID, Kind: EventStarting})

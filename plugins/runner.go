@@ -31,6 +31,7 @@ import (
 type runner struct {
 	policy       catalog.Policy
 	socketDir    string
+	guard        func(ctx context.Context) error
 	hostVersion  string
 	passEnv      []string
 	startTimeout time.Duration
@@ -148,6 +149,14 @@ func (r *runner) spawn(ctx context.Context, e catalog.Entry, metadata bool, onGo
 		label:       entryLabel(e),
 	}
 
+	// The last check before the fork, after the copy: a node frozen and resumed anywhere
+	// before this point finds out here that it no longer leads.
+	if r.guard != nil {
+		if err := r.guard(ctx); err != nil {
+			_ = os.RemoveAll(sockDir)
+			return nil, fmt.Errorf("start %s: %w", describe(e), err)
+		}
+	}
 	pend := &pendingStart{}
 	tidc := make(chan int, 1)
 	startc := make(chan error, 1)

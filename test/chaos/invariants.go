@@ -447,6 +447,9 @@ func checkTampered(o *Observations, r *report) {
 		}
 	}
 	for _, s := range o.Samples {
+		if s.At < t.At {
+			continue
+		}
 		for _, n := range sortedKeys(s.Nodes) {
 			for _, p := range s.Nodes[n].Plugins {
 				hit("t="+ms(s.At), "node "+n, p)
@@ -457,6 +460,9 @@ func checkTampered(o *Observations, r *report) {
 		}
 	}
 	for _, k := range o.Kills {
+		if k.At < t.At {
+			continue
+		}
 		for _, p := range k.Plugins {
 			hit("the kill at t="+ms(k.At), "node "+k.Node, p)
 		}

@@ -188,6 +188,10 @@ type Tampered struct {
 	Path   string `json:"path"`
 	File   FileID `json:"file"`
 	SHA256 string `json:"sha256"`
+	// At is when the tampered file was created. Only what was sampled from then on can run
+	// it: an older sample may show the same inode number, freed and reused since (nodes run
+	// private copies of plugin binaries, created and deleted all the time).
+	At time.Duration `json:"at"`
 }
 
 // Expectation is a scenario's own must-hold result, attributed to an invariant (0 when it

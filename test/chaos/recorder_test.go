@@ -274,6 +274,7 @@ func (r *recorder) expect(e Expectation) {
 }
 
 func (r *recorder) setTampered(tp *Tampered) {
+	tp.At = r.now()
 	r.mu.Lock()
 	r.obs.Tampered = tp
 	r.mu.Unlock()
