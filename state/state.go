@@ -170,41 +170,28 @@ func (s *State) Restore(r io.Reader) error {
 	return nil
 }
 
-// fill gives nil maps of a decoded snapshot their empty value.
+// fill gives nil maps of a decoded snapshot (a "null" in its JSON) their empty value.
 func (d *Data) fill() {
-	e := newData()
-	if d.Nodes == nil {
-		d.Nodes = e.Nodes
-	}
+	orEmpty(&d.Nodes)
+	orEmpty(&d.Mounts)
+	orEmpty(&d.Connections)
+	orEmpty(&d.Roles)
+	orEmpty(&d.StaticRoles)
+	orEmpty(&d.Leases)
+	orEmpty(&d.Machines)
+	orEmpty(&d.Applied)
 	if d.Catalog == nil {
-		d.Catalog = e.Catalog
-	}
-	if d.Mounts == nil {
-		d.Mounts = e.Mounts
-	}
-	if d.Connections == nil {
-		d.Connections = e.Connections
-	}
-	if d.Roles == nil {
-		d.Roles = e.Roles
-	}
-	if d.StaticRoles == nil {
-		d.StaticRoles = e.StaticRoles
-	}
-	if d.Leases == nil {
-		d.Leases = e.Leases
+		d.Catalog = &catalog.Catalog{}
 	}
 	if d.WAL == nil {
-		d.WAL = e.WAL
+		d.WAL = wal.NewTable()
 	}
-	if d.WAL.Entries == nil {
-		d.WAL.Entries = map[string]wal.Entry{}
-	}
-	if d.Machines == nil {
-		d.Machines = e.Machines
-	}
-	if d.Applied == nil {
-		d.Applied = e.Applied
+	orEmpty(&d.WAL.Entries)
+}
+
+func orEmpty[K comparable, V any](m *map[K]V) {
+	if *m == nil {
+		*m = map[K]V{}
 	}
 }
 
