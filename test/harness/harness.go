@@ -675,7 +675,7 @@ func (c *Cluster) AllPluginPIDs() map[string][]int {
 		}
 	}
 	for _, pr := range ps {
-		if inDir(pr.exe, c.PluginDir) && !owned[pr.pid] {
+		if pr.runsFrom(c.PluginDir) && !owned[pr.pid] {
 			out[OrphansKey] = append(out[OrphansKey], pr.pid)
 		}
 	}
@@ -697,7 +697,7 @@ func (c *Cluster) leftovers(orphansOnly bool) []int {
 		return c.AllPluginPIDs()[OrphansKey]
 	}
 	for _, p := range processes() {
-		if inDir(p.exe, c.PluginDir) || (groups[p.pgid] && p.exe == c.NodeBin.Path) {
+		if p.runsFrom(c.PluginDir) || (groups[p.pgid] && p.exe == c.NodeBin.Path) {
 			out = append(out, p.pid)
 		}
 	}

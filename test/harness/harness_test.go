@@ -131,7 +131,7 @@ func TestSingleNode(t *testing.T) {
 	}
 	for _, pid := range pids {
 		exe, _ := os.Readlink(filepath.Join("/proc", strconv.Itoa(pid), "exe"))
-		if !inDir(exe, c.PluginDir) {
+		if !(procInfo{exe: exe, argv0: argv0(pid)}).runsFrom(c.PluginDir) {
 			t.Errorf("plugin pid %d runs %s, not a binary of %s", pid, exe, c.PluginDir)
 		}
 	}

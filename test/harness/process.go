@@ -76,6 +76,7 @@ type procInfo struct {
 	pid, ppid, pgid int
 	state           byte
 	exe             string // "" when unreadable (kernel threads, gone)
+	argv0           string // argv[0], read for private copies of plugin binaries only
 }
 
 // parseStat reads pid, state, ppid and pgrp from the content of /proc/PID/stat. The command
@@ -125,6 +126,9 @@ func processes() []procInfo {
 			continue
 		}
 		p.exe, _ = os.Readlink(filepath.Join("/proc", e.Name(), "exe"))
+		if privateCopy(p.exe) {
+			p.argv0 = argv0(pid)
+		}
 		out = append(out, p)
 	}
 	return out
@@ -153,19 +157,24 @@ func descendants(ps []procInfo, root int) []int {
 // inDir reports whether the executable path exe lies directly in dir.
 func inDir(exe, dir string) bool {
 	exe = strings.TrimSuffix(exe, " (deleted)")
-	if exe == "" {
-		return false
-	}
-	if filepath.Dir(exe) == filepath.Clean(dir) {
+	return exe != "" && filepath.Dir(exe) == filepath.Clean(dir)
+}
+
+// privateCopy reports whether exe is a node's verified private copy of a plugin binary
+// (/tmp/baton-<pid>-*/p*/<name>); such a process names the binary it was copied from in its
+// argv[0].
+func privateCopy(exe string) bool {
+	m, _ := filepath.Match("/tmp/baton-*/p*/*", strings.TrimSuffix(exe, " (deleted)"))
+	return m
+}
+
+// runsFrom reports whether p runs a plugin binary of dir: the binary itself, or a node's
+// private copy of it.
+func (p procInfo) runsFrom(dir string) bool {
+	if inDir(p.exe, dir) {
 		return true
 	}
-	// A node runs a verified private copy of a plugin binary: /tmp/baton-<pid>-*/p*/<name>,
-	// named as the binary of dir it was copied from.
-	if m, _ := filepath.Match("/tmp/baton-*/p*/*", exe); m {
-		_, err := os.Stat(filepath.Join(dir, filepath.Base(exe)))
-		return err == nil
-	}
-	return false
+	return privateCopy(p.exe) && inDir(p.argv0, dir)
 }
 
 // describe renders pids with their command lines, for failure messages.
@@ -183,7 +192,7 @@ func describe(pids []int) string {
 func ProcessesIn(dir string) []int {
 	var out []int
 	for _, p := range processes() {
-		if inDir(p.exe, dir) {
+		if p.runsFrom(dir) {
 			out = append(out, p.pid)
 		}
 	}
@@ -216,4 +225,14 @@ func Children(pid int) []int {
 	}
 	sort.Ints(out)
 	return out
+}
+
+// argv0 is the first word of a process's command line.
+func argv0(pid int) string {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
+	if err != nil {
+		return ""
+	}
+	first, _, _ := strings.Cut(string(b), "\x00")
+	return first
 }
