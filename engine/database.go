@@ -333,6 +333,12 @@ func (e *Engine) Creds(ctx context.Context, mount, roleName, displayName string)
 	if !okRole {
 		return Secret{}, fmt.Errorf("%w: unknown role: %s", state.ErrNotFound, roleName)
 	}
+	defer e.beginIssue(mount)()
+	var disabling bool
+	e.cluster.State().View(func(d *state.Data) { disabling = d.Mounts[mount].Disabling })
+	if disabling {
+		return Secret{}, fmt.Errorf("%w: the mount %s is being disabled", state.ErrConflict, mount)
+	}
 	if !okConn {
 		return Secret{}, invalid("role %q names connection %q, which does not exist", roleName, role.DBName)
 	}
@@ -361,8 +367,10 @@ func (e *Engine) Creds(ctx context.Context, mount, roleName, displayName string)
 	}
 	exp := now.Add(ttl)
 	var username string
+	var made dbplugin.Database
 	key := state.Key(mount, role.DBName)
 	err = e.call(ctx, key, func(db dbplugin.Database) error {
+		made = db
 		resp, err := db.NewUser(ctx, dbplugin.NewUserRequest{
 			UsernameConfig:     dbplugin.UsernameMetadata{DisplayName: displayName, RoleName: roleName},
 			CredentialType:     dbplugin.CredentialTypePassword,
@@ -383,11 +391,16 @@ func (e *Engine) Creds(ctx context.Context, mount, roleName, displayName string)
 		RevocationStatements: role.RevocationStatements, RenewStatements: role.RenewStatements,
 	}
 	if _, err := e.cluster.Propose(ctx, state.TypeLeasePut, "", command.SourceAPI, state.LeasePut{Lease: lease}); err != nil {
-		// No lease, no credential: take the user back rather than leave it unrevocable.
-		_ = e.call(context.WithoutCancel(ctx), key, func(db dbplugin.Database) error {
-			_, derr := db.DeleteUser(context.WithoutCancel(ctx), dbplugin.DeleteUserRequest{Username: username, Statements: dbplugin.Statements{Commands: role.RevocationStatements}})
-			return derr
-		})
+		// No lease, no credential: take the user back rather than leave it unrevocable, on
+		// the instance that made it (the connection may be going away).
+		del := dbplugin.DeleteUserRequest{Username: username, Statements: dbplugin.Statements{Commands: role.RevocationStatements}}
+		bg := context.WithoutCancel(ctx)
+		if _, derr := made.DeleteUser(bg, del); derr != nil {
+			derr = e.call(bg, key, func(db dbplugin.Database) error { _, err := db.DeleteUser(bg, del); return err })
+			if derr != nil {
+				e.log.Error("a user without a lease could not be deleted", "connection", key, "user", username, "error", derr)
+			}
+		}
 		return Secret{}, fmt.Errorf("record lease: %w", err)
 	}
 	return Secret{LeaseID: lease.ID, LeaseDuration: ttl, Renewable: true,
@@ -652,6 +665,11 @@ func (e *Engine) DisableMount(ctx context.Context, path string, src Source) erro
 		if errors.Is(err, state.ErrNotFound) {
 			return nil // nothing mounted there: disabling is done
 		}
+		return err
+	}
+	// Requests that began before the mark finish first: each records its lease (revoked
+	// below) or, refused, takes its user back while the connection still exists.
+	if err := e.drainIssues(ctx, path); err != nil {
 		return err
 	}
 	for round := 0; ; round++ {

@@ -65,6 +65,10 @@ type Engine struct {
 	flight singleflight.Group
 	mu     sync.Mutex
 	live   map[string]*liveConn // by connection key
+	// issuing counts the credential requests in flight per mount, so that disabling a mount
+	// waits for them: each either records its lease before the mount goes or takes its user
+	// back.
+	issuing map[string]int
 
 	instEvents chan plugins.InstanceEvent
 	stopOnce   sync.Once
@@ -95,6 +99,7 @@ func New(cfg Config) (*Engine, error) {
 	e := &Engine{
 		cfg: cfg, log: cfg.Logger, cluster: cfg.Cluster, pool: cfg.Pool,
 		live:       map[string]*liveConn{},
+		issuing:    map[string]int{},
 		instEvents: make(chan plugins.InstanceEvent, 1024),
 		stop:       make(chan struct{}),
 	}
@@ -453,4 +458,35 @@ func (w walStore) Delete(ctx context.Context, en wal.Entry) error {
 func (w walStore) Failed(ctx context.Context, en wal.Entry, reason string) error {
 	_, err := w.e.cluster.Propose(ctx, state.TypeRollbackFail, "", command.SourceInternal, state.RollbackFail{WALID: en.ID, Reason: reason})
 	return err
+}
+
+// beginIssue counts a credential request on mount; the returned func ends it.
+func (e *Engine) beginIssue(mount string) func() {
+	e.mu.Lock()
+	e.issuing[mount]++
+	e.mu.Unlock()
+	return func() {
+		e.mu.Lock()
+		if e.issuing[mount]--; e.issuing[mount] <= 0 {
+			delete(e.issuing, mount)
+		}
+		e.mu.Unlock()
+	}
+}
+
+// drainIssues waits until no credential request is in flight on mount.
+func (e *Engine) drainIssues(ctx context.Context, mount string) error {
+	for {
+		e.mu.Lock()
+		n := e.issuing[mount]
+		e.mu.Unlock()
+		if n == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("disable %s: %d credential requests still in flight: %w", mount, n, ctx.Err())
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
 }

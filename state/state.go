@@ -400,7 +400,9 @@ func (t *txn) apply() error {
 		if p.Lease.ID == "" {
 			return fmt.Errorf("%w: lease id is empty", ErrInvalid)
 		}
-		if err := t.notDisabling(p.Lease.Mount); err != nil {
+		// The mount must still be there and not being disabled: a credential issued while it
+		// was disabled must not outlive it.
+		if err := t.dbMount(NormalizeMount(p.Lease.Mount)); err != nil {
 			return err
 		}
 		t.d.Leases[p.Lease.ID] = p.Lease
@@ -662,14 +664,6 @@ func (t *txn) mountDelete() error {
 			delete(t.d.Leases, k)
 			t.undo = append(t.undo, func() { t.d.Leases[k] = l })
 		}
-	}
-	return nil
-}
-
-// notDisabling refuses changes under a mount that is being disabled.
-func (t *txn) notDisabling(path string) error {
-	if m, ok := t.d.Mounts[NormalizeMount(path)]; ok && m.Disabling {
-		return fmt.Errorf("%w: the mount %s is being disabled", ErrConflict, m.Path)
 	}
 	return nil
 }

@@ -30,7 +30,11 @@ func (f FileID) IsZero() bool { return f.Dev == 0 && f.Ino == 0 }
 // Same reports whether a process image f is the file t or a copy of it (same size, which the
 // tamper scenario makes unique to the tampered bytes).
 func (f FileID) Same(t FileID) bool {
-	return (f.Dev == t.Dev && f.Ino == t.Ino) || (t.Size > 0 && f.Size == t.Size)
+	if t.Size > 0 {
+		// An inode number alone is not an identity over time: it is freed and reused.
+		return f.Size == t.Size
+	}
+	return f.Dev == t.Dev && f.Ino == t.Ino
 }
 
 // Proc is one process seen in a sample. Start (clock ticks since boot, /proc/<pid>/stat field
