@@ -628,7 +628,31 @@ func (c *Cluster) Stop(n *Node) {
 }
 
 // Freeze SIGSTOPs node n's whole process group (node and plugins), as a paused machine.
-func (c *Cluster) Freeze(n *Node) { c.signalGroup(n, syscall.SIGSTOP) }
+//
+// A paused machine stops everything at once; SIGSTOP to a group does not stop a child whose
+// fork was under way when the signal went out (it joins the group just after). So Freeze
+// repeats the signal until every process of the group is stopped (bounded), as a pause would
+// have left them.
+func (c *Cluster) Freeze(n *Node) {
+	c.signalGroup(n, syscall.SIGSTOP)
+	p := c.proc(n)
+	if p == nil {
+		return
+	}
+	for range 50 {
+		running := false
+		for _, pr := range processes() {
+			if pr.pgid == p.pid && pr.state != 'T' && pr.state != 't' {
+				running = true
+				_ = syscall.Kill(pr.pid, syscall.SIGSTOP)
+			}
+		}
+		if !running {
+			return
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
 
 // Thaw SIGCONTs node n's process group.
 func (c *Cluster) Thaw(n *Node) { c.signalGroup(n, syscall.SIGCONT) }
