@@ -669,7 +669,14 @@ func (n *Node) VerifyActive(ctx context.Context) error {
 	if fresh {
 		return nil
 	}
-	if err := st.VerifyLeader(ctx); err != nil {
+	// Twice: a heartbeat answered before a freeze, read only after it, can make one
+	// verification pass; the second needs a round trip that starts after the first ended.
+	for range 2 {
+		if err := st.VerifyLeader(ctx); err != nil {
+			return n.notActive()
+		}
+	}
+	if !n.IsActive() {
 		return n.notActive()
 	}
 	n.verifyMu.Lock()
