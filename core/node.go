@@ -664,14 +664,19 @@ func (n *Node) VerifyActive(ctx context.Context) error {
 		return ErrSealed
 	}
 	n.verifyMu.Lock()
-	fresh := time.Since(n.verified) < n.cfg.Raft.LeaderLeaseTimeout/2
+	gap := time.Since(n.verified)
 	n.verifyMu.Unlock()
-	if fresh {
+	if gap < n.cfg.Raft.LeaderLeaseTimeout/2 {
 		return nil
 	}
-	// Twice: a heartbeat answered before a freeze, read only after it, can make one
-	// verification pass; the second needs a round trip that starts after the first ended.
-	for range 2 {
+	// After a gap long enough to have been frozen through an election, twice: a heartbeat
+	// answered before a freeze, read only after it, can make one verification pass; the
+	// second needs a round trip that starts after the first ended.
+	rounds := 1
+	if gap > n.cfg.Raft.ElectionTimeout {
+		rounds = 2
+	}
+	for range rounds {
 		if err := st.VerifyLeader(ctx); err != nil {
 			return n.notActive()
 		}
