@@ -359,15 +359,7 @@ func (t *txn) apply() error {
 	case TypeRolePut:
 		return t.rolePut()
 	case TypeRoleDelete:
-		p, err := decode[RoleRef](t.c)
-		if err != nil {
-			return err
-		}
-		key := Key(p.Mount, p.Name)
-		if _, ok := t.d.Roles[key]; !ok {
-			return fmt.Errorf("%w: role %q", ErrNotFound, key)
-		}
-		delete(t.d.Roles, key)
+		return deleteRef(t, t.d.Roles, "role")
 	case TypeStaticRolePut:
 		p, err := decode[StaticRolePut](t.c)
 		if err != nil {
@@ -383,15 +375,7 @@ func (t *txn) apply() error {
 		}
 		t.d.StaticRoles[Key(r.Mount, r.Name)] = r
 	case TypeStaticRoleDelete:
-		p, err := decode[RoleRef](t.c)
-		if err != nil {
-			return err
-		}
-		key := Key(p.Mount, p.Name)
-		if _, ok := t.d.StaticRoles[key]; !ok {
-			return fmt.Errorf("%w: static role %q", ErrNotFound, key)
-		}
-		delete(t.d.StaticRoles, key)
+		return deleteRef(t, t.d.StaticRoles, "static role")
 	case TypeLeasePut:
 		p, err := decode[LeasePut](t.c)
 		if err != nil {
@@ -897,5 +881,19 @@ func (t *txn) reload(p PluginReload) error {
 			}
 		}
 	}
+	return nil
+}
+
+// deleteRef deletes the role (of either kind) a RoleRef command names.
+func deleteRef[V any](t *txn, m map[string]V, what string) error {
+	p, err := decode[RoleRef](t.c)
+	if err != nil {
+		return err
+	}
+	key := Key(p.Mount, p.Name)
+	if _, ok := m[key]; !ok {
+		return fmt.Errorf("%w: %s %q", ErrNotFound, what, key)
+	}
+	delete(m, key)
 	return nil
 }

@@ -360,3 +360,15 @@ func TestBatchAppliesEachCommandOnItsOwn(t *testing.T) {
 		t.Fatal("the batch's own id was recorded")
 	}
 }
+
+func TestRoleDeletes(t *testing.T) {
+	a := base(t)
+	a.must(TypeRolePut, RolePut{Role: Role{Mount: "database", Name: "ro", DBName: "db1"}})
+	a.must(TypeRoleDelete, RoleRef{Mount: "database", Name: "ro"})
+	if _, err := a.apply(TypeRoleDelete, RoleRef{Mount: "database", Name: "ro"}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("second delete of a role: %v", err)
+	}
+	if _, err := a.apply(TypeStaticRoleDelete, RoleRef{Mount: "database", Name: "ro"}); !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "static role") {
+		t.Fatalf("delete of a missing static role: %v", err)
+	}
+}
