@@ -22,6 +22,9 @@ type memStore struct {
 	failed  []string
 }
 
+// put adds an entry under the lock, since the manager may be scanning.
+func (s *memStore) put(e wal.Entry) error { s.mu.Lock(); defer s.mu.Unlock(); return s.tab.Put(e) }
+
 func (s *memStore) Entries() []wal.Entry { s.mu.Lock(); defer s.mu.Unlock(); return s.tab.List() }
 func (s *memStore) Delete(_ context.Context, e wal.Entry) error {
 	s.mu.Lock()
@@ -118,7 +121,7 @@ func TestRunKick(t *testing.T) {
 	done := make(chan struct{})
 	go func() { m.Run(ctx); close(done) }()
 	defer func() { cancel(); <-done }()
-	if err := store.tab.Put(wal.Entry{ID: "w", Kind: wal.KindRootRotation, Created: time.Now().Add(-time.Second)}); err != nil {
+	if err := store.put(wal.Entry{ID: "w", Kind: wal.KindRootRotation, Created: time.Now().Add(-time.Second)}); err != nil {
 		t.Fatal(err)
 	}
 	// The first scan may have run before the entry existed; a kick makes the next one now.

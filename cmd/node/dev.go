@@ -67,7 +67,7 @@ func runDev(f serverFlags, stdout, stderr io.Writer) int {
 	defer stop()
 	s, err := server.New(server.Config{
 		Core: core.Config{
-			NodeID: "dev", DataDir: dataDir, RaftBind: raftAddr, APIAddr: "http://" + f.devListen,
+			NodeID: "dev", DataDir: dataDir, RaftBind: raftAddr,
 			Raft: raftstore.FastConfig(), Cluster: "baton", EmbeddedNATSPort: natsPort, Logger: log, Shutdown: stop,
 		},
 		Listen: f.devListen, PluginDir: pluginDir, StartTimeout: 10 * time.Second,

@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -32,6 +31,7 @@ type devOutput struct {
 
 var (
 	devField  = regexp.MustCompile(`^\s*(API address|Root token|Plugin dir|Data dir):\s+(\S+)`)
+	devAddr   = regexp.MustCompile(`^http://127\.0\.0\.1:[1-9][0-9]*$`)
 	devExport = regexp.MustCompile(`^\s*export BATON_ADDR=(\S+) BATON_TOKEN=(\S+)\s*$`)
 )
 
@@ -66,8 +66,9 @@ func TestDevModeReadme(t *testing.T) {
 }
 
 func runDev(t *testing.T, cliPath string, argv []string, group bool) {
-	listen := "127.0.0.1:" + strconv.Itoa(testutil.FreePort(t))
-	args := append(argv[1:], "server", "-dev", "-dev-listen-address", listen, "-dev-nats-port", "0")
+	// Port 0: the node picks its port when it listens, so no other test can take it in the
+	// meantime (go run may compile for a minute first).
+	args := append(argv[1:], "server", "-dev", "-dev-listen-address", "127.0.0.1:0", "-dev-nats-port", "0")
 	cmd := exec.Command(argv[0], args...)
 	cmd.Dir = testutil.Root()
 	cmd.Env = cleanEnv()
@@ -82,7 +83,10 @@ func runDev(t *testing.T, cliPath string, argv []string, group bool) {
 		t.Fatal(err)
 	}
 	pgid := cmd.Process.Pid
-	exited := make(chan error, 1)
+	// exited is closed once the node has been waited for, waitErr set before; a closed
+	// channel can be read by the test and by its cleanup alike.
+	exited := make(chan struct{})
+	var waitErr error
 	lines := make(chan string, 256)
 	go func() {
 		sc := bufio.NewScanner(stdout)
@@ -91,15 +95,23 @@ func runDev(t *testing.T, cliPath string, argv []string, group bool) {
 		}
 		close(lines)
 		// Wait only once stdout is drained, as StdoutPipe requires.
-		exited <- cmd.Wait()
+		waitErr = cmd.Wait()
+		close(exited)
 	}()
 	stopped := false
 	t.Cleanup(func() {
 		if !stopped {
 			_ = syscall.Kill(-pgid, syscall.SIGKILL)
-			for range lines {
+			go func() {
+				for range lines {
+				}
+			}()
+			select {
+			case <-exited:
+			case <-time.After(devStopTimeout):
+				// A process outside the group still holds the node's stdout.
+				t.Errorf("dev node's stdout still open %s after SIGKILL to its group", devStopTimeout)
 			}
-			<-exited
 		}
 		if left := harness.GroupProcesses(pgid); len(left) > 0 {
 			t.Errorf("dev node processes left: %s", harness.Describe(left))
@@ -109,9 +121,9 @@ func runDev(t *testing.T, cliPath string, argv []string, group bool) {
 		}
 	})
 
-	out := readDevOutput(t, lines, exited, &stderr)
-	if out.addr != "http://"+listen || !strings.HasPrefix(out.token, "s.") {
-		t.Fatalf("dev node printed address %q and token %q, want http://%s and an s. token", out.addr, out.token, listen)
+	out := readDevOutput(t, lines, exited, &waitErr, &stderr)
+	if !devAddr.MatchString(out.addr) || !strings.HasPrefix(out.token, "s.") {
+		t.Fatalf("dev node printed address %q and token %q, want http://127.0.0.1:PORT and an s. token", out.addr, out.token)
 	}
 	m := devExport.FindStringSubmatch(out.exportLine)
 	if m == nil || m[1] != out.addr || m[2] != out.token {
@@ -155,10 +167,10 @@ func runDev(t *testing.T, cliPath string, argv []string, group bool) {
 		t.Fatal(err)
 	}
 	select {
-	case err := <-exited:
+	case <-exited:
 		stopped = true
-		if err != nil {
-			t.Fatalf("dev node ended with %v after SIGINT, want exit code 0\n%s", err, stderr.String())
+		if waitErr != nil {
+			t.Fatalf("dev node ended with %v after SIGINT, want exit code 0\n%s", waitErr, stderr.String())
 		}
 	case <-time.After(devStopTimeout):
 		t.Fatalf("dev node still runs %s after SIGINT\n%s", devStopTimeout, stderr.String())
@@ -175,7 +187,7 @@ func runDev(t *testing.T, cliPath string, argv []string, group bool) {
 
 // readDevOutput reads the dev node's banner until it has printed everything an operator
 // copies.
-func readDevOutput(t *testing.T, lines <-chan string, exited <-chan error, stderr *bytes.Buffer) devOutput {
+func readDevOutput(t *testing.T, lines <-chan string, exited <-chan struct{}, waitErr *error, stderr *bytes.Buffer) devOutput {
 	t.Helper()
 	var out devOutput
 	var all strings.Builder
@@ -184,8 +196,8 @@ func readDevOutput(t *testing.T, lines <-chan string, exited <-chan error, stder
 		select {
 		case l, ok := <-lines:
 			if !ok {
-				err := <-exited
-				t.Fatalf("dev node exited (%v) before printing its banner:\n%s\n%s", err, all.String(), stderr.String())
+				<-exited
+				t.Fatalf("dev node exited (%v) before printing its banner:\n%s\n%s", *waitErr, all.String(), stderr.String())
 			}
 			all.WriteString(l + "\n")
 			if m := devField.FindStringSubmatch(l); m != nil {
