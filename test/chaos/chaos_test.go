@@ -32,11 +32,18 @@ func seedOf(t *testing.T) uint64 {
 	return seed
 }
 
-// TestChaosShort is CI's run: two leader SIGKILLs under load and five plugin SIGKILLs, with
-// every invariant checked after each.
+// TestChaosShort is CI's run: every kind of fault once, under load, in an order the seed
+// chooses (two leader SIGKILLs, five plugin SIGKILLs, one rotate-root crash point), with
+// every invariant checked after each scenario.
 func TestChaosShort(t *testing.T) {
 	seed := seedOf(t)
-	for _, sc := range []scenario{leaderKill(2), pluginKill(5)} {
+	scs := []scenario{
+		leaderKill(2), leaderFreeze(), stepDown(), sealActive(), pluginKill(5),
+		natsRestart(), mountAndConn(), tampered(), rotateCrash(faults.RotateAfterDBUpdate),
+	}
+	rng := rand.New(rand.NewPCG(seed, 1))
+	rng.Shuffle(len(scs), func(i, j int) { scs[i], scs[j] = scs[j], scs[i] })
+	for _, sc := range scs {
 		t.Run(sc.name, func(t *testing.T) { runScenario(t, sc, seed) })
 	}
 }
