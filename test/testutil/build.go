@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -29,6 +30,10 @@ type Binary struct {
 	SHA256 string
 }
 
+// buildTimeout bounds one go build (a cold build of the node takes a few minutes on two
+// busy cores).
+const buildTimeout = 8 * time.Minute
+
 var (
 	buildMu sync.Mutex
 	built   = map[string]Binary{}
@@ -44,11 +49,13 @@ func Build(dir, pkg, name string) (Binary, error) {
 		return b, nil
 	}
 	out := filepath.Join(dir, name)
-	cmd := exec.Command("go", "build", "-o", out, pkg)
+	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
 	cmd.Dir = Root()
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if msg, err := cmd.CombinedOutput(); err != nil {
-		return Binary{}, fmt.Errorf("go build %s: %v\n%s", pkg, err, msg)
+		return Binary{}, fmt.Errorf("go build %s: %w\n%s", pkg, err, strings.TrimSpace(string(msg)))
 	}
 	sum, err := catalog.SHA256File(out)
 	if err != nil {

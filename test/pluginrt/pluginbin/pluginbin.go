@@ -4,17 +4,13 @@
 package pluginbin
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"sync"
-	"time"
 
 	"github.com/baton-hq/baton/plugins/catalog"
+	"github.com/baton-hq/baton/test/testutil"
 )
 
 // Main packages of the bundled plugins, by binary name.
@@ -25,13 +21,9 @@ const (
 
 // packages maps a binary name to its main package.
 var packages = map[string]string{
-	TestPlugin:       "github.com/baton-hq/baton/cmd/baton-test-plugin",
-	PostgreSQLPlugin: "github.com/baton-hq/baton/cmd/baton-postgresql-plugin",
+	TestPlugin:       "./cmd/baton-test-plugin",
+	PostgreSQLPlugin: "./cmd/baton-postgresql-plugin",
 }
-
-// buildTimeout bounds one go build (a cold build of a gRPC plugin takes about a minute on
-// two cores).
-const buildTimeout = 5 * time.Minute
 
 // Binary is one built plugin.
 type Binary struct {
@@ -87,18 +79,11 @@ func Build(names ...string) (*Set, error) {
 }
 
 func build(dir, name, pkg string) (Binary, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
-	defer cancel()
-	out := filepath.Join(dir, name)
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
-	if msg, err := cmd.CombinedOutput(); err != nil {
-		return Binary{}, fmt.Errorf("go build %s: %w\n%s", pkg, err, strings.TrimSpace(string(msg)))
-	}
-	sum, err := catalog.SHA256File(out)
+	b, err := testutil.Build(dir, pkg, name)
 	if err != nil {
 		return Binary{}, err
 	}
-	return Binary{Name: name, Path: out, SHA256: sum}, nil
+	return Binary{Name: name, Path: b.Path, SHA256: b.SHA256}, nil
 }
 
 // Get returns a built binary, or the reason it could not be built.
