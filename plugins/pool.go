@@ -82,9 +82,10 @@ type Config struct {
 	// Logger is the parent of every plugin's logger (named after the plugin, which receives
 	// the plugin's own hclog JSON stderr lines). Nil means hclog.Default().
 	Logger hclog.Logger
-	// Guard, when set, is asked right before every process start and refuses it with an
-	// error: the node checks there that it still leads, so a leader that was frozen and
-	// resumed starts nothing for a request it took before it froze.
+	// Guard, when set, is asked right before every process start and again once the process
+	// is up, before it is used; an error refuses the start (the process, if any, is killed).
+	// The node checks there that it still leads, so a leader that was frozen and resumed
+	// starts nothing for a request it took before it froze.
 	Guard func(ctx context.Context) error
 	// Observer, when set, receives every instance event. It is called synchronously without
 	// any Pool lock held, from the caller's goroutine or a process watcher; it must not block

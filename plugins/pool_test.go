@@ -672,3 +672,68 @@ func copyFile(t *testing.T, from, to string) {
 }
 
 var _ = pluginbin.TestPlugin
+
+// TestGuardRefusesStarts shows both checks of Config.Guard: the one before the fork, which
+// starts nothing, and the one once the process is up (a node paused between the first check
+// and the fork), which kills the process before anyone uses it.
+func TestGuardRefusesStarts(t *testing.T) {
+	b := testPlugin(t)
+	errDeposed := errors.New("not the active node")
+	tests := []struct {
+		name    string
+		refuse  func(call int) bool // call counts from 1 within one start
+		wantErr bool
+		forks   bool // whether a plugin process was started at all
+	}{
+		{name: "both checks pass", refuse: func(int) bool { return false }},
+		{name: "refused before the fork", refuse: func(int) bool { return true }, wantErr: true},
+		{name: "refused once the process is up", refuse: func(c int) bool { return c%2 == 0 }, wantErr: true, forks: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var mu sync.Mutex
+			calls := 0
+			var pidsSeen []int
+			h := newHarness(t, "", func(c *Config) {
+				c.Guard = func(context.Context) error {
+					mu.Lock()
+					defer mu.Unlock()
+					calls++
+					pidsSeen = append(pidsSeen, children(t)...)
+					if tt.refuse(calls) {
+						return errDeposed
+					}
+					return nil
+				}
+			})
+			c, _, err := h.pool.Open(ctxT(t), "guarded", b.Entry("tp", ""), dbplugin.InitializeRequest{})
+			if !tt.wantErr {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := c.NewUser(ctxT(t), newUserReq()); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if !errors.Is(err, errDeposed) {
+				t.Fatalf("Open = %v, want the guard's error", err)
+			}
+			mu.Lock()
+			seen := slices.Clone(pidsSeen)
+			mu.Unlock()
+			if forked := len(seen) > 0; forked != tt.forks {
+				t.Fatalf("a plugin process ran during the guard's checks: %v, want %v (pids %v)", forked, tt.forks, seen)
+			}
+			for _, pid := range seen {
+				waitGone(t, pid, 5*time.Second)
+			}
+			if left := children(t); len(left) != 0 {
+				t.Errorf("processes left after a refused start: %v", left)
+			}
+			if ps := h.pool.Processes(); len(ps) != 0 {
+				t.Errorf("Processes after a refused start = %+v", ps)
+			}
+		})
+	}
+}

@@ -193,6 +193,15 @@ func (r *runner) spawn(ctx context.Context, e catalog.Entry, metadata bool, onGo
 		r.finishFailed(p, p.pid)
 		return nil, fmt.Errorf("start %s: dispensed %T, not a database client", describe(e), raw)
 	}
+	// Asked again once the process is up, before anyone uses it: a pause between the check
+	// above and the fork (the kernel restarts a fork that a stop signal interrupted) would
+	// otherwise hand out a process started on a stale answer.
+	if r.guard != nil {
+		if err := r.guard(ctx); err != nil {
+			r.finishFailed(p, p.pid)
+			return nil, fmt.Errorf("start %s: %w", describe(e), err)
+		}
+	}
 	p.proto, p.db = proto, db
 	p.multiplexed = db.Multiplexed()
 	go p.watch(onGone)
