@@ -37,12 +37,16 @@ func TestServeConfigTestMode(t *testing.T) {
 			cfg.Test = &plugin.ServeTestConfig{Context: ctx, ReattachConfigCh: reattach, CloseCh: closed}
 			cfg.Logger = hclog.NewNullLogger()
 			go plugin.Serve(cfg)
+			// The client's Kill (a later cleanup, so it runs first) stops the server through
+			// go-plugin's Shutdown RPC; cancelling the context as well would make Serve stop
+			// it a second time, racing with the first inside go-plugin (GRPCServer.Stop).
+			// So wait for that stop, and cancel only once Serve has returned.
 			t.Cleanup(func() {
-				cancel()
+				defer cancel()
 				select {
 				case <-closed:
 				case <-time.After(10 * time.Second):
-					t.Error("in-process plugin did not stop within 10s")
+					t.Error("in-process plugin did not stop within 10s of the client's Kill")
 				}
 			})
 
