@@ -73,7 +73,7 @@ func leaderFreeze() scenario {
 			var late, early []string
 			activeAgain := false
 			for time.Since(thawed) < 3*time.Second {
-				if rep, err := once(context.Background(), old, http.MethodGet, "sys/health", nil); err == nil && rep.Status == http.StatusOK {
+				if e.c.IsActive(context.Background(), old) {
 					e.t.Logf("%s is active again %s after it resumed: stop watching its plugins", old.ID, time.Since(thawed))
 					activeAgain = true
 					break
@@ -104,7 +104,7 @@ func leaderFreeze() scenario {
 					left = append(left, DescribePlugin(pid))
 				}
 				// It may have won an election since the last look.
-				if rep, err := once(context.Background(), old, http.MethodGet, "sys/health", nil); len(left) > 0 && err == nil && rep.Status == http.StatusOK {
+				if len(left) > 0 && e.c.IsActive(context.Background(), old) {
 					left = nil
 				}
 			}

@@ -427,6 +427,11 @@ func (c *Cluster) health(ctx context.Context, n *Node) int {
 	return resp.StatusCode
 }
 
+// IsActive reports whether node n answers sys/health with 200 (active) right now.
+func (c *Cluster) IsActive(ctx context.Context, n *Node) bool {
+	return c.health(ctx, n) == http.StatusOK
+}
+
 // statuses asks every running node's sys/health at once (a stopped node shows 0).
 func (c *Cluster) statuses(ctx context.Context) []int {
 	out := make([]int, len(c.Nodes))
