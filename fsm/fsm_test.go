@@ -508,7 +508,7 @@ func TestDeterminism(t *testing.T) {
 		if string(ja) != string(jb) {
 			t.Fatalf("%s: same inputs, different snapshots", kind)
 		}
-		if Diagram(kind) != Diagram(kind) {
+		if d1, d2 := Diagram(kind), Diagram(kind); d1 != d2 {
 			t.Fatal("diagram not stable")
 		}
 	}

@@ -33,8 +33,7 @@ type Cluster struct {
 	Token     string
 	Plugin    testutil.Binary
 	Name      string
-
-	mu    sync.Mutex
+	// Nodes is filled by New before any test goroutine reads it.
 	Nodes []*Member
 }
 
