@@ -2,9 +2,7 @@ package core
 
 import (
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -311,17 +309,9 @@ func NewToken() (string, error) {
 	return "s." + base64.RawURLEncoding.EncodeToString(b), nil
 }
 
-// JoinProof is what a joining node shows the active node: an HMAC of its id and Raft address
-// under the barrier key, so that only a holder of the unseal key can add a voter.
-func JoinProof(key []byte, nodeID, raftAddr string) string {
-	m := hmac.New(sha256.New, key)
-	m.Write([]byte("baton-join\x00" + nodeID + "\x00" + raftAddr))
-	return hex.EncodeToString(m.Sum(nil))
-}
-
 // Unseal installs the key and starts Raft. A node with a local seal check refuses a key that
 // does not match it. A node that has none (it is joining) starts Raft empty and waits to be
-// added by the active node: join is then the caller's next step (see JoinProof).
+// added by the active node: join is then the caller's next step.
 func (n *Node) Unseal(ctx context.Context, keyText string) error {
 	key, err := barrier.DecodeKey(keyText)
 	if err != nil {
@@ -345,11 +335,6 @@ func (n *Node) Unseal(ctx context.Context, keyText string) error {
 		n.log.Info("unsealed a node with no cluster state; waiting to be joined")
 	}
 	return nil
-}
-
-// UnsealKeyProof returns the join proof for this node under its current key.
-func (n *Node) UnsealKeyProof(key []byte) string {
-	return JoinProof(key, n.cfg.NodeID, n.cfg.RaftAdvertise)
 }
 
 // AdoptSeal is called once a joined node has caught up: it checks its key against the
@@ -901,18 +886,4 @@ func (n *Node) nodeByID(id string) (state.Node, bool) {
 	var ok bool
 	n.state.View(func(d *state.Data) { nd, ok = d.Nodes[id] })
 	return nd, ok
-}
-
-// RejectIfBusiness maps the state's business errors to events.ErrRejected so the consumer
-// terminates such an event instead of redelivering it.
-func RejectIfBusiness(err error) error {
-	if err == nil {
-		return nil
-	}
-	for _, e := range []error{state.ErrInvalid, state.ErrNotFound, state.ErrExists, state.ErrConflict, state.ErrUnknownCommand} {
-		if errors.Is(err, e) {
-			return fmt.Errorf("%w: %v", events.ErrRejected, err)
-		}
-	}
-	return err
 }
