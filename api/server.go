@@ -6,7 +6,9 @@ package api
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/subtle"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -125,8 +127,11 @@ func data(d any) map[string]any {
 	return map[string]any{"request_id": newRequestID(), "lease_id": "", "renewable": false, "lease_duration": 0, "data": d, "wrap_info": nil, "warnings": nil, "auth": nil}
 }
 
+// newRequestID returns a request id in OpenBao's shape (a UUID's 8-4-4-4-12 hex groups).
 func newRequestID() string {
-	id, _ := core.NewID()
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never returns an error
+	id := hex.EncodeToString(b[:])
 	return id[:8] + "-" + id[8:12] + "-" + id[12:16] + "-" + id[16:20] + "-" + id[20:32]
 }
 

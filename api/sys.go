@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -266,10 +267,7 @@ func (s *Server) sysStepDown(w http.ResponseWriter, r *http.Request, _ string) e
 		return err
 	}
 	// OpenBao answers at once; the hand-over goes on in the background.
-	id, err := core.NewID()
-	if err != nil {
-		return err
-	}
+	id := rand.Text()
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -556,7 +554,7 @@ func (s *Server) reload(w http.ResponseWriter, r *http.Request, _ string) error 
 	}
 	ctx, cancel := ctxTimeout(r)
 	defer cancel()
-	id, _ := core.NewID()
+	id := rand.Text()
 	if plugin != "" {
 		if _, err := s.engine.Reload(ctx, plugin, "", engine.Source{EventID: id, From: command.SourceAPI}); err != nil {
 			return err

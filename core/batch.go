@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"sync"
@@ -111,10 +112,8 @@ func (b *batcher) apply(batch []*proposal) {
 		for i, p := range live {
 			cmds[i] = p.cmd
 		}
-		id, err := NewID()
-		if err == nil {
-			c, err = command.New(state.TypeBatch, "batch-"+id, command.SourceInternal, time.Now(), state.Batch{Commands: cmds})
-		}
+		var err error
+		c, err = command.New(state.TypeBatch, "batch-"+rand.Text(), command.SourceInternal, time.Now(), state.Batch{Commands: cmds})
 		if err != nil {
 			b.fail(live, err)
 			return

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -585,10 +584,7 @@ func (n *Node) Propose(ctx context.Context, typ command.Type, id string, source 
 		return nil, ErrSealed
 	}
 	if id == "" {
-		var err error
-		if id, err = NewID(); err != nil {
-			return nil, err
-		}
+		id = rand.Text()
 	}
 	c, err := command.New(typ, id, source, time.Now(), payload)
 	if err != nil {
@@ -626,15 +622,6 @@ func (n *Node) LeaderAPIAddr() (id, addr string) {
 		return e.LeaderID, e.LeaderAPIAddr
 	}
 	return "", ""
-}
-
-// NewID returns a random command id.
-func NewID() (string, error) {
-	b := make([]byte, 16)
-	if _, err := rand.Read(b); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(b), nil
 }
 
 // VerifyActive checks, before a plugin request, that this node still leads. A frozen and

@@ -128,7 +128,7 @@ func (e *Engine) WriteConfig(ctx context.Context, mount, name string, in ConfigI
 	}
 	// Initialise a throwaway instance with the new config: the plugin may rewrite the config
 	// it wants stored, and with verify_connection it must log in first.
-	tmpID := key + "#config-" + randomID(6)
+	tmpID := key + "#config-" + rand.Text()
 	pc, resp, err := e.pool.Open(ctx, tmpID, entry, dbplugin.InitializeRequest{Config: details, VerifyConnection: c.VerifyConnection})
 	if err != nil {
 		return invalid("error creating database object: %v", err)
@@ -386,7 +386,7 @@ func (e *Engine) Creds(ctx context.Context, mount, roleName, displayName string)
 		return Secret{}, fmt.Errorf("create user for role %q: %w", roleName, err)
 	}
 	lease := state.Lease{
-		ID: mount + "creds/" + roleName + "/" + randomID(24), Mount: mount, Role: roleName, DBName: role.DBName,
+		ID: mount + "creds/" + roleName + "/" + rand.Text(), Mount: mount, Role: roleName, DBName: role.DBName,
 		Username: username, Issued: now, Expires: exp, MaxExpires: now.Add(maxTTL), Renewable: true, TTL: ttl,
 		RevocationStatements: role.RevocationStatements, RenewStatements: role.RenewStatements,
 	}
@@ -536,7 +536,7 @@ func (e *Engine) RotateRoot(ctx context.Context, mount, name string, src Source)
 	if err != nil {
 		return err
 	}
-	walID := "rotate-" + randomID(16)
+	walID := "rotate-" + rand.Text()
 	if _, err := e.cluster.Propose(ctx, state.TypeRotateBegin, src.EventID, src.From, state.RotateBegin{
 		Mount: mount, Name: name, Entry: wal.Entry{ID: walID, Data: sealed},
 	}); err != nil {
@@ -607,7 +607,7 @@ func (e *Engine) rollbackRootRotation(ctx context.Context, en wal.Entry) error {
 	}
 	withNew := maps.Clone(cfg)
 	withNew["password"] = r.New
-	tmpID := r.Connection + "#rollback-" + randomID(6)
+	tmpID := r.Connection + "#rollback-" + rand.Text()
 	pc, _, err := e.pool.Open(ctx, tmpID, entry, dbplugin.InitializeRequest{Config: withNew, VerifyConnection: true})
 	if err != nil {
 		return fmt.Errorf("neither the stored nor the new root password logs in: %w", err)
@@ -630,24 +630,11 @@ func (e *Engine) rollbackRootRotation(ctx context.Context, en wal.Entry) error {
 }
 
 func (e *Engine) canLogin(ctx context.Context, key string, entry catalog.Entry, cfg map[string]any) error {
-	pc, _, err := e.pool.Open(ctx, key+"#check-"+randomID(6), entry, dbplugin.InitializeRequest{Config: cfg, VerifyConnection: true})
+	pc, _, err := e.pool.Open(ctx, key+"#check-"+rand.Text(), entry, dbplugin.InitializeRequest{Config: cfg, VerifyConnection: true})
 	if err != nil {
 		return err
 	}
 	return pc.Close()
-}
-
-const idAlphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-
-func randomID(n int) string {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		panic(err) // crypto/rand never fails on Linux
-	}
-	for i := range b {
-		b[i] = idAlphabet[int(b[i])%len(idAlphabet)]
-	}
-	return string(b)
 }
 
 // DisableMount disables a mount as OpenBao does, without leaking a credential issued

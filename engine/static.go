@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -116,7 +117,7 @@ func (e *Engine) RotateStaticRole(ctx context.Context, mount, name string) error
 	if err != nil {
 		return err
 	}
-	walID := "static-" + randomID(16)
+	walID := "static-" + rand.Text()
 	if _, err := e.cluster.Propose(ctx, state.TypeStaticRotateBegin, "", command.SourceInternal, state.StaticRotateBegin{
 		Mount: r.Mount, Name: r.Name, Entry: wal.Entry{ID: walID, Data: sealed},
 	}); err != nil {

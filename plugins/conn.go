@@ -2,6 +2,7 @@ package plugins
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"sync"
 	"time"
@@ -23,7 +24,7 @@ const deathGrace = time.Second
 // if the plugin died after acting and before answering, as on OpenBao.
 //
 // On a multiplexed process each attachment gets a fresh random multiplex id
-// (dbplugin.NewMultiplexID) rather than one derived from the connection id: an instance a
+// (crypto/rand.Text) rather than one derived from the connection id: an instance a
 // failed Close left behind in a live process can never be confused with a new one.
 type Conn struct {
 	pool  *Pool
@@ -255,7 +256,7 @@ func (c *Conn) connect(ctx context.Context) (dbplugin.InitializeResponse, error)
 	p.mu.Lock()
 	init := c.init
 	p.mu.Unlock()
-	db := pr.db.Database(dbplugin.NewMultiplexID())
+	db := pr.db.Database(rand.Text())
 	resp, err := db.Initialize(ctx, init)
 	if err != nil {
 		if pr.multiplexed && !pr.exited() {

@@ -11,6 +11,7 @@ package plugins
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"os"
@@ -435,7 +436,7 @@ func (p *Pool) Metadata(ctx context.Context, e catalog.Entry) (Metadata, error) 
 	if md.Version, err = proc.db.Version(ctx); err != nil {
 		return Metadata{}, fmt.Errorf("ask %s its version: %w", describe(e), err)
 	}
-	db := proc.db.Database(dbplugin.NewMultiplexID())
+	db := proc.db.Database(rand.Text())
 	if t, err := db.Type(); err == nil {
 		md.Type = t
 	} else {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"os"
 	"os/exec"
@@ -121,7 +122,7 @@ func TestPluginOverGRPC(t *testing.T) {
 
 	for i := range 2 {
 		root, rootPW := createRoot(t, ctx, i)
-		db := c.Database(dbplugin.NewMultiplexID())
+		db := c.Database(rand.Text())
 		cfg := map[string]interface{}{"connection_url": srv.URLTemplate(), "username": root, "password": rootPW}
 
 		_, err := db.Initialize(ctx, dbplugin.InitializeRequest{Config: map[string]interface{}{

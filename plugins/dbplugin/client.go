@@ -2,7 +2,6 @@ package dbplugin
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"time"
@@ -104,11 +103,6 @@ func (c *Client) Version(ctx context.Context) (string, error) {
 // and forgets it on Close); on a protocol 5 plugin id is ignored: the process is the database.
 func (c *Client) Database(id string) Database {
 	return &remoteDatabase{c: c, id: id}
-}
-
-// NewMultiplexID returns a fresh random connection id for Client.Database.
-func NewMultiplexID() string {
-	return rand.Text()
 }
 
 // callContext bounds a call by the plugin's life (and by timeout when positive).

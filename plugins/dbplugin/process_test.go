@@ -1,6 +1,7 @@
 package dbplugin
 
 import (
+	"crypto/rand"
 	"errors"
 	"os"
 	"os/exec"
@@ -97,7 +98,7 @@ func TestProcessNegotiation(t *testing.T) {
 				t.Errorf("Version() = %q, %v; want %q", v, err, tt.wantVersion)
 			}
 			// Two connections' worth of calls through the real process.
-			for _, id := range []string{NewMultiplexID(), NewMultiplexID()} {
+			for _, id := range []string{rand.Text(), rand.Text()} {
 				db := c.Database(id)
 				resp, err := db.Initialize(ctx, InitializeRequest{Config: map[string]any{"id": id}})
 				if err != nil || resp.Config["id"] != id {
@@ -125,7 +126,7 @@ func TestProcessKilled(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			ctx := testContext(t)
 			pc, c := startPlugin(t, mode, PluginSets())
-			db := c.Database(NewMultiplexID())
+			db := c.Database(rand.Text())
 			if _, err := db.Initialize(ctx, InitializeRequest{}); err != nil {
 				t.Fatal(err)
 			}
@@ -175,7 +176,7 @@ func BenchmarkProcessStart(b *testing.B) {
 // BenchmarkNewUserProcess measures one NewUser round trip to a real plugin process.
 func BenchmarkNewUserProcess(b *testing.B) {
 	_, c := startPlugin(b, "multiplex", PluginSets())
-	db := c.Database(NewMultiplexID())
+	db := c.Database(rand.Text())
 	ctx := b.Context()
 	if _, err := db.Initialize(ctx, InitializeRequest{}); err != nil {
 		b.Fatal(err)

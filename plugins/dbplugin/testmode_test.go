@@ -2,6 +2,7 @@ package dbplugin
 
 import (
 	"context"
+	"crypto/rand"
 	"testing"
 	"time"
 
@@ -79,7 +80,7 @@ func TestServeConfigTestMode(t *testing.T) {
 			if pc.NegotiatedVersion() != tt.wantProtocol || c.Multiplexed() != tt.wantMultiplexed {
 				t.Errorf("protocol %d multiplexed %v, want %d %v", pc.NegotiatedVersion(), c.Multiplexed(), tt.wantProtocol, tt.wantMultiplexed)
 			}
-			if typ, err := c.Database(NewMultiplexID()).Type(); err != nil || typ != "memdb" {
+			if typ, err := c.Database(rand.Text()).Type(); err != nil || typ != "memdb" {
 				t.Errorf("Type() = %q, %v", typ, err)
 			}
 		})

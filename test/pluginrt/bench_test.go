@@ -3,6 +3,7 @@ package pluginrt
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
 	"fmt"
 	"os"
 	"os/exec"
@@ -144,7 +145,7 @@ func BenchmarkNewUser(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		db := raw.(*dbplugin.Client).Database(dbplugin.NewMultiplexID())
+		db := raw.(*dbplugin.Client).Database(rand.Text())
 		if _, err := db.Initialize(testContext(b), emptyInit()); err != nil {
 			b.Fatal(err)
 		}
