@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/baton-hq/baton/test/testutil"
 )
 
 func TestConsumerHandlesAndAcks(t *testing.T) {
@@ -21,7 +23,7 @@ func TestConsumerHandlesAndAcks(t *testing.T) {
 	for _, id := range want {
 		inject(t, f.nc, reloadEvent(id))
 	}
-	eventually(t, "every event handled", func() bool { return rec.total() >= len(want) })
+	testutil.Eventually(t, waitTimeout, "every event handled", func() bool { return rec.total() >= len(want) })
 	info := settled(t, c)
 	for _, id := range want {
 		if n := rec.count(id); n != 1 {
@@ -78,7 +80,7 @@ func TestDuplicateDelivery(t *testing.T) {
 
 	inject(t, f.nc, reloadEvent("nak-once"))
 
-	eventually(t, "the re-published and the nak'ed events handled twice", func() bool {
+	testutil.Eventually(t, waitTimeout, "the re-published and the nak'ed events handled twice", func() bool {
 		return rec.count(other.ID) == 2 && rec.count("nak-once") == 2
 	})
 	settled(t, c)
@@ -160,7 +162,7 @@ func TestTransientErrorRedelivered(t *testing.T) {
 	})
 	c := startConsumer(t, f.js, rec, WithNakDelay(20*time.Millisecond))
 	inject(t, f.nc, reloadEvent("flaky"))
-	eventually(t, "third attempt", func() bool { return rec.count("flaky") >= 3 })
+	testutil.Eventually(t, waitTimeout, "third attempt", func() bool { return rec.count("flaky") >= 3 })
 	info := settled(t, c)
 	if n := rec.count("flaky"); n != 3 {
 		t.Errorf("handled %d times, want 3", n)
@@ -215,7 +217,7 @@ func TestNewLeaderPicksUp(t *testing.T) {
 	opts := []ConsumerOption{WithConcurrency(1), WithAckWait(time.Minute), WithNakDelay(50 * time.Millisecond)}
 	c1 := startConsumer(t, f.js, old, opts...)
 	inject(t, f.nc, reloadEvent("first"))
-	eventually(t, "first event", func() bool { return old.count("first") == 1 })
+	testutil.Eventually(t, waitTimeout, "first event", func() bool { return old.count("first") == 1 })
 	settled(t, c1)
 
 	inflight := ids("inflight", 5)
@@ -223,7 +225,7 @@ func TestNewLeaderPicksUp(t *testing.T) {
 		inject(t, f.nc, reloadEvent(id))
 	}
 	<-inHandler
-	eventually(t, "all events delivered to the old leader", func() bool {
+	testutil.Eventually(t, waitTimeout, "all events delivered to the old leader", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		i, err := c1.Info(ctx)
@@ -258,7 +260,7 @@ func TestNewLeaderPicksUp(t *testing.T) {
 	rec := newRecorder(nil)
 	c2 := startConsumer(t, f.js, rec, opts...)
 	all := append(inflight, offline...)
-	eventually(t, "new leader handles every unacked event", func() bool {
+	testutil.Eventually(t, waitTimeout, "new leader handles every unacked event", func() bool {
 		for _, id := range all {
 			if rec.count(id) != 1 {
 				return false
@@ -281,7 +283,7 @@ func TestEventsWaitForAConsumer(t *testing.T) {
 	}
 	rec := newRecorder(nil)
 	c := startConsumer(t, f.js, rec)
-	eventually(t, "early events", func() bool { return rec.total() == len(want) })
+	testutil.Eventually(t, waitTimeout, "early events", func() bool { return rec.total() == len(want) })
 	settled(t, c)
 }
 
@@ -307,7 +309,7 @@ func TestNATSOutage(t *testing.T) {
 	for _, id := range before {
 		inject(t, injector, reloadEvent(id))
 	}
-	eventually(t, "events before the outage", func() bool { return rec.total() == len(before) })
+	testutil.Eventually(t, waitTimeout, "events before the outage", func() bool { return rec.total() == len(before) })
 	settled(t, c)
 
 	// Stored while the consumer is stopped: acked by JetStream, not yet handled.
@@ -318,28 +320,28 @@ func TestNATSOutage(t *testing.T) {
 	}
 
 	emb.Shutdown()
-	eventually(t, "clients to notice the outage", func() bool {
+	testutil.Eventually(t, waitTimeout, "clients to notice the outage", func() bool {
 		return !consumerConn.IsConnected() && !injector.IsConnected()
 	})
 	restarted := startNATS(t, dir, port)
 	if restarted.ClientURL() != url {
 		t.Fatalf("restarted on %s, want %s", restarted.ClientURL(), url)
 	}
-	eventually(t, "clients to reconnect", func() bool { return consumerConn.IsConnected() && injector.IsConnected() })
+	testutil.Eventually(t, waitTimeout, "clients to reconnect", func() bool { return consumerConn.IsConnected() && injector.IsConnected() })
 	c = startConsumer(t, js, rec)
 
 	after := ids("after", 5)
 	for _, id := range after {
 		ev := reloadEvent(id)
 		// JetStream may need a moment after the restart; a retry is safe (same Nats-Msg-Id).
-		eventually(t, "inject after restart", func() bool {
+		testutil.Eventually(t, waitTimeout, "inject after restart", func() bool {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 			defer cancel()
 			return Inject(ctx, injector, testCluster, ev) == nil
 		})
 	}
 	all := append(append(before, stored...), after...)
-	eventually(t, "every event handled", func() bool {
+	testutil.Eventually(t, waitTimeout, "every event handled", func() bool {
 		for _, id := range all {
 			if rec.count(id) == 0 {
 				return false
@@ -371,19 +373,19 @@ func TestConsumerSurvivesOutage(t *testing.T) {
 	rec := newRecorder(nil)
 	c := startConsumer(t, js, rec)
 	inject(t, injector, reloadEvent("pre"))
-	eventually(t, "pre", func() bool { return rec.count("pre") == 1 })
+	testutil.Eventually(t, waitTimeout, "pre", func() bool { return rec.count("pre") == 1 })
 	settled(t, c)
 
 	emb.Shutdown()
-	eventually(t, "disconnect", func() bool { return !nc.IsConnected() })
+	testutil.Eventually(t, waitTimeout, "disconnect", func() bool { return !nc.IsConnected() })
 	startNATS(t, dir, port)
-	eventually(t, "reconnect", func() bool { return nc.IsConnected() && injector.IsConnected() })
-	eventually(t, "inject after restart", func() bool {
+	testutil.Eventually(t, waitTimeout, "reconnect", func() bool { return nc.IsConnected() && injector.IsConnected() })
+	testutil.Eventually(t, waitTimeout, "inject after restart", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		return Inject(ctx, injector, testCluster, reloadEvent("post")) == nil
 	})
-	eventually(t, "post delivered to the same consumer", func() bool { return rec.count("post") == 1 })
+	testutil.Eventually(t, waitTimeout, "post delivered to the same consumer", func() bool { return rec.count("post") == 1 })
 	settled(t, c)
 	if n := rec.count("pre"); n != 1 {
 		t.Errorf("pre handled %d times", n)
@@ -443,7 +445,7 @@ func TestStopDuringOutage(t *testing.T) {
 	}
 	c := startConsumer(t, js, newRecorder(nil), WithStopTimeout(100*time.Millisecond))
 	emb.Shutdown()
-	eventually(t, "disconnect", func() bool { return !nc.IsConnected() })
+	testutil.Eventually(t, waitTimeout, "disconnect", func() bool { return !nc.IsConnected() })
 	stopped := make(chan struct{})
 	go func() {
 		c.Stop()

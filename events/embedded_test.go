@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/baton-hq/baton/test/testutil"
 )
 
 func TestRunEmbedded(t *testing.T) {
@@ -107,5 +109,5 @@ func TestConnectRetryOnFailedConnect(t *testing.T) {
 		t.Fatal("connected with no server")
 	}
 	startNATS(t, dir, port)
-	eventually(t, "late connection", nc.IsConnected)
+	testutil.Eventually(t, waitTimeout, "late connection", nc.IsConnected)
 }

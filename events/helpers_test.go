@@ -13,6 +13,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/goleak"
+
+	"github.com/baton-hq/baton/test/testutil"
 )
 
 func TestMain(m *testing.M) {
@@ -146,23 +148,11 @@ func (r *recorder) total() int {
 	return len(r.calls)
 }
 
-// eventually polls cond until it holds or the wait bound passes.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", waitTimeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // settled waits until the consumer has nothing pending and nothing unacked.
 func settled(t testing.TB, c *Consumer) *jetstream.ConsumerInfo {
 	t.Helper()
 	var info *jetstream.ConsumerInfo
-	eventually(t, "consumer to settle (no pending, no ack pending)", func() bool {
+	testutil.Eventually(t, waitTimeout, "consumer to settle (no pending, no ack pending)", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		i, err := c.Info(ctx)

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"testing"
 	"time"
+
+	"github.com/baton-hq/baton/test/testutil"
 )
 
 func newPublisher(t *testing.T, f *fixture, buffer int) *Publisher {
@@ -54,7 +56,7 @@ func TestPublishTransition(t *testing.T) {
 	if m := receive(t, one); m.Subject != transitions[0].subject {
 		t.Errorf("filtered subscriber got %q", m.Subject)
 	}
-	eventually(t, "published count", func() bool { return p.Published() == 3 })
+	testutil.Eventually(t, waitTimeout, "published count", func() bool { return p.Published() == 3 })
 	if p.Dropped() != 0 {
 		t.Errorf("dropped %d", p.Dropped())
 	}
@@ -97,5 +99,5 @@ func TestPublisherDrops(t *testing.T) {
 	for range 100 {
 		q.PublishTransition(tr) // never blocks, whatever the queue and the connection do
 	}
-	eventually(t, "every transition dropped", func() bool { return q.Dropped() == 100 })
+	testutil.Eventually(t, waitTimeout, "every transition dropped", func() bool { return q.Dropped() == 100 })
 }

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/baton-hq/baton/command"
+	"github.com/baton-hq/baton/test/testutil"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -168,22 +169,6 @@ func ctxFor(tb testing.TB) context.Context {
 	return ctx
 }
 
-// eventually polls cond until it holds, failing the test after waitFor.
-func eventually(tb testing.TB, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.NewTimer(waitFor)
-	defer deadline.Stop()
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-deadline.C:
-			tb.Fatalf("timed out after %s waiting for %s", waitFor, what)
-		case <-tick.C:
-		}
-	}
-}
-
 // newCluster bootstraps the first node, joins the others through it, and waits until every
 // node knows the first one leads.
 func newCluster(tb testing.TB, n int, tune func(*Config)) []*node {
@@ -199,14 +184,14 @@ func newCluster(tb testing.TB, n int, tune func(*Config)) []*node {
 	if err := nodes[0].s.Bootstrap(); err != nil {
 		tb.Fatalf("bootstrap: %v", err)
 	}
-	eventually(tb, "n0 to lead", nodes[0].s.IsLeader)
+	testutil.Eventually(tb, waitFor, "n0 to lead", nodes[0].s.IsLeader)
 	for _, nd := range nodes[1:] {
 		if err := nodes[0].s.Join(ctxFor(tb), nd.cfg.NodeID, nd.s.Addr()); err != nil {
 			tb.Fatalf("join %s: %v", nd.cfg.NodeID, err)
 		}
 	}
 	for _, nd := range nodes {
-		eventually(tb, nd.cfg.NodeID+" to know the leader", func() bool {
+		testutil.Eventually(tb, waitFor, nd.cfg.NodeID+" to know the leader", func() bool {
 			id, _ := nd.s.Leader()
 			return id == "n0"
 		})
@@ -218,7 +203,7 @@ func newCluster(tb testing.TB, n int, tune func(*Config)) []*node {
 func leaderOf(tb testing.TB, nodes ...*node) *node {
 	tb.Helper()
 	var leader *node
-	eventually(tb, "a single leader", func() bool {
+	testutil.Eventually(tb, waitFor, "a single leader", func() bool {
 		leader = nil
 		for _, nd := range nodes {
 			if nd.s.IsLeader() {

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/baton-hq/baton/test/testutil"
 )
 
 // TestPublishCoalesces drives the channel logic directly: raft never waits for the consumer,
@@ -106,7 +108,7 @@ func TestIsolatedLeaderStepsDown(t *testing.T) {
 	// Every node must know the whole configuration first, or the survivors cannot elect.
 	put(t, old.s, "before-partition", "k0", "v")
 	for _, n := range nodes {
-		eventually(t, "every node has the configuration", func() bool { _, ok := n.d.get("k0"); return ok })
+		testutil.Eventually(t, waitFor, "every node has the configuration", func() bool { _, ok := n.d.get("k0"); return ok })
 	}
 	lost := old.s.LeadershipChanges()
 	old.s.Isolate(true)
@@ -121,5 +123,5 @@ func TestIsolatedLeaderStepsDown(t *testing.T) {
 	nl := leaderOf(t, rest...)
 	put(t, nl.s, "after-partition", "k", "v")
 	old.s.Isolate(false)
-	eventually(t, "the healed node catches up", func() bool { v, _ := old.d.get("k"); return v == "v" })
+	testutil.Eventually(t, waitFor, "the healed node catches up", func() bool { v, _ := old.d.get("k"); return v == "v" })
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/baton-hq/baton/command"
+	"github.com/baton-hq/baton/test/testutil"
 )
 
 func TestSingleNodeApply(t *testing.T) {
@@ -242,7 +243,7 @@ func TestRestartRecoversFromSnapshotAndLog(t *testing.T) {
 	if err := n.s.Bootstrap(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "solo to lead", n.s.IsLeader)
+	testutil.Eventually(t, waitFor, "solo to lead", n.s.IsLeader)
 	for i := range 10 {
 		put(t, n.s, fmt.Sprintf("s%d", i), fmt.Sprintf("s%d", i), "v")
 	}
@@ -279,7 +280,7 @@ func TestNewFollowerInstallsSnapshot(t *testing.T) {
 	if err := leader.s.Bootstrap(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "n0 to lead", leader.s.IsLeader)
+	testutil.Eventually(t, waitFor, "n0 to lead", leader.s.IsLeader)
 	for i := range 20 {
 		put(t, leader.s, fmt.Sprintf("c%d", i), fmt.Sprintf("k%d", i), "v")
 	}
@@ -325,7 +326,7 @@ func TestSecondOpenOfDirFails(t *testing.T) {
 	if err := first.s.Bootstrap(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "n0 to lead", first.s.IsLeader)
+	testutil.Eventually(t, waitFor, "n0 to lead", first.s.IsLeader)
 }
 
 func TestLeadershipChangesOnTransfer(t *testing.T) {
