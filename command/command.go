@@ -91,7 +91,7 @@ func Marshal(c *Command) ([]byte, error) {
 func Unmarshal(b []byte) (*Command, error) {
 	var c Command
 	if err := json.Unmarshal(b, &c); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	if c.V < 1 || c.Type == "" || c.ID == "" {
 		return nil, fmt.Errorf("%w: version %d, type %q, id %q", ErrMalformed, c.V, c.Type, c.ID)

@@ -1,6 +1,7 @@
 package command
 
 import (
+	"encoding/json"
 	"errors"
 	"testing"
 	"time"
@@ -57,5 +58,13 @@ func TestNewRefusesEmpty(t *testing.T) {
 	}
 	if _, err := New("t", "", SourceAPI, time.Now(), nil); err == nil {
 		t.Fatal("empty id accepted")
+	}
+}
+
+func TestUnmarshalKeepsTheDecodeError(t *testing.T) {
+	_, err := Unmarshal([]byte("\x00garbage"))
+	var syn *json.SyntaxError
+	if !errors.Is(err, ErrMalformed) || !errors.As(err, &syn) {
+		t.Fatalf("Unmarshal = %v, want ErrMalformed wrapping the *json.SyntaxError", err)
 	}
 }

@@ -113,7 +113,7 @@ func rejectIfBusiness(err error) error {
 	}
 	for _, s := range []error{state.ErrInvalid, state.ErrNotFound, state.ErrExists, state.ErrConflict, state.ErrUnknownCommand} {
 		if errors.Is(err, s) {
-			return fmt.Errorf("%w: %v", events.ErrRejected, err)
+			return fmt.Errorf("%w: %w", events.ErrRejected, err)
 		}
 	}
 	return err

@@ -161,7 +161,7 @@ func (c *Conn) do(ctx context.Context, method string, call func(dbplugin.Databas
 	err = call(db)
 	if err != nil && c.isClosed() {
 		// Closed under the call (a reload, a config change): the caller may open it again.
-		return fmt.Errorf("%s on plugin connection %q: %w (%v)", method, c.id, ErrConnClosed, err)
+		return fmt.Errorf("%s on plugin connection %q: %w (%w)", method, c.id, ErrConnClosed, err)
 	}
 	if err == nil || !processDied(pr, err) {
 		return err

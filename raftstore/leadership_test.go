@@ -60,10 +60,10 @@ func TestMapErr(t *testing.T) {
 		is       []error
 		isNot    []error
 	}{
-		{raft.ErrNotLeader, true, []error{ErrNotLeader}, []error{ErrIndeterminate}},
-		{raft.ErrLeadershipTransferInProgress, true, []error{ErrNotLeader}, []error{ErrIndeterminate}},
+		{raft.ErrNotLeader, true, []error{ErrNotLeader, raft.ErrNotLeader}, []error{ErrIndeterminate}},
+		{raft.ErrLeadershipTransferInProgress, true, []error{ErrNotLeader, raft.ErrLeadershipTransferInProgress}, []error{ErrIndeterminate}},
 		{raft.ErrLeadershipLost, true, []error{ErrIndeterminate, raft.ErrLeadershipLost}, []error{ErrNotLeader}},
-		{raft.ErrLeadershipLost, false, []error{ErrNotLeader}, []error{ErrIndeterminate}},
+		{raft.ErrLeadershipLost, false, []error{ErrNotLeader, raft.ErrLeadershipLost}, []error{ErrIndeterminate}},
 		{raft.ErrRaftShutdown, true, []error{ErrIndeterminate, ErrClosed}, nil},
 		{raft.ErrRaftShutdown, false, []error{ErrClosed}, []error{ErrIndeterminate}},
 		{context.DeadlineExceeded, true, []error{ErrIndeterminate, context.DeadlineExceeded}, nil},

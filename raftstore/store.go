@@ -522,7 +522,7 @@ func (s *Store) notLeader() error {
 func (s *Store) mapErr(err error, proposal bool) error {
 	switch {
 	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipTransferInProgress):
-		return fmt.Errorf("%w (%v)", s.notLeader(), err)
+		return fmt.Errorf("%w (%w)", s.notLeader(), err)
 	case proposal && (errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrRaftShutdown) ||
 		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)):
 		if errors.Is(err, raft.ErrRaftShutdown) {
@@ -530,7 +530,7 @@ func (s *Store) mapErr(err error, proposal bool) error {
 		}
 		return fmt.Errorf("%w: %w", ErrIndeterminate, err)
 	case errors.Is(err, raft.ErrLeadershipLost):
-		return fmt.Errorf("%w (%v)", s.notLeader(), err)
+		return fmt.Errorf("%w (%w)", s.notLeader(), err)
 	case errors.Is(err, raft.ErrRaftShutdown):
 		return fmt.Errorf("%w: %w", ErrClosed, err)
 	}

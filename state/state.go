@@ -97,7 +97,7 @@ func (s *State) Apply(index uint64, c *command.Command) any {
 	if c.Type == TypeBatch {
 		var b Batch
 		if err := c.Decode(&b); err != nil {
-			return fmt.Errorf("%s %s: %w: %v", c.Type, c.ID, ErrInvalid, err)
+			return fmt.Errorf("%s %s: %w: %w", c.Type, c.ID, ErrInvalid, err)
 		}
 		out := &BatchResult{Results: make([]any, len(b.Commands))}
 		for i, sub := range b.Commands {
@@ -227,9 +227,9 @@ func (t *txn) fire(kind fsm.Kind, id string, ev fsm.Event, reason string) error 
 	if err != nil {
 		var ref *fsm.RefusedError
 		if errors.As(err, &ref) {
-			return fmt.Errorf("%w: %v", ErrConflict, err)
+			return fmt.Errorf("%w: %w", ErrConflict, err)
 		}
-		return fmt.Errorf("%w: %v", ErrInvalid, err)
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	// Undo is built only when needed: it drops the transition just recorded. A history at
 	// its limit loses its oldest entry too; that is deterministic, so every node loses the
@@ -265,7 +265,7 @@ func (t *txn) fireConn(key string, ev fsm.Event, reason string) error {
 func (t *txn) addMachine(kind fsm.Kind, id string) error {
 	m, err := fsm.New(kind, id)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrInvalid, err)
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	key := MachineKey(kind, id)
 	t.d.Machines[key] = m
@@ -284,7 +284,7 @@ func (t *txn) dropMachine(kind fsm.Kind, id string) {
 func decode[T any](c *command.Command) (T, error) {
 	var v T
 	if err := c.Decode(&v); err != nil {
-		return v, fmt.Errorf("%w: %v", ErrInvalid, err)
+		return v, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	return v, nil
 }
@@ -428,7 +428,7 @@ func (t *txn) apply() error {
 		}
 		e, err := t.d.WAL.Get(p.WALID)
 		if err != nil {
-			return fmt.Errorf("%w: %v", ErrNotFound, err)
+			return fmt.Errorf("%w: %w", ErrNotFound, err)
 		}
 		return t.fireIfLive(e.Target, fsm.EventRollbackStarted, "rollback of "+e.ID)
 	case TypeRollbackDone:
@@ -440,7 +440,7 @@ func (t *txn) apply() error {
 		}
 		e, err := t.d.WAL.Get(p.WALID)
 		if err != nil {
-			return fmt.Errorf("%w: %v", ErrNotFound, err)
+			return fmt.Errorf("%w: %w", ErrNotFound, err)
 		}
 		before := e
 		if err := t.d.WAL.RecordFailure(p.WALID, p.Reason); err != nil {
@@ -460,7 +460,7 @@ func (t *txn) apply() error {
 		e := p.Entry
 		e.Kind, e.Target, e.Created, e.Index = wal.KindStaticRotation, key, t.c.Time, t.index
 		if err := t.d.WAL.Put(e); err != nil {
-			return fmt.Errorf("%w: %v", ErrInvalid, err)
+			return fmt.Errorf("%w: %w", ErrInvalid, err)
 		}
 	case TypeStaticRotateCommit:
 		p, err := decode[StaticRotateCommit](t.c)
@@ -553,7 +553,7 @@ func (t *txn) catalogPut() error {
 		return fmt.Errorf("%w: catalog env must be sealed before it is proposed", ErrInvalid)
 	}
 	if err := t.d.Catalog.Put(p.Entry); err != nil {
-		return fmt.Errorf("%w: %v", ErrInvalid, err)
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	return nil
 }
@@ -566,15 +566,15 @@ func (t *txn) catalogDelete() error {
 	e, err := t.d.Catalog.Get(p.Type, p.Name, p.Version)
 	if err != nil {
 		if errors.Is(err, catalog.ErrNotFound) {
-			return fmt.Errorf("%w: %v", ErrNotFound, err)
+			return fmt.Errorf("%w: %w", ErrNotFound, err)
 		}
-		return fmt.Errorf("%w: %v", ErrInvalid, err)
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	if p.Version == "" && e.Version != "" {
 		return fmt.Errorf("%w: %s plugin %q has versions; name the version to delete", ErrInvalid, p.Type, p.Name)
 	}
 	if err := t.d.Catalog.Delete(p.Type, p.Name, e.Version); err != nil {
-		return fmt.Errorf("%w: %v", ErrNotFound, err)
+		return fmt.Errorf("%w: %w", ErrNotFound, err)
 	}
 	return nil
 }
@@ -683,6 +683,7 @@ func (t *txn) connPut() error {
 		return fmt.Errorf("%w: plugin_name is required", ErrInvalid)
 	}
 	if _, err := t.d.Catalog.Get(string(catalog.TypeDatabase), c.PluginName, c.PluginVersion); err != nil {
+		// %v, not %w: a missing catalog entry makes the connection invalid, not itself missing.
 		return fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	if len(c.Config) == 0 {
@@ -792,7 +793,7 @@ func (t *txn) rotateBegin() error {
 		return err
 	}
 	if err := t.d.WAL.Put(e); err != nil {
-		return fmt.Errorf("%w: %v", ErrInvalid, err)
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	t.undo = append(t.undo, func() { t.d.WAL.Delete(e.ID) })
 	return nil
@@ -810,7 +811,7 @@ func (t *txn) rotateCommit() error {
 	}
 	e, err := t.d.WAL.Get(p.WALID)
 	if err != nil {
-		return fmt.Errorf("%w: %v (the rotation was rolled back)", ErrConflict, err)
+		return fmt.Errorf("%w: %w (the rotation was rolled back)", ErrConflict, err)
 	}
 	if len(p.Config) == 0 {
 		return fmt.Errorf("%w: rotated config is empty", ErrInvalid)
@@ -838,7 +839,7 @@ func (t *txn) rollbackDone() error {
 	}
 	e, err := t.d.WAL.Get(p.WALID)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrNotFound, err)
+		return fmt.Errorf("%w: %w", ErrNotFound, err)
 	}
 	if err := t.fireIfLive(e.Target, fsm.EventRollbackSucceeded, "rolled back "+e.ID); err != nil {
 		return err

@@ -199,7 +199,7 @@ func runAs() (*syscall.Credential, error) {
 	}
 	u, err := user.Lookup("postgres")
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrNoPostgresUser, err)
+		return nil, fmt.Errorf("%w: %w", ErrNoPostgresUser, err)
 	}
 	uid, err := strconv.ParseUint(u.Uid, 10, 32)
 	if err != nil {
