@@ -70,10 +70,11 @@ type Engine struct {
 	// back.
 	issuing map[string]int
 
-	instEvents chan plugins.InstanceEvent
-	stopOnce   sync.Once
-	stop       chan struct{}
-	wg         sync.WaitGroup
+	// instances holds the pool's observations not yet recorded on the lifecycle.
+	instances *instanceQueue
+	stopOnce  sync.Once
+	stop      chan struct{}
+	wg        sync.WaitGroup
 }
 
 // liveConn is an open plugin instance and the config generation it was opened with.
@@ -98,10 +99,10 @@ func New(cfg Config) (*Engine, error) {
 	}
 	e := &Engine{
 		cfg: cfg, log: cfg.Logger, cluster: cfg.Cluster, pool: cfg.Pool,
-		live:       map[string]*liveConn{},
-		issuing:    map[string]int{},
-		instEvents: make(chan plugins.InstanceEvent, 1024),
-		stop:       make(chan struct{}),
+		live:      map[string]*liveConn{},
+		issuing:   map[string]int{},
+		instances: newInstanceQueue(),
+		stop:      make(chan struct{}),
 	}
 	rb, err := rollback.New(rollback.Config{
 		Store: walStore{e},
@@ -123,49 +124,6 @@ func New(cfg Config) (*Engine, error) {
 	return e, nil
 }
 
-// Observe receives the pool's instance events (its Config.Observer). It never blocks: the
-// events are recorded on the lifecycle machines by one goroutine, in order.
-func (e *Engine) Observe(ev plugins.InstanceEvent) {
-	if ev.ConnID == "" || isTemp(ev.ConnID) {
-		return
-	}
-	select {
-	case e.instEvents <- ev:
-	default:
-		e.log.Warn("instance event dropped: queue full", "connection", ev.ConnID, "kind", ev.Kind)
-	}
-}
-
-// instanceLoop records crashes and the pool's own restarts on the lifecycle machines.
-func (e *Engine) instanceLoop() {
-	defer e.wg.Done()
-	for {
-		select {
-		case <-e.stop:
-			return
-		case ev := <-e.instEvents:
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			switch ev.Kind {
-			case plugins.EventCrashed:
-				// The connection stays live: the pool starts a new process for it on its next
-				// call and retries that call once.
-				reason := "plugin process exited"
-				if ev.Err != nil {
-					reason = "plugin process exited: " + ev.Err.Error()
-				}
-				e.fire(ctx, ev.ConnID, fsm.EventCrashed, reason)
-			case plugins.EventStarted:
-				// A lazy restart inside the pool: record it when the machine thinks it idle.
-				if e.machineState(ev.ConnID) == fsm.StateIdle {
-					e.fire(ctx, ev.ConnID, fsm.EventRequest, "lazy restart")
-					e.fire(ctx, ev.ConnID, fsm.EventStarted, fmt.Sprintf("pid %d", ev.PID))
-				}
-			}
-			cancel()
-		}
-	}
-}
-
 // Close stops the engine's goroutines and every plugin.
 func (e *Engine) Close(ctx context.Context) error {
 	e.stopOnce.Do(func() { close(e.stop) })
@@ -178,12 +136,12 @@ func (e *Engine) Close(ctx context.Context) error {
 	return nil
 }
 
+// fire records ev on a plugin instance's machine; a refusal (the machine has moved on) is
+// expected, any other failure is logged with its reason.
 func (e *Engine) fire(ctx context.Context, key string, ev fsm.Event, reason string) {
-	_, err := e.cluster.Propose(ctx, state.TypeLifecycleFire, "", command.SourceInternal, state.LifecycleFire{
-		Kind: fsm.KindPlugin, ID: key, Event: ev, Reason: reason,
-	})
+	err := e.record(ctx, key, ev, reason)
 	if err != nil && !errors.Is(err, state.ErrConflict) && !errors.Is(err, state.ErrNotFound) {
-		e.log.Debug("recording a plugin transition", "connection", key, "event", ev, "error", err)
+		e.log.Warn("recording a plugin transition", "connection", key, "event", ev, "reason", err)
 	}
 }
 

@@ -58,8 +58,10 @@ type DB struct {
 	password    string
 	stateFile   string
 	faults      configKnobs
-	calls       int    // calls on this instance since Initialize, for the config crash knob
-	mem         *table // the table when there is no state file
+	calls       int       // calls on this instance since Initialize, for the config crash knob
+	mem         *table    // the table when there is no state file
+	store       *logStore // the state file's table, when there is one
+	compactMin  int       // compact the state file after this many changes (0: the default)
 }
 
 // New returns an uninitialized instance with the given process knobs. Plugin mains serve
@@ -145,19 +147,24 @@ func (d *DB) Initialize(ctx context.Context, req dbplugin.InitializeRequest) (db
 
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.store != nil && d.store.path != stateFile {
+		d.store.close()
+		d.store = nil
+	}
 	d.stateFile = stateFile
-	err = d.withTable(func(t *table, exists bool) (bool, error) {
+	err = d.withTable(func(t *table, exists bool) ([]change, error) {
 		if !exists {
+			created := newTable()
 			if username != "" {
-				t.RootUsername = username
-				t.Users[username] = User{Password: password, CredentialType: dbplugin.CredentialTypePassword.String()}
+				created.RootUsername = username
+				created.Users[username] = User{Password: password, CredentialType: dbplugin.CredentialTypePassword.String()}
 			}
-			return true, nil
+			return []change{{Snapshot: created}}, nil
 		}
 		if req.VerifyConnection && username != "" {
-			return false, t.login(username, password, time.Now())
+			return nil, t.login(username, password, time.Now())
 		}
-		return false, nil
+		return nil, nil
 	})
 	if err != nil {
 		d.initialized = false
@@ -197,12 +204,11 @@ func (d *DB) NewUser(ctx context.Context, req dbplugin.NewUserRequest) (dbplugin
 
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	err := d.withLogin(func(t *table) (bool, error) {
+	err := d.withLogin(func(t *table) ([]change, error) {
 		if _, taken := t.Users[name]; taken {
-			return false, fmt.Errorf("new user: %q already exists", name)
+			return nil, fmt.Errorf("new user: %q already exists", name)
 		}
-		t.Users[name] = u
-		return true, nil
+		return []change{{Put: name, User: &u}}, nil
 	})
 	if err != nil {
 		return dbplugin.NewUserResponse{}, err
@@ -231,10 +237,10 @@ func (d *DB) UpdateUser(ctx context.Context, req dbplugin.UpdateUserRequest) (db
 	if d.faults.failUpdateUser {
 		return dbplugin.UpdateUserResponse{}, fmt.Errorf("update user %q: refused by the fail_update_user fault knob", req.Username)
 	}
-	err := d.withLogin(func(t *table) (bool, error) {
+	err := d.withLogin(func(t *table) ([]change, error) {
 		u, ok := t.Users[req.Username]
 		if !ok {
-			return false, fmt.Errorf("update user: user %q does not exist", req.Username)
+			return nil, fmt.Errorf("update user: user %q does not exist", req.Username)
 		}
 		if c := req.Password; c != nil {
 			u.Password = c.NewPassword
@@ -248,8 +254,7 @@ func (d *DB) UpdateUser(ctx context.Context, req dbplugin.UpdateUserRequest) (db
 			u.Expiration = c.NewExpiration
 			u.Statements = render(c.Statements, req.Username, "", c.NewExpiration)
 		}
-		t.Users[req.Username] = u
-		return true, nil
+		return []change{{Put: req.Username, User: &u}}, nil
 	})
 	if err != nil {
 		return dbplugin.UpdateUserResponse{}, err
@@ -274,12 +279,11 @@ func (d *DB) DeleteUser(ctx context.Context, req dbplugin.DeleteUserRequest) (db
 	if req.Username == d.username {
 		return dbplugin.DeleteUserResponse{}, fmt.Errorf("delete user: %q is the root user this connection logs in with", req.Username)
 	}
-	err := d.withLogin(func(t *table) (bool, error) {
+	err := d.withLogin(func(t *table) ([]change, error) {
 		if _, ok := t.Users[req.Username]; !ok {
-			return false, nil
+			return nil, nil
 		}
-		delete(t.Users, req.Username)
-		return true, nil
+		return []change{{Del: req.Username}}, nil
 	})
 	return dbplugin.DeleteUserResponse{}, err
 }
@@ -293,22 +297,26 @@ func (d *DB) Close() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.initialized = false
+	if d.store != nil {
+		d.store.close()
+		d.store = nil
+	}
 	return nil
 }
 
 // withLogin runs fn on the table after logging in with the root credentials, as a real
 // plugin's call opens (or reuses) a connection that needs them. Callers hold d.mu.
-func (d *DB) withLogin(fn func(t *table) (changed bool, err error)) error {
+func (d *DB) withLogin(fn func(t *table) ([]change, error)) error {
 	if !d.initialized {
 		return errors.New("the test database is not initialized: call Initialize first")
 	}
-	return d.withTable(func(t *table, exists bool) (bool, error) {
+	return d.withTable(func(t *table, exists bool) ([]change, error) {
 		if !exists {
-			return false, fmt.Errorf("the test database at %s was removed", d.stateFile)
+			return nil, fmt.Errorf("the test database at %s was removed", d.stateFile)
 		}
 		if d.username != "" {
 			if err := t.login(d.username, d.password, time.Now()); err != nil {
-				return false, err
+				return nil, err
 			}
 		}
 		return fn(t)
@@ -316,38 +324,52 @@ func (d *DB) withLogin(fn func(t *table) (changed bool, err error)) error {
 }
 
 // withTable runs fn on the current table (a new empty one when there is none yet, with exists
-// false) and stores it when fn reports a change. With a state file the read-modify-write holds
-// the file's lock. Callers hold d.mu.
-func (d *DB) withTable(fn func(t *table, exists bool) (changed bool, err error)) error {
+// false; fn must not change it) and makes the changes fn returns, durably with a state file.
+// Without a database, changes create it. With a state file the read-modify-write holds the
+// file's lock, and costs what was appended since the last call plus one append, whatever
+// the table's size. Callers hold d.mu.
+func (d *DB) withTable(fn func(t *table, exists bool) ([]change, error)) error {
 	if d.stateFile == "" {
 		t, exists := d.mem, d.mem != nil
 		if !exists {
 			t = newTable()
 		}
-		changed, err := fn(t, exists)
-		if err == nil && changed {
-			d.mem = t
+		changes, err := fn(t, exists)
+		if err != nil || len(changes) == 0 {
+			return err
 		}
-		return err
+		for _, c := range changes {
+			if err := t.apply(c); err != nil {
+				return err
+			}
+		}
+		d.mem = t
+		return nil
 	}
 	unlock, err := lockState(d.stateFile)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	t, err := readTable(d.stateFile)
+	if d.store == nil {
+		d.store = newLogStore(d.stateFile)
+		if d.compactMin > 0 {
+			d.store.compactMin = d.compactMin
+		}
+	}
+	exists, err := d.store.load()
 	if err != nil {
 		return err
 	}
-	exists := t != nil
+	t := d.store.t
 	if !exists {
 		t = newTable()
 	}
-	changed, err := fn(t, exists)
-	if err != nil || !changed {
+	changes, err := fn(t, exists)
+	if err != nil || len(changes) == 0 {
 		return err
 	}
-	return writeTable(d.stateFile, t)
+	return d.store.commit(changes)
 }
 
 // newUsername builds "v-<display>-<role>-<random>" as OpenBao's default template does, each

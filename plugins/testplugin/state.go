@@ -2,12 +2,9 @@ package testplugin
 
 import (
 	"crypto/subtle"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"slices"
 	"syscall"
 	"time"
@@ -29,7 +26,7 @@ type User struct {
 	Statements []string `json:"statements,omitempty"`
 }
 
-// table is the whole test database: what a state file holds.
+// table is the whole test database: what a state file's lines add up to (log.go).
 type table struct {
 	// RootUsername is the user created from the first Initialize's username.
 	RootUsername string          `json:"root_username,omitempty"`
@@ -46,60 +43,6 @@ func (t *table) login(user, password string, now time.Time) error {
 	}
 	if !u.Expiration.IsZero() && !now.Before(u.Expiration) {
 		return fmt.Errorf("%w for user %q: expired at %s", ErrLoginFailed, user, u.Expiration.UTC().Format(time.RFC3339))
-	}
-	return nil
-}
-
-// readTable loads a state file; a missing file is (nil, nil): no database yet.
-func readTable(path string) (*table, error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read test database state: %w", err)
-	}
-	t := newTable()
-	if err := json.Unmarshal(b, t); err != nil {
-		return nil, fmt.Errorf("decode test database state %s: %w", path, err)
-	}
-	if t.Users == nil {
-		t.Users = make(map[string]User)
-	}
-	return t, nil
-}
-
-// writeTable replaces a state file atomically: a crash leaves the old or the new table, never
-// a torn one.
-func writeTable(path string, t *table) error {
-	b, err := json.MarshalIndent(t, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encode test database state: %w", err)
-	}
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write test database state: %w", err)
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // a no-op after the rename
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return fmt.Errorf("write test database state: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("sync test database state: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write test database state: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("replace test database state: %w", err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync() // best effort: the rename is durable on most filesystems without it
-		d.Close()
 	}
 	return nil
 }
