@@ -157,6 +157,7 @@ func (s *Server) URL() string { return s.Node.Config().APIAddr }
 // NATS and HTTP closed.
 func (s *Server) Close(ctx context.Context) error {
 	s.neverServe()
+	s.API.Close()
 	err := s.Node.Shutdown(ctx)
 	hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -171,6 +172,7 @@ func (s *Server) Close(ctx context.Context) error {
 // Halt stops the node as a crash would (no leadership hand-over), then closes its listener.
 func (s *Server) Halt() {
 	s.neverServe()
+	s.API.Close()
 	s.Node.Halt()
 	_ = s.http.Close()
 	<-s.done
