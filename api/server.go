@@ -49,6 +49,12 @@ type Server struct {
 
 	joinMu     sync.Mutex
 	joinLeader []string // leader API addresses to join through, from retry_join or sys/storage/raft/join
+	probing    bool     // a probeJoinTargets loop runs
+
+	// stop ends the background loops (the join-target probe); wg waits for them.
+	ctx  context.Context
+	stop context.CancelFunc
+	wg   sync.WaitGroup
 }
 
 // Config configures a Server.
@@ -62,12 +68,26 @@ type Config struct {
 	RetryJoin []string
 }
 
-// New builds a server.
+// New builds a server. With join addresses (retry_join), it starts probing them at once so
+// that the node reports itself initialised as soon as one answers that its cluster is; Close
+// stops that.
 func New(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.NewNullLogger()
 	}
-	return &Server{node: cfg.Node, engine: cfg.Engine, pool: cfg.Pool, log: cfg.Logger, version: cfg.Version, joinLeader: cfg.RetryJoin}
+	s := &Server{node: cfg.Node, engine: cfg.Engine, pool: cfg.Pool, log: cfg.Logger, version: cfg.Version, joinLeader: cfg.RetryJoin}
+	s.ctx, s.stop = context.WithCancel(context.Background())
+	s.startProbe()
+	return s
+}
+
+// Close stops the server's background work (the join-target probe) and waits for it. The
+// HTTP listener is its owner's to close.
+func (s *Server) Close() {
+	s.joinMu.Lock() // startProbe checks s.ctx under joinMu: no loop starts after this
+	s.stop()
+	s.joinMu.Unlock()
+	s.wg.Wait()
 }
 
 // apiError is an error with its HTTP status.

@@ -43,11 +43,12 @@ func (s *Server) sysInit(w http.ResponseWriter, r *http.Request, _ string) error
 			return errStatus(http.StatusBadRequest, "%s=%s: Baton issues a single unseal key in this release; use secret_shares=1 and secret_threshold=1", k, v)
 		}
 	}
-	if s.node.Initialized() {
-		return errStatus(http.StatusBadRequest, "Baton is already initialized")
-	}
 	root, _ := p.str("root_token")
 	res, err := s.node.Init(r.Context(), root)
+	if errors.Is(err, core.ErrJoining) {
+		return errStatus(http.StatusBadRequest, "Baton is already initialized: this node is joining the cluster at %s (retry_join or sys/storage/raft/join), "+
+			"which is initialized; unseal this node with that cluster's unseal key instead of initializing a second cluster", s.node.ReachedCluster())
+	}
 	if errors.Is(err, core.ErrAlreadyInitialized) {
 		return errStatus(http.StatusBadRequest, "Baton is already initialized")
 	}
@@ -125,7 +126,7 @@ func (s *Server) Unseal(ctx context.Context, k string) error {
 	if err != nil {
 		return err
 	}
-	joining := !s.node.Initialized()
+	joining := !s.node.InitializedLocally()
 	if joining && len(s.joinTargets()) == 0 {
 		return errStatus(http.StatusBadRequest, "this node has no cluster yet: run sys/init on it, or sys/storage/raft/join (or retry_join in its config) before unsealing")
 	}
@@ -291,7 +292,7 @@ func (s *Server) raftJoin(w http.ResponseWriter, r *http.Request, _ string) erro
 	if addr == "" {
 		return errStatus(http.StatusBadRequest, "leader_api_addr is required (the API address of a node of the cluster to join)")
 	}
-	if s.node.Initialized() {
+	if s.node.InitializedLocally() {
 		return errStatus(http.StatusBadRequest, "this node is already part of a cluster")
 	}
 	s.joinMu.Lock()
@@ -299,6 +300,7 @@ func (s *Server) raftJoin(w http.ResponseWriter, r *http.Request, _ string) erro
 		s.joinLeader = append(s.joinLeader, addr)
 	}
 	s.joinMu.Unlock()
+	s.startProbe()
 	writeJSON(w, http.StatusOK, map[string]any{"joined": true})
 	return nil
 }

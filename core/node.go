@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -32,6 +33,9 @@ var (
 	ErrNotInitialized = errors.New("core: node is not initialized")
 	// ErrAlreadyInitialized: sys/init on a node that has state.
 	ErrAlreadyInitialized = errors.New("core: node is already initialized")
+	// ErrJoining: sys/init on a node that has a join target which answered that its cluster
+	// is initialised; initialising here would start a second cluster.
+	ErrJoining = errors.New("core: node is joining an initialized cluster")
 	// ErrNotActive: this node is not the active node; NotActiveError names the one that is.
 	ErrNotActive = errors.New("core: not the active node")
 )
@@ -98,6 +102,10 @@ type Node struct {
 	activeFlag sync.Map // "active" → bool; a sync.Map keeps the hot path lock-free
 	verified   time.Time
 	verifyMu   sync.Mutex
+
+	// joinReached is the API address of a join target that answered that its cluster is
+	// initialised ("" until then); see ReachedCluster.
+	joinReached atomic.Value
 }
 
 // activeRun is what runs while this node is active.
@@ -242,11 +250,38 @@ func (n *Node) writeLocalSeal(s localSeal) error {
 	return os.Rename(tmp, n.sealPath())
 }
 
-// Initialized reports whether this node belongs to an initialised cluster (it holds a seal
-// check, written at init or after its first unseal as a member).
+// Initialized reports what sys/init, sys/seal-status and sys/health say: the node holds a
+// seal check (InitializedLocally), or it is joining a cluster that a join target said is
+// initialised (ReachedCluster). OpenBao's Core.Initialized is true while a raft join is in
+// progress for the same reason: scripts run sys/init on every node that says it is not
+// initialised, and on a joining node that would start a second cluster.
 func (n *Node) Initialized() bool {
+	return n.InitializedLocally() || n.ReachedCluster() != ""
+}
+
+// InitializedLocally reports whether this node itself belongs to an initialised cluster (it
+// holds a seal check, written at init or after its first unseal as a member).
+func (n *Node) InitializedLocally() bool {
 	_, ok, _ := n.readLocalSeal()
 	return ok
+}
+
+// MarkReachedCluster records that the join target at apiAddr answered that its cluster is
+// initialised: from now on the node reports itself initialised (and sealed until it has
+// joined) and refuses Init. The first address recorded is kept.
+func (n *Node) MarkReachedCluster(apiAddr string) {
+	if apiAddr == "" {
+		return
+	}
+	if n.joinReached.CompareAndSwap(nil, apiAddr) {
+		n.log.Info("reached an initialized cluster through a join target; this node now reports initialized", "leader_api_addr", apiAddr)
+	}
+}
+
+// ReachedCluster is the join target recorded by MarkReachedCluster, "" when none.
+func (n *Node) ReachedCluster() string {
+	v, _ := n.joinReached.Load().(string)
+	return v
 }
 
 // Sealed reports whether the node is sealed.
@@ -261,8 +296,11 @@ type InitResult struct {
 // Init initialises a new cluster on this node: a barrier key, a root token, a single-voter
 // Raft that this node leads. The node is left unsealed and active.
 func (n *Node) Init(ctx context.Context, rootToken string) (InitResult, error) {
-	if n.Initialized() {
+	if n.InitializedLocally() {
 		return InitResult{}, ErrAlreadyInitialized
+	}
+	if addr := n.ReachedCluster(); addr != "" {
+		return InitResult{}, fmt.Errorf("%w at %s", ErrJoining, addr)
 	}
 	key, err := barrier.GenerateKey()
 	if err != nil {

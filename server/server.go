@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -38,6 +39,10 @@ type Config struct {
 	RollbackPeriod, RollbackMinAge, LeasePeriod time.Duration
 	// RetryJoin lists leader API addresses to join through once unsealed.
 	RetryJoin []string
+	// ServeLater binds the listener in New but serves nothing until Serve: a client that
+	// connects in between waits in the listen backlog. The dev node sets itself up first
+	// (through API.Handler, in process), so nobody sees it before it is ready.
+	ServeLater bool
 }
 
 // Server is a running node.
@@ -51,6 +56,9 @@ type Server struct {
 	ln   net.Listener
 	http *http.Server
 	done chan struct{}
+	// serve starts serving ln once; Close and Halt claim it too, so that a server closed
+	// before it served never starts and done is closed either way.
+	serve sync.Once
 }
 
 // New starts a node: NATS, the plugin pool and the HTTP listener; the node is sealed until
@@ -110,14 +118,33 @@ func New(cfg Config) (*Server, error) {
 	node.SetRuntime(eng)
 	s.API = api.New(api.Config{Node: node, Engine: eng, Pool: pool, Logger: log.Named("api"), Version: Version, RetryJoin: cfg.RetryJoin})
 	s.http = &http.Server{Handler: s.API.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		defer close(s.done)
-		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("HTTP server", "error", err)
-		}
-	}()
+	if !cfg.ServeLater {
+		s.Serve()
+	}
 	log.Info("listening", "api_addr", cfg.Core.APIAddr, "raft", cfg.Core.RaftBind, "nats", node.NATSURL())
 	return s, nil
+}
+
+// Serve starts serving the API on the listener (New does it unless Config.ServeLater);
+// calling it again, or after Close or Halt, does nothing.
+func (s *Server) Serve() {
+	s.serve.Do(func() {
+		go func() {
+			defer close(s.done)
+			if err := s.http.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.log.Error("HTTP server", "error", err)
+			}
+		}()
+	})
+}
+
+// neverServe makes a later Serve a no-op and, if the API was never served, closes the
+// listener (http.Server.Shutdown only closes the listeners it serves) and done.
+func (s *Server) neverServe() {
+	s.serve.Do(func() {
+		_ = s.ln.Close()
+		close(s.done)
+	})
 }
 
 // Addr is the HTTP listen address.
@@ -129,6 +156,8 @@ func (s *Server) URL() string { return s.Node.Config().APIAddr }
 // Close shuts the node down gracefully: plugins stopped, leadership handed over, Raft closed,
 // NATS and HTTP closed.
 func (s *Server) Close(ctx context.Context) error {
+	s.neverServe()
+	s.API.Close()
 	err := s.Node.Shutdown(ctx)
 	hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -142,6 +171,8 @@ func (s *Server) Close(ctx context.Context) error {
 
 // Halt stops the node as a crash would (no leadership hand-over), then closes its listener.
 func (s *Server) Halt() {
+	s.neverServe()
+	s.API.Close()
 	s.Node.Halt()
 	_ = s.http.Close()
 	<-s.done

@@ -7,11 +7,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -24,8 +23,13 @@ import (
 // runDev starts a throwaway single node: temp data dir, embedded NATS, a plugin directory
 // holding the bundled plugins (this binary under their names) and the operator's extra
 // plugins, initialised, unsealed, with a database mount whose test-plugin connection issues
-// credentials at once.
-func runDev(f serverFlags, stdout, stderr io.Writer) int {
+// credentials at once. It runs until ctx ends (SIGINT, SIGTERM) or a shutdown event.
+//
+// The API listener is bound at once but serves only once the setup is complete: a client
+// that connects earlier waits in the backlog, so sys/health never answers 200 before the
+// bundled plugins are registered and database/ is configured (as OpenBao's dev server
+// starts its HTTP servers after its dev setup).
+func runDev(ctx context.Context, f serverFlags, stdout, stderr io.Writer) int {
 	log := newLogger(f.logLevel, hclog.Info, stderr)
 	dataDir, err := os.MkdirTemp("", "baton-dev-")
 	if err != nil {
@@ -63,7 +67,7 @@ func runDev(f serverFlags, stdout, stderr io.Writer) int {
 		log.Error("raft port", "error", err)
 		return 1
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	s, err := server.New(server.Config{
 		Core: core.Config{
@@ -71,6 +75,7 @@ func runDev(f serverFlags, stdout, stderr io.Writer) int {
 			Raft: raftstore.FastConfig(), Cluster: "baton", EmbeddedNATSPort: natsPort, Logger: log, Shutdown: stop,
 		},
 		Listen: f.devListen, PluginDir: pluginDir, StartTimeout: 10 * time.Second,
+		ServeLater: true,
 	})
 	if err != nil {
 		log.Error("starting the dev node", "error", err)
@@ -79,7 +84,7 @@ func runDev(f serverFlags, stdout, stderr io.Writer) int {
 	ictx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	res, err := s.Node.Init(ictx, f.devToken)
 	if err == nil {
-		err = devSetup(ictx, s, res.RootToken, sums, dataDir)
+		err = devSetup(ictx, handlerAPI(s.API.Handler(), res.RootToken), log, devSteps(res.RootToken, sums, dataDir))
 	}
 	cancel()
 	if err != nil {
@@ -87,6 +92,7 @@ func runDev(f serverFlags, stdout, stderr io.Writer) int {
 		shutdown(s, log)
 		return 1
 	}
+	s.Serve()
 	printDev(stdout, f, s, res, natsAddr, dataDir, pluginDir, extra, sums)
 	<-ctx.Done()
 	return shutdown(s, log)
@@ -119,39 +125,125 @@ func copyPlugins(src, dst string) ([]string, error) {
 	return names, nil
 }
 
-// devSetup registers the bundled plugins and configures database/ with a test-plugin
-// connection and a role, through the node's own API as an operator would.
-func devSetup(ctx context.Context, s *server.Server, token string, sums map[string]string, dataDir string) error {
-	hc := &http.Client{Timeout: 30 * time.Second}
-	steps := []struct {
-		method, path string
-		body         map[string]any
-	}{
-		{"PUT", "sys/plugins/catalog/database/" + testPluginName, map[string]any{"sha256": sums[testPluginName], "command": testPluginName}},
-		{"PUT", "sys/plugins/catalog/database/" + postgresPluginName, map[string]any{"sha256": sums[postgresPluginName], "command": postgresPluginName}},
-		{"POST", "sys/mounts/database", map[string]any{"type": "database"}},
-		{"POST", "database/config/dev-test", map[string]any{"plugin_name": testPluginName, "allowed_roles": "dev",
-			"username": "root", "password": "dev-root-" + token, "state_file": filepath.Join(dataDir, "test-db.json")}},
-		{"POST", "database/roles/dev", map[string]any{"db_name": "dev-test", "default_ttl": "1h", "max_ttl": "24h"}},
+// devAPI calls the node's API: method, path under /v1/, JSON body (nil: none); it returns
+// the status and the body of the reply.
+type devAPI func(ctx context.Context, method, path string, body any) (int, []byte, error)
+
+// handlerAPI calls h in process with token, as an operator's client would over HTTP: the
+// same handler, validation and replies, while the listener serves nobody yet.
+func handlerAPI(h http.Handler, token string) devAPI {
+	return func(ctx context.Context, method, path string, body any) (int, []byte, error) {
+		var rd io.Reader = http.NoBody
+		if body != nil {
+			b, err := json.Marshal(body)
+			if err != nil {
+				return 0, nil, err
+			}
+			rd = bytes.NewReader(b)
+		}
+		req, err := http.NewRequestWithContext(ctx, method, "http://dev-node/v1/"+path, rd)
+		if err != nil {
+			return 0, nil, err
+		}
+		req.Header.Set("X-Vault-Token", token)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Code, rec.Body.Bytes(), nil
 	}
+}
+
+// devStep is one step of the dev setup: a write, and the read that tells whether its work is
+// already in place (someone else, the operator's script, did it first).
+type devStep struct {
+	method, path string
+	body         map[string]any
+	// check is read first: 200 means the work is in place and the step is skipped, 404 that
+	// the step must run.
+	check string
+	// accept, when set, says whether what check found (its reply's data) will do; an error
+	// explains why not. Unset: anything found will do.
+	accept func(data map[string]any) error
+}
+
+// devSteps registers the bundled plugins and configures database/ with a test-plugin
+// connection and a role.
+func devSteps(token string, sums map[string]string, dataDir string) []devStep {
+	return []devStep{
+		{method: "PUT", path: "sys/plugins/catalog/database/" + testPluginName, check: "sys/plugins/catalog/database/" + testPluginName,
+			body: map[string]any{"sha256": sums[testPluginName], "command": testPluginName}},
+		{method: "PUT", path: "sys/plugins/catalog/database/" + postgresPluginName, check: "sys/plugins/catalog/database/" + postgresPluginName,
+			body: map[string]any{"sha256": sums[postgresPluginName], "command": postgresPluginName}},
+		{method: "POST", path: "sys/mounts/database", check: "sys/mounts/database", body: map[string]any{"type": "database"},
+			accept: func(d map[string]any) error {
+				if t, _ := d["type"].(string); t != "database" {
+					return fmt.Errorf("database/ is mounted with type %q; the dev node needs a database mount there", t)
+				}
+				return nil
+			}},
+		{method: "POST", path: "database/config/dev-test", check: "database/config/dev-test",
+			body: map[string]any{"plugin_name": testPluginName, "allowed_roles": "dev",
+				"username": "root", "password": "dev-root-" + token, "state_file": filepath.Join(dataDir, "test-db.json")}},
+		{method: "POST", path: "database/roles/dev", check: "database/roles/dev",
+			body: map[string]any{"db_name": "dev-test", "default_ttl": "1h", "max_ttl": "24h"}},
+	}
+}
+
+// devSetup runs the steps through the node's own API, as an operator would. A step whose
+// work is already in place is kept as it is and the setup carries on: the setup never fails
+// because a script was quicker.
+func devSetup(ctx context.Context, call devAPI, log hclog.Logger, steps []devStep) error {
 	for _, st := range steps {
-		b, _ := json.Marshal(st.body)
-		req, err := http.NewRequestWithContext(ctx, st.method, s.URL()+"/v1/"+st.path, bytes.NewReader(b))
+		done, err := st.done(ctx, call)
 		if err != nil {
 			return err
 		}
-		req.Header.Set("X-Vault-Token", token)
-		resp, err := hc.Do(req)
+		if done {
+			log.Info("dev setup: already in place, kept as it is", "path", st.path)
+			continue
+		}
+		status, msg, err := call(ctx, st.method, st.path, st.body)
 		if err != nil {
 			return fmt.Errorf("%s %s: %w", st.method, st.path, err)
 		}
-		msg, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode >= 300 {
-			return fmt.Errorf("%s %s: %d %s", st.method, st.path, resp.StatusCode, msg)
+		if status < 300 {
+			continue
 		}
+		// Made by someone else between the check and the write?
+		if done, derr := st.done(ctx, call); derr == nil && done {
+			log.Info("dev setup: already in place, kept as it is", "path", st.path)
+			continue
+		}
+		return fmt.Errorf("%s %s: %d %s", st.method, st.path, status, bytes.TrimSpace(msg))
 	}
 	return nil
+}
+
+// done reads st.check: whether the step's work is in place and acceptable.
+func (st devStep) done(ctx context.Context, call devAPI) (bool, error) {
+	status, msg, err := call(ctx, "GET", st.check, nil)
+	if err != nil {
+		return false, fmt.Errorf("GET %s: %w", st.check, err)
+	}
+	switch status {
+	case http.StatusNotFound:
+		return false, nil
+	case http.StatusOK:
+	default:
+		return false, fmt.Errorf("GET %s: %d %s", st.check, status, bytes.TrimSpace(msg))
+	}
+	if st.accept == nil {
+		return true, nil
+	}
+	var reply struct {
+		Data map[string]any `json:"data"`
+	}
+	if err := json.Unmarshal(msg, &reply); err != nil {
+		return false, fmt.Errorf("GET %s: %w", st.check, err)
+	}
+	if err := st.accept(reply.Data); err != nil {
+		return false, fmt.Errorf("setting up %s: %w", st.path, err)
+	}
+	return true, nil
 }
 
 // selfCommand is how the user runs this binary again: `go run ./cmd/node` when it was built

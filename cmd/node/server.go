@@ -68,7 +68,9 @@ func runServer(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if f.dev {
-		return runDev(f, stdout, stderr)
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+		defer stop()
+		return runDev(ctx, f, stdout, stderr)
 	}
 	return runConfigured(f, stderr)
 }

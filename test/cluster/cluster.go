@@ -94,7 +94,15 @@ func New(t testing.TB, n int, opts Options) *Cluster {
 	return c
 }
 
-func (c *Cluster) add(i int, opts Options) {
+// AddRetryJoin starts one more node whose configuration has retry_join to node 0's API
+// address, as an operator's HCL would, and leaves it sealed.
+func (c *Cluster) AddRetryJoin(opts Options) *Member {
+	c.t.Helper()
+	c.add(len(c.Nodes), opts, c.Nodes[0].Cfg.Core.APIAddr)
+	return c.Nodes[len(c.Nodes)-1]
+}
+
+func (c *Cluster) add(i int, opts Options, retryJoin ...string) {
 	c.t.Helper()
 	id := "node" + strconv.Itoa(i)
 	rc := raftstore.FastConfig()
@@ -123,6 +131,7 @@ func (c *Cluster) add(i int, opts Options) {
 		RollbackPeriod: time.Second,
 		RollbackMinAge: minAge,
 		LeasePeriod:    200 * time.Millisecond,
+		RetryJoin:      retryJoin,
 	}
 	cfg.Core.APIAddr = "http://" + cfg.Listen
 	m := &Member{ID: id, Cfg: cfg}
