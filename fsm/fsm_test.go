@@ -65,7 +65,14 @@ var want = map[Kind]map[State]map[Event]outcome{
 			"stopped": {"disabled", nil},
 			"disable": {"disabling", nil},
 		}, outcome{"disabling", nil}),
-		"disabled": {},
+		// Terminal: only the teardown events, as no-ops (TestTeardownAcceptedInEveryState).
+		"disabled": {
+			"disable":     {"disabled", nil},
+			"conn_delete": {"disabled", nil},
+			"step_down":   {"disabled", nil},
+			"seal":        {"disabled", nil},
+			"shutdown":    {"disabled", nil},
+		},
 	},
 	KindConnection: {
 		"configured": {
@@ -92,7 +99,10 @@ var want = map[Kind]map[State]map[Event]outcome{
 			"failover":           {"rollback_pending", []Effect{"run_rollback"}},
 			"delete":             {"deleted", []Effect{"close_instance"}},
 		},
-		"deleted": {},
+		"deleted": {
+			"delete":   {"deleted", nil},
+			"failover": {"deleted", nil},
+		},
 	},
 }
 
@@ -250,7 +260,7 @@ func TestUnknownEvent(t *testing.T) {
 	}
 }
 
-func TestTerminalRefusesEverything(t *testing.T) {
+func TestTerminalRefusesAllButTeardown(t *testing.T) {
 	// Terminal states reached by firing, not by Restore.
 	p := restore(t, KindPlugin, "p", "running", nil)
 	for _, ev := range []Event{"disable", "stopped"} {
@@ -266,8 +276,15 @@ func TestTerminalRefusesEverything(t *testing.T) {
 		if !m.Terminal() {
 			t.Fatalf("%s in %s not terminal", m.Kind(), m.State())
 		}
+		st := m.State()
 		for _, ev := range Events(m.Kind()) {
-			_, err := m.Fire(ev, meta(2))
+			tr, err := m.Fire(ev, meta(2))
+			if slices.Contains(wantTeardown[m.Kind()], ev) {
+				if err != nil || tr.To != st || tr.Effects != nil {
+					t.Errorf("%s %s: %+v, %v; want a no-op", m.Kind(), ev, tr, err)
+				}
+				continue
+			}
 			if !errors.Is(err, ErrTerminal) {
 				t.Errorf("%s %s: %v, want ErrTerminal", m.Kind(), ev, err)
 			}
@@ -286,7 +303,7 @@ func TestRefusedErrorMessage(t *testing.T) {
 	}
 	c := restore(t, KindConnection, "pg", "deleted", nil)
 	_, err = c.Fire("update", meta(1))
-	if msg := err.Error(); !strings.Contains(msg, "deleted (terminal)") || !strings.Contains(msg, "accepts no event") {
+	if msg := err.Error(); !strings.Contains(msg, "deleted (terminal)") || !strings.Contains(msg, "accepts only teardown events, as no-ops (failover, delete)") {
 		t.Errorf("terminal message %q", msg)
 	}
 }
