@@ -118,3 +118,33 @@ func TestTeardownFromEveryState(t *testing.T) {
 		}
 	}
 }
+
+// TestConnectionDeletedMidRotation: a connection deleted while its root rotation is in its
+// WAL (rotating, or waiting for the rollback manager after a failover) takes the entry with
+// it. Left behind, the entry was taken for a rotation of the connection created next under the
+// same name: its rollback events were refused by that connection's machine, for ever (found by
+// TestReplicatedLifecycleProperties: rotate begin, conn delete, conn write, then no teardown
+// could resolve the WAL).
+func TestConnectionDeletedMidRotation(t *testing.T) {
+	for _, conn := range []fsm.State{fsm.StateRotating, fsm.StateRollbackPending, fsm.StateRollingBack} {
+		t.Run(string(conn), func(t *testing.T) {
+			a := base(t)
+			reachConnection(a, conn)
+			a.must(TypeConnDelete, ConnRef{Mount: "database", Name: "db1"})
+			a.s.View(func(d *Data) {
+				if n := len(d.WAL.Entries); n != 0 {
+					t.Fatalf("the deleted connection's rotation is still in the WAL: %v", d.WAL.List())
+				}
+			})
+			// The same name again: its own rotation and rollback run as for any connection.
+			a.must(TypeConnPut, ConnPut{Connection: Connection{Mount: "database/", Name: "db1", PluginName: "pg", Config: []byte("sealed")}})
+			a.must(TypeRotateBegin, RotateBegin{Mount: "database", Name: "db1", Entry: wal.Entry{ID: "w2", Data: []byte("sealed")}})
+			a.must(TypeLifecycleAll, LifecycleBroadcast{Kind: fsm.KindConnection, Event: fsm.EventFailover})
+			a.must(TypeRollbackStart, RollbackStart{WALID: "w2"})
+			a.must(TypeRollbackDone, RollbackDone{WALID: "w2"})
+			if got := a.machineState(fsm.KindConnection, "database/db1"); got != fsm.StateConfigured {
+				t.Fatalf("after its rollback the new connection is %s", got)
+			}
+		})
+	}
+}
