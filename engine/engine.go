@@ -235,25 +235,6 @@ func (e *Engine) Activate(ctx context.Context) error {
 	return nil
 }
 
-// Effects carries out committed transitions; part of core.Runtime.
-func (e *Engine) Effects(ctx context.Context, ts []fsm.Transition) {
-	for _, t := range ts {
-		for _, eff := range t.Effects {
-			switch eff {
-			case fsm.EffectStopProcess:
-				e.closeLive(ctx, t.ID)
-				if t.Kind == fsm.KindPlugin {
-					e.fire(ctx, t.ID, fsm.EventStopped, "stopped after "+string(t.Event))
-				}
-			case fsm.EffectCloseInstance:
-				e.closeLive(ctx, t.ID)
-			case fsm.EffectRunRollback:
-				e.rollback.Kick()
-			}
-		}
-	}
-}
-
 func (e *Engine) closeLive(ctx context.Context, key string) {
 	e.forget(key)
 	if err := e.pool.CloseConn(ctx, key); err != nil {

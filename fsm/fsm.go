@@ -26,6 +26,10 @@
 //   - Connection: update and reset only from configured (a rotation or rollback owns the
 //     credentials until it ends); failover abandons an in-flight rotation or rollback to the
 //     rollback manager and is a no-op elsewhere; delete works from any live state.
+//   - Teardown events (Teardown: disable, conn_delete, step_down, seal, shutdown; delete,
+//     failover) are accepted in every state, the terminal ones included, where they are
+//     recorded no-ops: a teardown never fails and may be repeated (DESIGN.md invariant 10).
+//     A terminal state is never left and asks for no work; every other event is refused there.
 package fsm
 
 import (
@@ -72,14 +76,14 @@ type RefusedError struct {
 // Error says the state and the events that state would accept, so that an operator reading
 // an API error knows what to do next.
 func (e *RefusedError) Error() string {
-	if Terminal(e.Kind, e.State) {
-		return fmt.Sprintf("fsm: %s %q is %s (terminal): event %s refused; it accepts no event",
-			e.Kind, e.ID, e.State, e.Event)
-	}
 	acc := Accepts(e.Kind, e.State)
 	names := make([]string, len(acc))
 	for i, ev := range acc {
 		names[i] = string(ev)
+	}
+	if Terminal(e.Kind, e.State) {
+		return fmt.Sprintf("fsm: %s %q is %s (terminal): event %s refused; it accepts only teardown events, as no-ops (%s)",
+			e.Kind, e.ID, e.State, e.Event, strings.Join(names, ", "))
 	}
 	return fmt.Sprintf("fsm: %s %q is %s: event %s refused; %s accepts %s",
 		e.Kind, e.ID, e.State, e.Event, e.State, strings.Join(names, ", "))

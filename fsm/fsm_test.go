@@ -42,7 +42,7 @@ var stop = []Effect{"stop_process"}
 var want = map[Kind]map[State]map[Event]outcome{
 	KindPlugin: {
 		"idle": withNodeEvents(map[Event]outcome{
-			"request": {"starting", []Effect{"start_process"}},
+			"request": {"starting", nil},
 			"disable": {"disabled", nil},
 		}, outcome{"idle", nil}),
 		"starting": withNodeEvents(map[Event]outcome{
@@ -65,13 +65,20 @@ var want = map[Kind]map[State]map[Event]outcome{
 			"stopped": {"disabled", nil},
 			"disable": {"disabling", nil},
 		}, outcome{"disabling", nil}),
-		"disabled": {},
+		// Terminal: only the teardown events, as no-ops (TestTeardownAcceptedInEveryState).
+		"disabled": {
+			"disable":     {"disabled", nil},
+			"conn_delete": {"disabled", nil},
+			"step_down":   {"disabled", nil},
+			"seal":        {"disabled", nil},
+			"shutdown":    {"disabled", nil},
+		},
 	},
 	KindConnection: {
 		"configured": {
-			"update":      {"configured", []Effect{"close_instance", "reinitialize"}},
-			"reset":       {"configured", []Effect{"close_instance", "reinitialize"}},
-			"root_rotate": {"rotating", []Effect{"rotate_root"}},
+			"update":      {"configured", []Effect{"close_instance"}},
+			"reset":       {"configured", []Effect{"close_instance"}},
+			"root_rotate": {"rotating", nil},
 			"failover":    {"configured", nil},
 			"delete":      {"deleted", []Effect{"close_instance"}},
 		},
@@ -92,7 +99,10 @@ var want = map[Kind]map[State]map[Event]outcome{
 			"failover":           {"rollback_pending", []Effect{"run_rollback"}},
 			"delete":             {"deleted", []Effect{"close_instance"}},
 		},
-		"deleted": {},
+		"deleted": {
+			"delete":   {"deleted", nil},
+			"failover": {"deleted", nil},
+		},
 	},
 }
 
@@ -250,7 +260,7 @@ func TestUnknownEvent(t *testing.T) {
 	}
 }
 
-func TestTerminalRefusesEverything(t *testing.T) {
+func TestTerminalRefusesAllButTeardown(t *testing.T) {
 	// Terminal states reached by firing, not by Restore.
 	p := restore(t, KindPlugin, "p", "running", nil)
 	for _, ev := range []Event{"disable", "stopped"} {
@@ -266,8 +276,15 @@ func TestTerminalRefusesEverything(t *testing.T) {
 		if !m.Terminal() {
 			t.Fatalf("%s in %s not terminal", m.Kind(), m.State())
 		}
+		st := m.State()
 		for _, ev := range Events(m.Kind()) {
-			_, err := m.Fire(ev, meta(2))
+			tr, err := m.Fire(ev, meta(2))
+			if slices.Contains(wantTeardown[m.Kind()], ev) {
+				if err != nil || tr.To != st || tr.Effects != nil {
+					t.Errorf("%s %s: %+v, %v; want a no-op", m.Kind(), ev, tr, err)
+				}
+				continue
+			}
 			if !errors.Is(err, ErrTerminal) {
 				t.Errorf("%s %s: %v, want ErrTerminal", m.Kind(), ev, err)
 			}
@@ -286,7 +303,7 @@ func TestRefusedErrorMessage(t *testing.T) {
 	}
 	c := restore(t, KindConnection, "pg", "deleted", nil)
 	_, err = c.Fire("update", meta(1))
-	if msg := err.Error(); !strings.Contains(msg, "deleted (terminal)") || !strings.Contains(msg, "accepts no event") {
+	if msg := err.Error(); !strings.Contains(msg, "deleted (terminal)") || !strings.Contains(msg, "accepts only teardown events, as no-ops (failover, delete)") {
 		t.Errorf("terminal message %q", msg)
 	}
 }
@@ -411,11 +428,11 @@ func TestEffectsAreCopies(t *testing.T) {
 	m, _ := New(KindConnection, "c")
 	tr, _ := m.Fire("update", meta(1))
 	tr.Effects[0] = "boom"
-	m.History()[0].Effects[1] = "boom"
+	m.History()[0].Effects[0] = "boom"
 	m.Snapshot().History[0].Effects[0] = "boom"
 	tr2, _ := m.Fire("update", meta(2))
 	for _, got := range [][]Effect{tr2.Effects, m.History()[0].Effects} {
-		if !slices.Equal(got, []Effect{"close_instance", "reinitialize"}) {
+		if !slices.Equal(got, []Effect{"close_instance"}) {
 			t.Fatalf("effects shared with callers: %v", got)
 		}
 	}

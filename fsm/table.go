@@ -119,26 +119,23 @@ const (
 )
 
 // Effect is work a transition asks of the active node's runtime, carried out after raft Apply
-// returns and never inside it; followers record the same transition and run nothing.
+// returns and never inside it, by the runtime's one handler per effect; followers record the
+// same transition and run nothing. Only work that the commit itself hands to the runtime is an
+// effect: what the proposer of a command does itself once it is committed (the lazy start after
+// request, the UpdateUser after root_rotate) is not declared here, so that every published
+// effect is one the runtime acts on (DeclaredEffects; the engine's test checks each has a
+// handler).
 type Effect string
 
 // Effects, in the order a transition lists them when it has several.
 const (
-	// EffectStartProcess: spawn (or attach to the multiplexed process of) the plugin instance,
-	// then report started or start_failed.
-	EffectStartProcess Effect = "start_process"
 	// EffectStopProcess: stop the plugin instance (kill its process when nothing else uses
 	// it), then report stopped — exactly once per stop, even when nothing was left to kill.
 	EffectStopProcess Effect = "stop_process"
 	// EffectCloseInstance: close the connection's plugin instance so that its next use
-	// initialises it with the stored config.
+	// initialises it with the stored config (a config write, a reset, a rotation, a rollback,
+	// a delete).
 	EffectCloseInstance Effect = "close_instance"
-	// EffectReinitialize: initialise the connection's plugin instance with its stored config
-	// (verifying it logs in), as OpenBao's config write and reset do.
-	EffectReinitialize Effect = "reinitialize"
-	// EffectRotateRoot: call UpdateUser with the WAL entry's new root password, then propose
-	// rotate_succeeded or rotate_failed.
-	EffectRotateRoot Effect = "rotate_root"
 	// EffectRunRollback: hand the connection's WAL entry to the rollback manager, which runs it
 	// once the entry is older than its minimum age and retries with backoff.
 	EffectRunRollback Effect = "run_rollback"
@@ -152,6 +149,18 @@ var stopEvents = []Event{
 	EventStepDown, EventSeal, EventShutdown, EventReload,
 	EventConnUpdate, EventConnDelete, EventConnReset, EventRootRotate, EventWALRollback,
 }
+
+// Teardown events tear a machine down or hand it over: the mount's disable, the connection's
+// delete, a seal, a step-down, a shutdown, a failover (DESIGN.md invariant 10). Each is accepted
+// in every state of its kind, the terminal one included, where it is a recorded no-op: a
+// command that tears down several machines (mount.delete disables the instance, then deletes
+// the connection, whose delete reaches the instance as conn_delete) can never be refused
+// because an earlier step already ended a machine, and a repeated teardown is a no-op success.
+// mustSpec checks the table against these lists.
+var (
+	pluginTeardown     = []Event{EventDisable, EventConnDelete, EventStepDown, EventSeal, EventShutdown}
+	connectionTeardown = []Event{EventDelete, EventFailover}
+)
 
 // rule is one row of a transition table: event from any of from goes to to, asking effects.
 // effects is shared and never mutated; callers get copies.
@@ -173,7 +182,7 @@ func stay(ev Event, states ...State) []rule {
 
 func pluginRules() []rule {
 	rs := []rule{
-		{EventRequest, []State{StateIdle}, StateStarting, []Effect{EffectStartProcess}},
+		{EventRequest, []State{StateIdle}, StateStarting, nil},
 		{EventStarted, []State{StateStarting}, StateRunning, nil},
 		{EventStartFailed, []State{StateStarting}, StateIdle, nil},
 		{EventCrashed, []State{StateStarting, StateRunning}, StateIdle, nil},
@@ -190,15 +199,18 @@ func pluginRules() []rule {
 		rs = append(rs, rule{ev, []State{StateStarting, StateRunning}, StateStopping, []Effect{EffectStopProcess}})
 		rs = append(rs, stay(ev, StateIdle, StateStopping, StateDisabling)...)
 	}
+	for _, ev := range pluginTeardown {
+		rs = append(rs, stay(ev, StateDisabled)...)
+	}
 	return rs
 }
 
 func connectionRules() []rule {
 	live := []State{StateConfigured, StateRotating, StateRollbackPending, StateRollingBack}
 	rs := []rule{
-		{EventUpdate, []State{StateConfigured}, StateConfigured, []Effect{EffectCloseInstance, EffectReinitialize}},
-		{EventReset, []State{StateConfigured}, StateConfigured, []Effect{EffectCloseInstance, EffectReinitialize}},
-		{EventRootRotate, []State{StateConfigured}, StateRotating, []Effect{EffectRotateRoot}},
+		{EventUpdate, []State{StateConfigured}, StateConfigured, []Effect{EffectCloseInstance}},
+		{EventReset, []State{StateConfigured}, StateConfigured, []Effect{EffectCloseInstance}},
+		{EventRootRotate, []State{StateConfigured}, StateRotating, nil},
 		{EventRotateSucceeded, []State{StateRotating}, StateConfigured, []Effect{EffectCloseInstance}},
 		{EventRotateFailed, []State{StateRotating}, StateRollbackPending, []Effect{EffectRunRollback}},
 		{EventFailover, []State{StateRotating, StateRollingBack}, StateRollbackPending, []Effect{EffectRunRollback}},
@@ -210,6 +222,9 @@ func connectionRules() []rule {
 	// failover is broadcast to every connection after a leadership change; where nothing is in
 	// flight it is a no-op (the new leader's rollback manager scans its WAL anyway).
 	rs = append(rs, stay(EventFailover, StateConfigured, StateRollbackPending)...)
+	for _, ev := range connectionTeardown {
+		rs = append(rs, stay(ev, StateDeleted)...)
+	}
 	return rs
 }
 
@@ -227,6 +242,7 @@ type spec struct {
 	states   []State // declaration order: the order of States, error messages and docs
 	terminal map[State]bool
 	events   []Event // declaration order
+	teardown []Event // accepted in every state; no-ops in the terminal one
 	rules    []rule
 
 	descs   looplab.Events // what the looplab machine of this kind is built from
@@ -249,13 +265,13 @@ var specs = map[Kind]*spec{
 		[]State{StateIdle, StateStarting, StateRunning, StateStopping, StateDisabling, StateDisabled},
 		[]State{StateDisabled},
 		append([]Event{EventRequest, EventStarted, EventStartFailed, EventCrashed, EventStopped, EventDisable}, stopEvents...),
-		pluginRules()),
+		pluginTeardown, pluginRules()),
 	KindConnection: mustSpec(KindConnection, StateConfigured,
 		[]State{StateConfigured, StateRotating, StateRollbackPending, StateRollingBack, StateDeleted},
 		[]State{StateDeleted},
 		[]Event{EventUpdate, EventReset, EventRootRotate, EventRotateSucceeded, EventRotateFailed,
 			EventFailover, EventRollbackStarted, EventRollbackSucceeded, EventRollbackFailed, EventDelete},
-		connectionRules()),
+		connectionTeardown, connectionRules()),
 }
 
 // kinds is the order Kinds returns.
@@ -263,9 +279,9 @@ var kinds = []Kind{KindPlugin, KindConnection}
 
 // mustSpec derives a spec and checks the table is well formed; a malformed table is a
 // programming error caught at package init (and so by every test run), hence the panic.
-func mustSpec(kind Kind, initial State, states, terminal []State, events []Event, rules []rule) *spec {
+func mustSpec(kind Kind, initial State, states, terminal []State, events, teardown []Event, rules []rule) *spec {
 	s := &spec{
-		kind: kind, initial: initial, states: states, events: events, rules: rules,
+		kind: kind, initial: initial, states: states, events: events, teardown: teardown, rules: rules,
 		terminal: map[State]bool{},
 		byKey:    map[key]*rule{},
 		accepts:  map[State][]Event{},
@@ -292,8 +308,12 @@ func mustSpec(kind Kind, initial State, states, terminal []State, events []Event
 		src := make([]string, 0, len(r.from))
 		for _, from := range r.from {
 			k := key{from, r.event}
-			if !s.isState[from] || s.terminal[from] || s.byKey[k] != nil {
-				panic(fmt.Sprintf("fsm: %s: rule %q from %q undeclared, terminal or duplicated", kind, r.event, from))
+			if !s.isState[from] || s.byKey[k] != nil {
+				panic(fmt.Sprintf("fsm: %s: rule %q from %q undeclared or duplicated", kind, r.event, from))
+			}
+			// A terminal state is never left and runs nothing: only teardown no-ops start there.
+			if s.terminal[from] && (r.to != from || len(r.effects) > 0 || !slices.Contains(teardown, r.event)) {
+				panic(fmt.Sprintf("fsm: %s: rule %q leaves terminal %q or is not a teardown no-op", kind, r.event, from))
 			}
 			s.byKey[k] = r
 			src = append(src, string(from))
@@ -304,6 +324,11 @@ func mustSpec(kind Kind, initial State, states, terminal []State, events []Event
 		for _, ev := range events {
 			if s.byKey[key{st, ev}] != nil {
 				s.accepts[st] = append(s.accepts[st], ev)
+			}
+		}
+		for _, ev := range teardown {
+			if s.byKey[key{st, ev}] == nil {
+				panic(fmt.Sprintf("fsm: %s: teardown event %q is refused in %q", kind, ev, st))
 			}
 		}
 	}
@@ -373,8 +398,9 @@ func States(kind Kind) []State {
 	return nil
 }
 
-// Accepts lists the events kind accepts in state, in the order of Events; nil for a terminal
-// or unknown state. The API shows it next to a refusal.
+// Accepts lists the events kind accepts in state, in the order of Events (for a terminal
+// state, only its teardown no-ops); nil for an unknown state. The API shows it next to a
+// refusal.
 func Accepts(kind Kind, state State) []Event {
 	if s := specs[kind]; s != nil {
 		return slices.Clone(s.accepts[state])
@@ -382,11 +408,40 @@ func Accepts(kind Kind, state State) []Event {
 	return nil
 }
 
-// Terminal reports whether state is terminal for kind: a machine there refuses every event
-// and the replicated state may drop it once its last transition was published.
+// Terminal reports whether state is terminal for kind: a machine there never leaves it and
+// asks for no work; it accepts only its kind's Teardown events, as no-ops, and refuses every
+// other event. The replicated state may drop it once its last transition was published.
 func Terminal(kind Kind, state State) bool {
 	s := specs[kind]
 	return s != nil && s.terminal[state]
+}
+
+// DeclaredEffects lists every effect some transition of some kind declares, walking the
+// tables (kinds in Kinds order, rows in table order, each effect once). The runtime must carry
+// out each of them.
+func DeclaredEffects() []Effect {
+	var out []Effect
+	for _, k := range kinds {
+		for _, r := range specs[k].rules {
+			for _, eff := range r.effects {
+				if !slices.Contains(out, eff) {
+					out = append(out, eff)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// Teardown lists the events of kind that tear a machine down or hand it over (disable,
+// conn_delete, step_down, seal, shutdown for a plugin instance; delete, failover for a
+// connection). Every state accepts each of them, the terminal state as a no-op, so a teardown
+// always succeeds and may be repeated. nil for an unknown kind.
+func Teardown(kind Kind) []Event {
+	if s := specs[kind]; s != nil {
+		return slices.Clone(s.teardown)
+	}
+	return nil
 }
 
 // Diagram is kind's machine as a Mermaid stateDiagram-v2, rendered from the table the machines
