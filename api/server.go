@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -109,7 +110,10 @@ func statusOf(err error) (int, string) {
 		return ae.status, ae.msg
 	}
 	var na *core.NotActiveError
+	var pe *engine.PendingError
 	switch {
+	case errors.As(err, &pe):
+		return http.StatusServiceUnavailable, err.Error()
 	case errors.As(err, &na):
 		return http.StatusServiceUnavailable, "no active node is reachable: " + err.Error()
 	case errors.Is(err, core.ErrSealed), errors.Is(err, barrier.ErrSealed):
@@ -139,6 +143,11 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 func writeErr(w http.ResponseWriter, err error) {
 	status, msg := statusOf(err)
+	// A rotation still being resolved: tell the client when to come back (RFC 9110 §10.2.3).
+	var pe *engine.PendingError
+	if errors.As(err, &pe) {
+		w.Header().Set("Retry-After", strconv.Itoa(pe.RetryAfterSeconds()))
+	}
 	writeJSON(w, status, map[string]any{"errors": []string{msg}})
 }
 

@@ -179,6 +179,10 @@ type Rollback struct {
 	Period time.Duration
 	// MinAge is how old an entry must be before it is rolled back; 0 means its default.
 	MinAge time.Duration
+	// Window is how long a new active node waits before it rolls back a root rotation the
+	// old leader left with its new password not in force (one whose new password logs in is
+	// rolled forward at once); 0 means its default (5 s).
+	Window time.Duration
 }
 
 // RaftTiming holds the Raft timeouts a performance multiplier stands for.
@@ -318,6 +322,7 @@ func (c *Config) Validate() error {
 	v.nonNegative("plugin_start_timeout", c.PluginStartTimeout)
 	v.nonNegative("rollback.period", c.Rollback.Period)
 	v.nonNegative("rollback.min_age", c.Rollback.MinAge)
+	v.nonNegative("rollback.window", c.Rollback.Window)
 	return errors.Join(v.errs...)
 }
 

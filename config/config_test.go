@@ -372,6 +372,7 @@ func TestValues(t *testing.T) {
 		{"duration seconds as a string", `plugin_start_timeout = "90"`, func(c *Config) any { return c.PluginStartTimeout }, 90 * time.Second},
 		{"duration fractional seconds", `plugin_start_timeout = 1.5`, func(c *Config) any { return c.PluginStartTimeout }, 1500 * time.Millisecond},
 		{"rollback durations", "rollback {\n period = \"1m\"\n min_age = \"10s\"\n}", func(c *Config) any { return c.Rollback }, Rollback{Period: time.Minute, MinAge: 10 * time.Second}},
+		{"rollback window", "rollback {\n window = \"3s\"\n}", func(c *Config) any { return c.Rollback }, Rollback{Window: 3 * time.Second}},
 		{"mode as an octal string", `plugin_file_permissions = "0750"`, func(c *Config) any { return *c.PluginFilePermissions }, os.FileMode(0o750)},
 		{"mode as 0o string", `plugin_file_permissions = "0o700"`, func(c *Config) any { return *c.PluginFilePermissions }, os.FileMode(0o700)},
 		{"mode as a number reads its digits as octal", `plugin_file_permissions = 0755`, func(c *Config) any { return *c.PluginFilePermissions }, os.FileMode(0o755)},

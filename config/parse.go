@@ -96,6 +96,7 @@ type rawSeal struct {
 type rawRollback struct {
 	Period   *hcl.Attribute `hcl:"period,optional"`
 	MinAge   *hcl.Attribute `hcl:"min_age,optional"`
+	Window   *hcl.Attribute `hcl:"window,optional"`
 	DefRange hcl.Range      `hcl:",def_range"`
 	Remain   hcl.Body       `hcl:",remain"`
 }
@@ -375,6 +376,7 @@ func (d *decoder) rollback(rs []rawRollback) {
 	d.unknown(r.Remain, "rollback.", r, nil)
 	d.duration("rollback.period", r.Period, &d.cfg.Rollback.Period)
 	d.duration("rollback.min_age", r.MinAge, &d.cfg.Rollback.MinAge)
+	d.duration("rollback.window", r.Window, &d.cfg.Rollback.Window)
 }
 
 // derive fills what the file may leave out, as OpenBao does: the Raft bind port is the API

@@ -19,6 +19,7 @@ import (
 	"github.com/baton-hq/baton/plugins"
 	"github.com/baton-hq/baton/plugins/catalog"
 	"github.com/baton-hq/baton/plugins/dbplugin"
+	"github.com/baton-hq/baton/rollback"
 	"github.com/baton-hq/baton/state"
 	"github.com/baton-hq/baton/wal"
 )
@@ -509,7 +510,31 @@ type rotation struct {
 
 // RotateRoot rotates a connection's root password as DESIGN.md orders it: WAL committed
 // through Raft, then UpdateUser, then the new config and the WAL delete in one command.
+// While an earlier rotation of the connection is in flight or being resolved, it waits for
+// that (bounded by Config.RotateWait) and then runs; after the bound it answers a
+// *PendingError (ErrRotationPending), never a bare lifecycle refusal.
 func (e *Engine) RotateRoot(ctx context.Context, mount, name string, src Source) error {
+	key := state.Key(mount, name)
+	until := time.Now().Add(e.cfg.RotateWait)
+	for {
+		if err := e.awaitSettled(ctx, key, until); err != nil {
+			return err
+		}
+		err := e.rotateRoot(ctx, mount, name, src)
+		if !errors.Is(err, errBeginRefused) {
+			return err
+		}
+		// Another rotation began between the wait and this one's WAL commit: wait for it.
+		if !time.Now().Before(until) {
+			return &PendingError{Connection: key, State: e.connState(key), RetryAfter: e.cfg.RollbackWindow}
+		}
+	}
+}
+
+// errBeginRefused marks a rotation whose WAL commit the connection's machine refused.
+var errBeginRefused = errors.New("rotation refused by the connection's state")
+
+func (e *Engine) rotateRoot(ctx context.Context, mount, name string, src Source) error {
 	key := state.Key(mount, name)
 	c, cfg, _, err := e.loadConn(key)
 	if err != nil {
@@ -540,6 +565,9 @@ func (e *Engine) RotateRoot(ctx context.Context, mount, name string, src Source)
 	if _, err := e.cluster.Propose(ctx, state.TypeRotateBegin, src.EventID, src.From, state.RotateBegin{
 		Mount: mount, Name: name, Entry: wal.Entry{ID: walID, Data: sealed},
 	}); err != nil {
+		if errors.Is(err, state.ErrConflict) {
+			return fmt.Errorf("%w: %w", errBeginRefused, err)
+		}
 		return err
 	}
 	faults.Hit(faults.RotateAfterWAL)
@@ -558,26 +586,34 @@ func (e *Engine) RotateRoot(ctx context.Context, mount, name string, src Source)
 	faults.Hit(faults.RotateAfterDBUpdate)
 	cfg["password"] = newPassword
 	newSealed, err := e.seal(cfg)
-	if err != nil {
-		return err
+	if err == nil {
+		_, err = e.cluster.Propose(ctx, state.TypeRotateCommit, "", command.SourceInternal, state.RotateCommit{
+			Mount: mount, Name: name, WALID: walID, Config: newSealed,
+		})
 	}
-	if _, err := e.cluster.Propose(ctx, state.TypeRotateCommit, "", command.SourceInternal, state.RotateCommit{
-		Mount: mount, Name: name, WALID: walID, Config: newSealed,
-	}); err != nil {
+	if err != nil {
+		// Hand the entry to the rollback manager now (it rolls forward: the new password is in
+		// force) rather than leave the connection rotating until the entry's minimum age.
+		if _, ferr := e.cluster.Propose(context.WithoutCancel(ctx), state.TypeRotateFail, "", command.SourceInternal, state.RotateFail{Mount: mount, Name: name, Reason: "storing the rotated config failed"}); ferr != nil {
+			e.log.Warn("recording a failed rotation", "connection", key, "error", ferr)
+		}
 		return fmt.Errorf("store rotated root credentials of %q: %w", name, err)
 	}
 	faults.Hit(faults.RotateAfterCommit)
 	return nil
 }
 
-// rollbackRootRotation is the WAL handler of DESIGN.md: if the stored password is the new
-// one, or the stored config logs in, the entry is just deleted; else Baton logs in with the new
-// password and sets the old one back.
+// rollbackRootRotation resolves an interrupted root rotation from what the database says:
+//   - the stored password is already the entry's new one: the rotation was committed; the
+//     entry goes;
+//   - the entry's new password logs in: roll forward at once, committing the new config with
+//     the entry's delete (an old leader's UpdateUser still in flight can only set that same
+//     password, and no handler ever sets the old one back);
+//   - otherwise, once the rollback window has passed (rollbackNotBefore): if the stored
+//     config logs in, the rotation never reached the database and the entry goes; if neither
+//     password logs in, the handler fails and is retried with backoff, never dropped.
 func (e *Engine) rollbackRootRotation(ctx context.Context, en wal.Entry) error {
 	if err := e.cluster.VerifyActive(ctx); err != nil {
-		return err
-	}
-	if _, err := e.cluster.Propose(ctx, state.TypeRollbackStart, "", command.SourceInternal, state.RollbackStart{WALID: en.ID}); err != nil {
 		return err
 	}
 	plain, err := e.cluster.Barrier().Decrypt(en.Data)
@@ -588,45 +624,61 @@ func (e *Engine) rollbackRootRotation(ctx context.Context, en wal.Entry) error {
 	if err := json.Unmarshal(plain, &r); err != nil {
 		return fmt.Errorf("WAL entry is corrupt: %w", err)
 	}
+	start := func() error {
+		_, err := e.cluster.Propose(ctx, state.TypeRollbackStart, "", command.SourceInternal, state.RollbackStart{WALID: en.ID})
+		return err
+	}
 	done := func(cfg []byte) error {
+		faults.Hit(faults.RollbackAfterDB)
 		_, err := e.cluster.Propose(ctx, state.TypeRollbackDone, "", command.SourceInternal, state.RollbackDone{WALID: en.ID, Config: cfg})
 		return err
 	}
 	_, cfg, entry, err := e.loadConn(r.Connection)
 	if errors.Is(err, state.ErrNotFound) {
+		if err := start(); err != nil {
+			return err
+		}
 		return done(nil) // the connection is gone: nothing to repair
 	}
 	if err != nil {
 		return err
 	}
 	if pw, _ := cfg["password"].(string); pw == r.New {
-		return done(nil)
-	}
-	if e.canLogin(ctx, r.Connection, entry, cfg) == nil {
+		if err := start(); err != nil {
+			return err
+		}
 		return done(nil)
 	}
 	withNew := maps.Clone(cfg)
 	withNew["password"] = r.New
-	tmpID := r.Connection + "#rollback-" + rand.Text()
-	pc, _, err := e.pool.Open(ctx, tmpID, entry, dbplugin.InitializeRequest{Config: withNew, VerifyConnection: true})
-	if err != nil {
-		return fmt.Errorf("neither the stored nor the new root password logs in: %w", err)
-	}
-	defer pc.Close()
-	if _, err := pc.UpdateUser(ctx, dbplugin.UpdateUserRequest{Username: r.Username,
-		Password: &dbplugin.ChangePassword{NewPassword: r.Old}}); err != nil {
-		return fmt.Errorf("set the old root password back: %w", err)
-	}
-	faults.Hit(faults.RollbackAfterDB)
-	if pw, _ := cfg["password"].(string); pw != r.Old {
-		cfg["password"] = r.Old
-		sealed, err := e.seal(cfg)
+	if e.canLogin(ctx, r.Connection, entry, withNew) == nil {
+		sealed, err := e.seal(withNew)
 		if err != nil {
 			return err
 		}
-		return done(sealed)
+		if err := start(); err != nil {
+			return err
+		}
+		if err := done(sealed); err != nil {
+			return err
+		}
+		e.log.Info("interrupted root rotation rolled forward", "connection", r.Connection, "wal", en.ID)
+		return nil
 	}
-	return done(nil)
+	if until := e.rollbackNotBefore(en); e.cfg.Now().Before(until) {
+		return rollback.NotYet(until, "the new root password does not log in; an old leader's call may still be in flight")
+	}
+	if err := start(); err != nil {
+		return err
+	}
+	if err := e.canLogin(ctx, r.Connection, entry, cfg); err != nil {
+		return fmt.Errorf("neither the stored nor the rotation's new root password logs in: %w", err)
+	}
+	if err := done(nil); err != nil {
+		return err
+	}
+	e.log.Info("interrupted root rotation rolled back", "connection", r.Connection, "wal", en.ID)
+	return nil
 }
 
 func (e *Engine) canLogin(ctx context.Context, key string, entry catalog.Entry, cfg map[string]any) error {

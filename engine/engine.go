@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -48,6 +49,14 @@ type Config struct {
 	Logger  hclog.Logger
 	// RollbackPeriod and RollbackMinAge configure the rollback manager (rollback defaults).
 	RollbackPeriod, RollbackMinAge time.Duration
+	// RollbackWindow is how long after taking leadership (or after its own rotation failed)
+	// this node waits before it rolls back an interrupted root rotation whose new password
+	// does not log in: long enough that an old leader's in-flight UpdateUser has ended
+	// (DefaultRollbackWindow). A rotation whose new password logs in is rolled forward at once.
+	RollbackWindow time.Duration
+	// RotateWait bounds how long rotate-root waits for a pending rotation of the same
+	// connection to be resolved before it answers ErrRotationPending (window + 5 s).
+	RotateWait time.Duration
 	// LeasePeriod is how often expired leases are revoked (default 1 s).
 	LeasePeriod time.Duration
 	// Now is the clock (time.Now).
@@ -61,6 +70,9 @@ type Engine struct {
 	cluster  Cluster
 	pool     *plugins.Pool
 	rollback *rollback.Manager
+	// activated is when this node last became active (unix nanoseconds): the start of the
+	// rollback window for rotations an old leader left behind.
+	activated atomic.Int64
 
 	flight singleflight.Group
 	mu     sync.Mutex
@@ -97,6 +109,15 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.RollbackWindow < 0 {
+		return nil, fmt.Errorf("engine: rollback window %s is negative", cfg.RollbackWindow)
+	}
+	if cfg.RollbackWindow == 0 {
+		cfg.RollbackWindow = DefaultRollbackWindow
+	}
+	if cfg.RotateWait <= 0 {
+		cfg.RotateWait = cfg.RollbackWindow + 5*time.Second
+	}
 	e := &Engine{
 		cfg: cfg, log: cfg.Logger, cluster: cfg.Cluster, pool: cfg.Pool,
 		live:      map[string]*liveConn{},
@@ -110,6 +131,7 @@ func New(cfg Config) (*Engine, error) {
 			wal.KindRootRotation:   e.rollbackRootRotation,
 			wal.KindStaticRotation: e.rollbackStaticRotation,
 		},
+		Due:    e.rollbackDue,
 		Period: cfg.RollbackPeriod,
 		MinAge: cfg.RollbackMinAge,
 		Now:    cfg.Now,
@@ -186,6 +208,7 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 // Activate reconciles the previous leader's instances and starts the active node's
 // background work; part of core.Runtime. ctx ends when this node stops being active.
 func (e *Engine) Activate(ctx context.Context) error {
+	e.activated.Store(e.cfg.Now().UnixNano())
 	var wasRunning, stale []string
 	var stopping []string
 	var rotating bool

@@ -4,7 +4,11 @@
 // failing handler is retried with exponential backoff and reported, never dropped.
 //
 // The minimum age exists because an entry may belong to a rotation still in flight on an old
-// leader: waiting longer than any such call can last means the handler never races it.
+// leader: waiting longer than any such call can last means the handler never races it. It is
+// the safety net, not the normal path: an entry the owner knows to be abandoned (Config.Due)
+// is handled at once, and its handler may answer NotYet to be asked again at a set time (for
+// example once an old leader can no longer have a call in flight) without that counting as a
+// failure.
 package rollback
 
 import (
@@ -30,6 +34,21 @@ const (
 // Handler repairs what an entry protects. It returns nil only when the entry may be deleted.
 type Handler func(ctx context.Context, e wal.Entry) error
 
+// NotYetError is a handler's answer "not safe to decide yet; ask again at Until". It is not a
+// failure: no attempt is recorded and the backoff does not grow.
+type NotYetError struct {
+	Until  time.Time
+	Reason string
+}
+
+// Error says why the entry waits.
+func (e *NotYetError) Error() string {
+	return fmt.Sprintf("not yet (until %s): %s", e.Until.UTC().Format(time.RFC3339Nano), e.Reason)
+}
+
+// NotYet builds the answer of a handler that must be asked again at until.
+func NotYet(until time.Time, reason string) error { return &NotYetError{Until: until, Reason: reason} }
+
 // Store is what the manager needs of the replicated WAL (the active node's view of it).
 type Store interface {
 	// Entries lists the live entries, oldest first.
@@ -48,6 +67,10 @@ type Config struct {
 	Period time.Duration
 	// MinAge is how old an entry must be before it is handled (DefaultMinAge).
 	MinAge time.Duration
+	// Due, when set, says that an entry younger than MinAge may be handled now: its writer is
+	// known to have given it up (a failed call, a leader that is gone). Entries it answers
+	// false for wait MinAge, as before.
+	Due func(e wal.Entry) bool
 	// MaxBackoff caps the wait between failed attempts on one entry (DefaultMaxBackoff).
 	MaxBackoff time.Duration
 	// Now is the clock (time.Now); tests may set it.
@@ -103,19 +126,38 @@ func (m *Manager) Kick() {
 	}
 }
 
-// Run scans at once, then every period and on every Kick, until ctx ends.
+// Run scans at once, then every period, on every Kick, and when a retry or a NotYet entry
+// falls due, until ctx ends.
 func (m *Manager) Run(ctx context.Context) {
-	t := time.NewTicker(m.cfg.Period)
-	defer t.Stop()
 	for {
 		m.Scan(ctx)
+		wait := m.cfg.Period
+		if next, ok := m.nextRetry(); ok {
+			wait = min(wait, max(next.Sub(m.cfg.Now()), 10*time.Millisecond))
+		}
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return
 		case <-t.C:
 		case <-m.kick:
+			t.Stop()
 		}
 	}
+}
+
+// nextRetry is the earliest time an entry waiting on a backoff or a NotYet falls due.
+func (m *Manager) nextRetry() (time.Time, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var next time.Time
+	for _, r := range m.retry {
+		if next.IsZero() || r.next.Before(next) {
+			next = r.next
+		}
+	}
+	return next, !next.IsZero()
 }
 
 // Scan handles every due entry once; it returns how many were rolled back and deleted.
@@ -128,7 +170,7 @@ func (m *Manager) Scan(ctx context.Context) int {
 		if ctx.Err() != nil {
 			return done
 		}
-		if now.Sub(e.Created) < m.cfg.MinAge {
+		if now.Sub(e.Created) < m.cfg.MinAge && (m.cfg.Due == nil || !m.cfg.Due(e)) {
 			continue
 		}
 		m.mu.Lock()
@@ -138,6 +180,14 @@ func (m *Manager) Scan(ctx context.Context) int {
 			continue
 		}
 		if err := m.handle(ctx, e); err != nil {
+			var ny *NotYetError
+			if errors.As(err, &ny) {
+				m.mu.Lock()
+				m.retry[e.ID] = retryState{next: ny.Until, backoff: r.backoff}
+				m.mu.Unlock()
+				m.cfg.Logger.Debug("rollback waits", "wal", e.ID, "kind", e.Kind, "target", e.Target, "until", ny.Until, "reason", ny.Reason)
+				continue
+			}
 			m.fail(ctx, e, r, now, err)
 			continue
 		}

@@ -149,3 +149,102 @@ func TestNewRefuses(t *testing.T) {
 		t.Fatal("negative min age accepted")
 	}
 }
+
+// TestEarlyResolution covers the fast path: an entry Due answers true for is handled at once,
+// whatever its age; a handler's NotYet is no failure (nothing recorded, no backoff) and the
+// entry is asked again at the time it named, not a minimum age later.
+func TestEarlyResolution(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	cases := []struct {
+		name      string
+		due       bool
+		answer    func(clock time.Time) error
+		wantDone  int
+		wantFails int
+		after     time.Duration // clock advance before a second scan
+		wantLater int           // handled by the second scan
+	}{
+		{name: "abandoned entry resolved at once", due: true, answer: func(time.Time) error { return nil }, wantDone: 1},
+		{name: "entry in flight waits for its minimum age", due: false, answer: func(time.Time) error { return nil },
+			after: 2 * time.Second, wantLater: 0},
+		{name: "not yet is asked again at its time", due: true,
+			answer: func(clock time.Time) error {
+				if clock.Before(now.Add(5 * time.Second)) {
+					return NotYet(now.Add(5*time.Second), "old leader may have a call in flight")
+				}
+				return nil
+			}, after: 5 * time.Second, wantLater: 1},
+		{name: "a failure stays a failure", due: true, answer: func(time.Time) error { return errors.New("neither password logs in") },
+			wantFails: 1, after: 500 * time.Millisecond},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			store := &memStore{tab: wal.NewTable()}
+			if err := store.tab.Put(wal.Entry{ID: "w", Kind: wal.KindRootRotation, Created: now.Add(-time.Second)}); err != nil {
+				t.Fatal(err)
+			}
+			clock := now
+			m, err := New(Config{
+				Store:    store,
+				Handlers: map[wal.Kind]Handler{wal.KindRootRotation: func(context.Context, wal.Entry) error { return tc.answer(clock) }},
+				MinAge:   time.Minute,
+				Due:      func(wal.Entry) bool { return tc.due },
+				Now:      func() time.Time { return clock },
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := m.Scan(context.Background()); n != tc.wantDone {
+				t.Fatalf("first scan resolved %d, want %d", n, tc.wantDone)
+			}
+			if len(store.failed) != tc.wantFails {
+				t.Fatalf("failures recorded %v, want %d", store.failed, tc.wantFails)
+			}
+			if tc.after == 0 {
+				return
+			}
+			clock = clock.Add(tc.after)
+			if n := m.Scan(context.Background()); n != tc.wantLater {
+				t.Fatalf("second scan resolved %d, want %d", n, tc.wantLater)
+			}
+			if len(store.failed) != tc.wantFails {
+				t.Fatalf("a second attempt inside the backoff or a NotYet was recorded as failed: %v", store.failed)
+			}
+		})
+	}
+}
+
+// TestRunWakesForNotYet: Run asks again when a NotYet falls due, not a period later.
+func TestRunWakesForNotYet(t *testing.T) {
+	store := &memStore{tab: wal.NewTable()}
+	if err := store.tab.Put(wal.Entry{ID: "w", Kind: wal.KindRootRotation, Created: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	until := time.Now().Add(100 * time.Millisecond)
+	ran := make(chan struct{}, 1)
+	m, err := New(Config{
+		Store: store,
+		Handlers: map[wal.Kind]Handler{wal.KindRootRotation: func(context.Context, wal.Entry) error {
+			if time.Now().Before(until) {
+				return NotYet(until, "window")
+			}
+			ran <- struct{}{}
+			return nil
+		}},
+		MinAge: time.Hour,
+		Period: time.Hour,
+		Due:    func(wal.Entry) bool { return true },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { m.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	select {
+	case <-ran:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the entry was not asked again after its NotYet (the period is an hour)")
+	}
+}

@@ -37,6 +37,9 @@ type Config struct {
 	PassEnv      []string
 	// Rollback period and minimum age, and the lease expiry period.
 	RollbackPeriod, RollbackMinAge, LeasePeriod time.Duration
+	// RollbackWindow bounds how long an interrupted rotation whose new password is not in
+	// force waits before it is rolled back (engine.DefaultRollbackWindow).
+	RollbackWindow time.Duration
 	// RetryJoin lists leader API addresses to join through once unsealed.
 	RetryJoin []string
 	// ServeLater binds the listener in New but serves nothing until Serve: a client that
@@ -108,7 +111,7 @@ func New(cfg Config) (*Server, error) {
 	s.Pool = pool
 	eng, err = engine.New(engine.Config{
 		Cluster: node, Pool: pool, Logger: log.Named("database"),
-		RollbackPeriod: cfg.RollbackPeriod, RollbackMinAge: cfg.RollbackMinAge, LeasePeriod: cfg.LeasePeriod,
+		RollbackPeriod: cfg.RollbackPeriod, RollbackMinAge: cfg.RollbackMinAge, RollbackWindow: cfg.RollbackWindow, LeasePeriod: cfg.LeasePeriod,
 	})
 	if err != nil {
 		_ = pool.Shutdown(context.Background())

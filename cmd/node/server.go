@@ -122,7 +122,8 @@ func runConfigured(f serverFlags, stderr io.Writer) int {
 		},
 		Listen: cfg.Listener.Address, PluginDir: cfg.PluginDirectory, StartTimeout: cfg.PluginStartTimeout,
 		Permissions: perm, RollbackPeriod: cfg.Rollback.Period, RollbackMinAge: cfg.Rollback.MinAge,
-		RetryJoin: join,
+		RollbackWindow: cfg.Rollback.Window,
+		RetryJoin:      join,
 	}
 	sc.Core.NATSClient.CredsFile = cfg.NATS.Credentials
 	sc.Core.NATSClient.NKeySeedFile = cfg.NATS.NKeySeed

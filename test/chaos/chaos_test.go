@@ -34,12 +34,13 @@ func seedOf(t *testing.T) uint64 {
 
 // TestChaosShort is CI's run: every kind of fault once, under load, in an order the seed
 // chooses (two leader SIGKILLs, five plugin SIGKILLs, one rotate-root crash point), with
-// every invariant checked after each scenario.
+// every invariant checked after each scenario, and one interrupted rotation (invariant 8).
 func TestChaosShort(t *testing.T) {
 	seed := seedOf(t)
 	scs := []scenario{
 		leaderKill(2), leaderFreeze(), stepDown(), sealActive(), pluginKill(5),
 		natsRestart(), mountAndConn(), tampered(), rotateCrash(faults.RotateAfterDBUpdate),
+		interruptedRotation(faults.RotateAfterDBUpdate),
 	}
 	rng := rand.New(rand.NewPCG(seed, 1))
 	rng.Shuffle(len(scs), func(i, j int) { scs[i], scs[j] = scs[j], scs[i] })
@@ -61,7 +62,7 @@ func fullScenarios(rng *rand.Rand) []scenario {
 		tampered(),
 	}
 	for _, p := range []string{faults.RotateAfterWAL, faults.RotateAfterDBUpdate, faults.RotateAfterCommit} {
-		scs = append(scs, rotateCrash(p))
+		scs = append(scs, rotateCrash(p), interruptedRotation(p))
 	}
 	// A crash during the rollback itself, after the rotation's crash left one to do.
 	scs = append(scs, rotateCrash(faults.RotateAfterDBUpdate+","+faults.RollbackAfterDB))

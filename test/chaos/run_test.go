@@ -50,6 +50,12 @@ type scenario struct {
 	// faults are armed (BATON_FAULT) on every node from the start; a node that crashed is
 	// restarted without them.
 	faults string
+	// faultsOnFirst arms faults on node0 (the first active node) only, so that the node that
+	// takes over can be asked for the next rotate-root.
+	faultsOnFirst bool
+	// minAge is the WAL's minimum age (the harness default when zero): a scenario sets it
+	// long to prove the resolution does not wait for it.
+	minAge time.Duration
 	// tune adjusts the default load.
 	tune func(s *loadSpec)
 	run  func(e *env)
@@ -82,9 +88,11 @@ func runScenario(t *testing.T, sc scenario, seed uint64) {
 	e := &env{t: t, sc: sc, seed: seed, rng: rand.New(rand.NewPCG(seed, h.Sum64())),
 		armed: map[int]string{}, frozen: map[*harness.Node]bool{}, logins: map[string]func(context.Context, string, string) error{}}
 	for i := range 3 {
-		e.armed[i] = sc.faults
+		if !sc.faultsOnFirst || i == 0 {
+			e.armed[i] = sc.faults
+		}
 	}
-	e.c = harness.Start(t, harness.Options{Nodes: 3, Postgres: sc.pg, NodeEnv: e.nodeEnv})
+	e.c = harness.Start(t, harness.Options{Nodes: 3, Postgres: sc.pg, NodeEnv: e.nodeEnv, RollbackMinAge: sc.minAge})
 	e.a = api{e.c}
 	stateFile := e.c.SetupTestDB(t)
 	e.logins[harness.Mount+"/"+harness.TestRole] = func(_ context.Context, user, pw string) error {

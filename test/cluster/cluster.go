@@ -51,6 +51,8 @@ type Options struct {
 	Raft *raftstore.Config
 	// RollbackMinAge for the engine (default 1 s in tests).
 	RollbackMinAge time.Duration
+	// RollbackWindow for the engine (its default when zero).
+	RollbackWindow time.Duration
 }
 
 // New starts n nodes and forms a cluster, leaving node 0 active.
@@ -130,6 +132,7 @@ func (c *Cluster) add(i int, opts Options, retryJoin ...string) {
 		StartTimeout:   10 * time.Second,
 		RollbackPeriod: time.Second,
 		RollbackMinAge: minAge,
+		RollbackWindow: opts.RollbackWindow,
 		LeasePeriod:    200 * time.Millisecond,
 		RetryJoin:      retryJoin,
 	}

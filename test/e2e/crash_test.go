@@ -23,18 +23,23 @@ type crashCase struct {
 	// first is armed on the node that runs the rotation; second on the node(s) that roll it
 	// back afterwards ("" for none).
 	first, second string
-	// rolledBack: the rollback sets the first root password back (false: the rotation had
-	// committed before the crash, and the new password stays).
+	// rolledBack: the first root password stays in force (the rotation never reached the
+	// database); false: the new password is in force, because the rotation had committed
+	// before the crash or the new active node rolled it forward.
 	rolledBack bool
+	// resolved: the new active node's WAL handler took the entry (the connection went
+	// through rolling_back), to roll back or forward.
+	resolved bool
 }
 
 var crashCases = []crashCase{
-	{point: faults.RotateAfterWAL, first: faults.RotateAfterWAL, rolledBack: true},
-	{point: faults.RotateAfterDBUpdate, first: faults.RotateAfterDBUpdate, rolledBack: true},
+	{point: faults.RotateAfterWAL, first: faults.RotateAfterWAL, rolledBack: true, resolved: true},
+	// PostgreSQL has the new password: the new active node rolls forward at once.
+	{point: faults.RotateAfterDBUpdate, first: faults.RotateAfterDBUpdate, resolved: true},
 	{point: faults.RotateAfterCommit, first: faults.RotateAfterCommit},
-	// The rollback itself crashes after it set the old password back in the database but
-	// before it recorded that: the next rollback must see the stored password log in.
-	{point: faults.RollbackAfterDB, first: faults.RotateAfterDBUpdate, second: faults.RollbackAfterDB, rolledBack: true},
+	// The roll forward itself crashes after it decided from the database but before it
+	// recorded that: the next active node decides again and rolls forward.
+	{point: faults.RollbackAfterDB, first: faults.RotateAfterDBUpdate, second: faults.RollbackAfterDB, resolved: true},
 }
 
 // TestCrashCasesCoverEveryPoint keeps the crash cases in step with faults.Points: a new
@@ -135,12 +140,22 @@ func crashThreeNodes(t *testing.T, pg *pgtest.Server, cc crashCase) {
 		fe.set(0, "")
 		c.Restart(t, armed)
 	} else {
-		// The successor crashes in its rollback after setting the old password back; node0
-		// comes back (quorum again) and the cluster finishes the rollback.
+		// The successor crashes in its handler after it decided from the database; node0
+		// comes back (quorum again) and the cluster finishes the resolution. Every active
+		// node decides the same way (roll forward), so the other standby, armed too, would
+		// crash in its turn: it is taken down and comes back disarmed with node0.
 		next := c.WaitActive(t, armed, failoverTimeout)
 		expectFault(t, c, next, cc.second)
-		fe.set(0, "")
+		var other *harness.Node
+		for i, n := range c.Nodes {
+			fe.set(i, "")
+			if n != armed && n != next {
+				other = n
+			}
+		}
+		c.Kill(other)
 		c.Restart(t, armed)
+		c.Restart(t, other)
 		l = waitRolledBack(t, armed.Client, key)
 	}
 	checkStoredRootLogsIn(t, c, c.WaitActive(t, nil, failoverTimeout).Client, cc, l, before)
@@ -193,16 +208,16 @@ func checkStoredRootLogsIn(t *testing.T, c *harness.Cluster, cl *testutil.Client
 	ctx := testutil.Context(t, callTimeout)
 	_, events := l.connection(harness.Mount + "/" + harness.PGConn)
 	t.Logf("connection history: %s", strings.Join(events, " "))
-	rolledBack := slices.ContainsFunc(events, func(e string) bool { return strings.HasSuffix(e, "->rolling_back") })
-	if rolledBack != cc.rolledBack {
-		t.Errorf("connection history %v: went through rolling_back = %v, want %v", events, rolledBack, cc.rolledBack)
+	resolved := slices.ContainsFunc(events, func(e string) bool { return strings.HasSuffix(e, "->rolling_back") })
+	if resolved != cc.resolved {
+		t.Errorf("connection history %v: went through rolling_back = %v, want %v", events, resolved, cc.resolved)
 	}
 	err := c.PG.CanLogin(ctx, c.PGRootUser, c.PGRootPassword)
 	switch {
 	case cc.rolledBack && err != nil:
 		t.Fatalf("the rollback left a root password other than the first: %v", err)
 	case !cc.rolledBack && err == nil:
-		t.Fatal("the committed rotation was undone: the first root password still logs in")
+		t.Fatal("the committed or rolled-forward rotation was undone: the first root password still logs in")
 	}
 	u, p, lease := creds(t, ctx, cl, harness.PGRole)
 	mustLogin(t, ctx, c.PG, u, p, "credential issued after the rollback")

@@ -23,6 +23,8 @@ type Reply struct {
 	Status int
 	Body   map[string]any
 	Raw    string
+	// Header holds the reply's headers (Retry-After, …).
+	Header http.Header
 }
 
 // Data is the reply's "data" object (nil when absent).
@@ -68,7 +70,7 @@ func (c *Client) Do(ctx context.Context, method, path string, body any) (Reply, 
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
-	r := Reply{Status: resp.StatusCode, Raw: string(raw)}
+	r := Reply{Status: resp.StatusCode, Raw: string(raw), Header: resp.Header}
 	if len(bytes.TrimSpace(raw)) > 0 {
 		if err := json.Unmarshal(raw, &r.Body); err != nil {
 			return r, fmt.Errorf("%s %s: reply is not JSON: %q", method, path, raw)
