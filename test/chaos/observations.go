@@ -235,6 +235,11 @@ type ProcSpan struct {
 	Ended bool          `json:"ended"`
 	// Seeded: it was alive when the watch began, and From is that moment.
 	Seeded bool `json:"seeded,omitempty"`
+	// Execd: it exec'd a binary, last at Exec; Exe is that binary as read when the watcher
+	// handled the event, zero when the process was already gone.
+	Exec  time.Duration `json:"exec,omitempty"`
+	Execd bool          `json:"execd,omitempty"`
+	Exe   FileID        `json:"exe"`
 }
 
 // end is when the process was last alive within a watch that ended at watchEnd.

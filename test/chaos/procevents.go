@@ -115,6 +115,11 @@ type procSpan struct {
 	// seeded: the process was alive when the watch began; from is then that moment, not its
 	// fork, unless the fork event came later and refined it.
 	seeded bool
+	// exec is the time of its last exec, if it exec'd; exe what that exec ran, zero when
+	// the process was gone (or its pid reused) before the watcher could read it.
+	exec  time.Duration
+	execd bool
+	exe   FileID
 }
 
 // procTree folds process events into the lives of every process descending from root, with
@@ -216,14 +221,17 @@ func (t *procTree) apply(ev procEvent) {
 		}
 		t.close(i, ev.At)
 	case procExec:
-		if _, ok := t.live[ev.TGID]; ok {
-			return
-		}
-		if i, ok := t.last[ev.TGID]; ok {
+		i, ok := t.live[ev.TGID]
+		if !ok {
+			if i, ok = t.last[ev.TGID]; !ok {
+				return
+			}
 			t.spans[i].to, t.spans[i].ended = 0, false
 			t.live[ev.TGID] = i
 			delete(t.last, ev.TGID)
 		}
+		s := &t.spans[i]
+		s.exec, s.execd, s.exe = ev.At, true, FileID{}
 	}
 }
 
@@ -293,7 +301,8 @@ func (t *procTree) attribute(runs []NodeRun, from, to time.Duration) (w ProcWatc
 
 func (t *procTree) export(i int, node string, run int) ProcSpan {
 	s := t.spans[i]
-	return ProcSpan{Node: node, Run: run, PID: s.pid, From: s.from, To: s.to, Ended: s.ended, Seeded: s.seeded}
+	return ProcSpan{Node: node, Run: run, PID: s.pid, From: s.from, To: s.to, Ended: s.ended, Seeded: s.seeded,
+		Exec: s.exec, Execd: s.execd, Exe: s.exe}
 }
 
 // ProcWatcher follows every process descending from one root process (the test binary:
@@ -304,8 +313,10 @@ func (t *procTree) export(i int, node string, run int) ProcSpan {
 type ProcWatcher struct {
 	conn *procConn
 	zero time.Time
-	// offset is the kernel's monotonic time at the recording's zero.
+	// offset is the kernel's monotonic time at the recording's zero; boot is how far boot
+	// time (which /proc's start times count in) is ahead of it.
 	offset time.Duration
+	boot   time.Duration
 	from   time.Duration
 
 	mu     sync.Mutex
@@ -337,8 +348,13 @@ func StartProcWatch(root int, zero time.Time) (*ProcWatcher, error) {
 		conn.Close()
 		return nil, err
 	}
+	boot, err := bootOffset()
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
 	// Go's monotonic readings (time.Since) use the kernel's CLOCK_MONOTONIC too.
-	w := &ProcWatcher{conn: conn, zero: zero, offset: mono - time.Since(zero), tree: newProcTree(root),
+	w := &ProcWatcher{conn: conn, zero: zero, offset: mono - time.Since(zero), boot: boot, tree: newProcTree(root),
 		quit: make(chan struct{}), done: make(chan struct{})}
 	// Subscribed first, listed second: a process forked in between is in both, which the
 	// tree reconciles; none is in neither.
@@ -404,6 +420,9 @@ func (w *ProcWatcher) loop() {
 			}
 			w.events++
 			w.tree.apply(ev)
+			if ev.Kind == procExec {
+				w.identify(ev.TGID)
+			}
 		}
 		w.mu.Unlock()
 		if past {
@@ -412,6 +431,33 @@ func (w *ProcWatcher) loop() {
 			w.finish(end, nil)
 			return
 		}
+	}
+}
+
+// clockTick is the unit of /proc/<pid>/stat's start time (USER_HZ, 100 on every Linux).
+const clockTick = 10 * time.Millisecond
+
+// identify reads what a process of the tree just exec'd, if it is still the process the
+// event was about: its start time (boot-based clock ticks) must match its fork event. A
+// watcher read late may find it gone; the span then says so (zero Exe). w.mu is held.
+func (w *ProcWatcher) identify(pid int) {
+	i, ok := w.tree.live[pid]
+	if !ok {
+		return
+	}
+	s := &w.tree.spans[i]
+	st, err := startTime(pid)
+	if err != nil {
+		return
+	}
+	if !s.seeded {
+		fork := s.from + w.offset + w.boot
+		if d := time.Duration(st)*clockTick - fork; d < -2*clockTick || d > 2*clockTick {
+			return // the pid is another process's by now
+		}
+	}
+	if id, err := FileIDOf(fmt.Sprintf("/proc/%d/exe", pid)); err == nil {
+		s.exe = id
 	}
 }
 

@@ -151,3 +151,16 @@ func monotonicNow() (time.Duration, error) {
 	}
 	return time.Duration(ts.Nano()), nil
 }
+
+// bootOffset is CLOCK_BOOTTIME minus CLOCK_MONOTONIC (the time the machine was suspended):
+// /proc/<pid>/stat's start time counts from boot including it, process events do not.
+func bootOffset() (time.Duration, error) {
+	var b, m unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &b); err != nil {
+		return 0, fmt.Errorf("clock_gettime(CLOCK_BOOTTIME): %w", err)
+	}
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &m); err != nil {
+		return 0, fmt.Errorf("clock_gettime(CLOCK_MONOTONIC): %w", err)
+	}
+	return time.Duration(b.Nano() - m.Nano()), nil
+}

@@ -20,3 +20,5 @@ func (c *procConn) recv([]byte) (int, error) { return 0, errors.New("no process 
 func (c *procConn) Close() error { return nil }
 
 func monotonicNow() (time.Duration, error) { return 0, errors.New("no process events") }
+
+func bootOffset() (time.Duration, error) { return 0, errors.New("no process events") }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/baton-hq/baton/test/testutil"
 )
 
 // procMsg builds one netlink message of the process event connector, as the kernel sends it.
@@ -127,7 +129,7 @@ func TestProcTree(t *testing.T) {
 			want:   []ProcSpan{{Node: "n1", Run: node, PID: 11, From: ms(5), Seeded: true}}, nodes: 1},
 		{name: "an exec after the leader's exit is the same process",
 			events: []procEvent{fork(ms(0), root, node), fork(ms(10), node, 11), exit(ms(20), 11), {Kind: procExec, At: ms(20), PID: 11, TGID: 11}},
-			want:   []ProcSpan{{Node: "n1", Run: node, PID: 11, From: ms(10)}}, nodes: 1},
+			want:   []ProcSpan{{Node: "n1", Run: node, PID: 11, From: ms(10), Exec: ms(20), Execd: true}}, nodes: 1},
 		{name: "an exec of a reused pid does not revive the old process",
 			events: []procEvent{fork(ms(0), root, node), fork(ms(10), node, 11), exit(ms(20), 11), fork(ms(30), 2, 11), {Kind: procExec, At: ms(31), PID: 11, TGID: 11}},
 			want:   []ProcSpan{{Node: "n1", Run: node, PID: 11, From: ms(10), To: ms(20), Ended: true}}, nodes: 1},
@@ -203,6 +205,41 @@ func TestProcWatchSeesShortLivedChild(t *testing.T) {
 	s := res.Nodes[0]
 	if s.Seeded || !s.Ended || s.From < res.From || s.To < s.From || s.To > res.To {
 		t.Fatalf("child pid %d: span %+v, want a fork and an exit within the watch [%s, %s]", pid, s, res.From, res.To)
+	}
+	if !s.Execd || s.Exec < s.From || s.Exec > s.To {
+		t.Fatalf("child pid %d: span %+v, want its exec between its fork and its exit", pid, s)
+	}
+}
+
+// TestProcWatchIdentifiesExec runs a child that stays, and finds the binary it exec'd.
+func TestProcWatchIdentifiesExec(t *testing.T) {
+	w := startWatch(t)
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Skip("no sleep binary")
+	}
+	want, err := FileIDOf(sleep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(sleep, "30")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	started := time.Since(w.zero)
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	testutil.Eventually(t, 30*time.Second, "the watcher to handle the child's exec", func() bool {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		i, ok := w.tree.live[cmd.Process.Pid]
+		return ok && w.tree.spans[i].execd
+	})
+	res := w.Result([]NodeRun{{Node: "child", PID: cmd.Process.Pid, Started: started}})
+	if len(res.Nodes) != 1 {
+		t.Fatalf("the child is not in the watch: %+v", res)
+	}
+	if s := res.Nodes[0]; !s.Execd || s.Exe != want || s.Ended {
+		t.Fatalf("child span %+v, want it running %s (%+v)", s, sleep, want)
 	}
 }
 
