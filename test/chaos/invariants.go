@@ -119,6 +119,13 @@ func checkRecording(o *Observations, b Bounds, r *report) {
 	}
 }
 
+// crossCheckSlack is how far a sample may see a process outside its span in the events: the
+// kernel makes a child visible in /proc a moment before it reports the fork, and reports an
+// exit a moment before the process stops showing as alive; a preempted exiting task can
+// stretch that moment on a loaded machine. The cross-check is there to catch a process the
+// events miss altogether, which no slack hides.
+const crossCheckSlack = time.Second
+
 // checkWatch refuses to claim what the kernel's process events did not show (events it
 // dropped, a node process it did not report), and cross-checks them with the samples: every
 // plugin process a sample saw under a node must be alive under that node in the events then.
@@ -131,7 +138,7 @@ func checkWatch(o *Observations, w *ProcWatch, r *report) {
 	}
 	alive := func(node string, pid int, lo, hi time.Duration) bool {
 		for _, sp := range w.Plugins {
-			if sp.Node == node && sp.PID == pid && sp.From <= hi && sp.end(w.To) >= lo {
+			if sp.Node == node && sp.PID == pid && sp.From <= hi+crossCheckSlack && sp.end(w.To)+crossCheckSlack >= lo {
 				return true
 			}
 		}

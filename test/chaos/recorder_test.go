@@ -358,7 +358,16 @@ func (r *recorder) observations() *Observations {
 		}
 	}
 	o.Watch = r.watch.Result(runs)
-	r.t.Logf("recorder: kernel process events: %d read over t=%s..%s (%d dropped-event reports), %d node processes, %d processes below them; longest gap between /proc samples %s",
-		o.Watch.Events, ms(o.Watch.From), ms(o.Watch.To), len(o.Watch.Lost), len(o.Watch.Nodes), len(o.Watch.Plugins), ms(gap))
+	execs, unread := 0, 0
+	for _, sp := range o.Watch.Plugins {
+		if sp.Execd {
+			execs++
+			if sp.Exe.IsZero() {
+				unread++
+			}
+		}
+	}
+	r.t.Logf("recorder: kernel process events: %d read over t=%s..%s (%d dropped-event reports), %d node processes, %d processes below them (%d exec'd, %d gone before their binary was read); longest gap between /proc samples %s",
+		o.Watch.Events, ms(o.Watch.From), ms(o.Watch.To), len(o.Watch.Lost), len(o.Watch.Nodes), len(o.Watch.Plugins), execs, unread, ms(gap))
 	return &o
 }
