@@ -105,6 +105,12 @@ func checkRecording(o *Observations, b Bounds, r *report) {
 		r.fail(0, "the recording holds no process samples: invariants 1, 2 and 6 cannot be checked")
 		return
 	}
+	if o.Watch != nil {
+		// The kernel's events watch invariants 1 and 2 whenever the recorder ran; the
+		// samples only cross-check them, so a late sample blinds nothing.
+		checkWatch(o, o.Watch, r)
+		return
+	}
 	for i := 1; i < len(o.Samples); i++ {
 		if gap := o.Samples[i].At - o.Samples[i-1].At; b.MaxSampleGap > 0 && gap > b.MaxSampleGap {
 			r.fail(0, "no process sample between t=%s and t=%s (gap %s > %s): invariant 1 was not watched then",
@@ -113,10 +119,58 @@ func checkRecording(o *Observations, b Bounds, r *report) {
 	}
 }
 
+// crossCheckSlack is how far a sample may see a process outside its span in the events: the
+// kernel makes a child visible in /proc a moment before it reports the fork, and reports an
+// exit a moment before the process stops showing as alive; a preempted exiting task can
+// stretch that moment on a loaded machine. The cross-check is there to catch a process the
+// events miss altogether, which no slack hides.
+const crossCheckSlack = time.Second
+
+// checkWatch refuses to claim what the kernel's process events did not show (events it
+// dropped, a node process it did not report), and cross-checks them with the samples: every
+// plugin process a sample saw under a node must be alive under that node in the events then.
+func checkWatch(o *Observations, w *ProcWatch, r *report) {
+	for _, at := range w.Lost {
+		r.fail(0, "the kernel dropped process events at t=%s (socket buffer full): invariants 1 and 2 were not watched from then on", ms(at))
+	}
+	for _, p := range w.Problems {
+		r.fail(0, "process watch: %s", p)
+	}
+	alive := func(node string, pid int, lo, hi time.Duration) bool {
+		for _, sp := range w.Plugins {
+			if sp.Node == node && sp.PID == pid && sp.From <= hi+crossCheckSlack && sp.end(w.To)+crossCheckSlack >= lo {
+				return true
+			}
+		}
+		return false
+	}
+	for _, s := range o.Samples {
+		lo := s.Began
+		if lo == 0 {
+			lo = s.At
+		}
+		if lo < w.From || s.At > w.To {
+			continue
+		}
+		for _, n := range sortedKeys(s.Nodes) {
+			for _, p := range s.Nodes[n].Plugins {
+				if !alive(n, p.PID, lo, s.At) {
+					r.fail(0, "polling saw pid %d under node %s at t=%s, which the kernel's process events do not show alive there then: the event watch missed a process",
+						p.PID, n, ms(s.At))
+				}
+			}
+		}
+	}
+}
+
 // checkOneRunner is invariant 1: at no sample do two nodes have plugin processes for longer
 // than the hand-over bound. A frozen node is exempt while frozen; its first sample after it
 // resumes starts the clock again.
 func checkOneRunner(o *Observations, b Bounds, r *report) {
+	if o.Watch != nil {
+		checkOneRunnerWatched(o, o.Watch, b, r)
+		return
+	}
 	var (
 		inEpisode bool
 		start     time.Duration
@@ -149,6 +203,81 @@ func checkOneRunner(o *Observations, b Bounds, r *report) {
 		if s.At-start > b.HandOver && !reported {
 			reported = true
 			evidence = "nodes " + strings.Join(busy, " and ") + " both ran plugin processes"
+		}
+	}
+	end()
+}
+
+// checkOneRunnerWatched is invariant 1 on the kernel's process events: the exact spans
+// during which two or more nodes, not frozen, each had a process below them. Every fork and
+// exit is a boundary, so no overlap is too short or too late to be seen.
+func checkOneRunnerWatched(o *Observations, w *ProcWatch, b Bounds, r *report) {
+	// A plugin counts while its node process lives; once the node is gone it is an orphan,
+	// which invariant 2 judges.
+	type run struct {
+		node string
+		pid  int
+	}
+	nodeEnd := map[run]time.Duration{}
+	for _, n := range w.Nodes {
+		nodeEnd[run{n.Node, n.PID}] = n.end(w.To)
+	}
+	until := func(sp ProcSpan) time.Duration {
+		if e, ok := nodeEnd[run{sp.Node, sp.Run}]; ok && e < sp.end(w.To) {
+			return e
+		}
+		return sp.end(w.To)
+	}
+	cuts := []time.Duration{w.From, w.To}
+	for _, sp := range w.Plugins {
+		cuts = append(cuts, sp.From, until(sp))
+	}
+	for _, iv := range o.Frozen {
+		cuts = append(cuts, iv.From)
+		if iv.To != 0 {
+			cuts = append(cuts, iv.To)
+		}
+	}
+	slices.Sort(cuts)
+	cuts = slices.Compact(cuts)
+	var (
+		inEpisode, reported bool
+		start, last         time.Duration
+		evidence            string
+	)
+	end := func() {
+		if inEpisode && reported {
+			r.fail(1, "%s from t=%s to t=%s (%s, bound %s; the kernel's process events)", evidence, ms(start), ms(last), ms(last-start), ms(b.HandOver))
+		}
+		inEpisode, reported = false, false
+	}
+	for i := 0; i+1 < len(cuts); i++ {
+		lo, hi := cuts[i], cuts[i+1]
+		if lo < w.From || hi > w.To {
+			continue
+		}
+		mid := lo + (hi-lo)/2
+		busy := map[string][]Proc{}
+		for _, sp := range w.Plugins {
+			if sp.From <= mid && mid < until(sp) && !o.frozenAt(sp.Node, mid) {
+				busy[sp.Node] = append(busy[sp.Node], Proc{PID: sp.PID})
+			}
+		}
+		if len(busy) < 2 {
+			end()
+			continue
+		}
+		if !inEpisode {
+			inEpisode, start = true, lo
+		}
+		last = hi
+		if last-start > b.HandOver && !reported {
+			reported = true
+			var parts []string
+			for _, n := range sortedKeys(busy) {
+				parts = append(parts, fmt.Sprintf("%s (pids %s)", n, pids(busy[n])))
+			}
+			evidence = "nodes " + strings.Join(parts, " and ") + " both ran plugin processes"
 		}
 	}
 	end()
@@ -208,6 +337,27 @@ func checkNoOrphans(o *Observations, b Bounds, r *report) {
 	}
 	if len(o.FinalOrphans) > 0 {
 		r.fail(2, "plugin processes left without their node at the end of the run: pids %s", pids(o.FinalOrphans))
+	}
+	if w := o.Watch; w != nil {
+		// Exact: each node process's exit and each of its plugins' exits, from the kernel.
+		for _, n := range w.Nodes {
+			if !n.Ended {
+				continue
+			}
+			for _, p := range w.Plugins {
+				if p.Node != n.Node || p.Run != n.PID {
+					continue
+				}
+				if late := p.end(w.To) - n.To; late > b.PluginDeath {
+					how := "exited at t=" + ms(p.To)
+					if !p.Ended {
+						how = "still ran when the watch ended at t=" + ms(w.To)
+					}
+					r.fail(2, "plugin pid %d of node %s (pid %d) %s, %s after its node exited at t=%s (bound %s)",
+						p.PID, n.Node, n.PID, how, ms(late), ms(n.To), ms(b.PluginDeath))
+				}
+			}
+		}
 	}
 }
 
@@ -469,6 +619,36 @@ func checkTampered(o *Observations, r *report) {
 	}
 	for _, p := range o.FinalOrphans {
 		hit("the end", "orphan", p)
+	}
+	if w := o.Watch; w != nil {
+		// Every exec below a node since the tampering, as the watcher read it when the kernel
+		// reported it. One it could not read (the process was gone first) may have run
+		// anything, unless a sample saw what it ran.
+		sampled := func(sp ProcSpan) bool {
+			for _, s := range o.Samples {
+				if s.At < sp.Exec || s.At > sp.end(w.To) {
+					continue
+				}
+				for _, q := range s.Nodes[sp.Node].Plugins {
+					if q.PID == sp.PID && !q.Exe.IsZero() {
+						return true // and hit above judged it
+					}
+				}
+			}
+			return false
+		}
+		for _, sp := range w.Plugins {
+			if !sp.Execd || sp.Exec < t.At {
+				continue
+			}
+			switch {
+			case !sp.Exe.IsZero():
+				hit("its exec at t="+ms(sp.Exec), "node "+sp.Node, Proc{PID: sp.PID, Exe: sp.Exe})
+			case !sampled(sp):
+				r.fail(0, "pid %d under node %s exec'd at t=%s and was gone before its executable could be read: invariant 6 cannot be claimed for it",
+					sp.PID, sp.Node, ms(sp.Exec))
+			}
+		}
 	}
 }
 

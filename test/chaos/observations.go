@@ -62,7 +62,9 @@ type NodeSample struct {
 
 // Sample is one look at every node, taken about every 20 ms.
 type Sample struct {
-	// At is the time since the recording started.
+	// Began is when the look began, At when it ended (both since the recording started):
+	// a process in it was alive at some moment in between. Began is 0 when unknown.
+	Began time.Duration         `json:"began,omitempty"`
 	At    time.Duration         `json:"at"`
 	Nodes map[string]NodeSample `json:"nodes"`
 	// Orphans are plugin processes (their executable is in the plugin directory) whose parent
@@ -220,12 +222,63 @@ type Transition struct {
 	Index   uint64        `json:"index"`
 }
 
+// ProcSpan is one process's life as the kernel's process events told it.
+type ProcSpan struct {
+	// Node is the node whose process tree it was forked in, Run the pid of that node's
+	// process (for a node process itself, its own pid).
+	Node string `json:"node"`
+	Run  int    `json:"run"`
+	PID  int    `json:"pid"`
+	// From is its fork; To its exit, if Ended, else it still ran when the watch ended.
+	From  time.Duration `json:"from"`
+	To    time.Duration `json:"to,omitempty"`
+	Ended bool          `json:"ended"`
+	// Seeded: it was alive when the watch began, and From is that moment.
+	Seeded bool `json:"seeded,omitempty"`
+	// Execd: it exec'd a binary, last at Exec; Exe is that binary as read when the watcher
+	// handled the event, zero when the process was already gone.
+	Exec  time.Duration `json:"exec,omitempty"`
+	Execd bool          `json:"execd,omitempty"`
+	Exe   FileID        `json:"exe"`
+}
+
+// end is when the process was last alive within a watch that ended at watchEnd.
+func (s ProcSpan) end(watchEnd time.Duration) time.Duration {
+	if s.Ended {
+		return s.To
+	}
+	return watchEnd
+}
+
+// ProcWatch is what the kernel's process event connector reported during a recording: the
+// exact fork and exit time of every node process and every process below one, however late
+// the watcher read them. Polling /proc is then only a cross-check.
+type ProcWatch struct {
+	// From and To are the span the watch covered.
+	From time.Duration `json:"from"`
+	To   time.Duration `json:"to"`
+	// Lost are the times the kernel reported dropped events (its socket buffer was full):
+	// from the first one on, the watch may miss processes.
+	Lost []time.Duration `json:"lost,omitempty"`
+	// Problems are what the watch could not account for (a node process missing from the
+	// events, an unreadable event).
+	Problems []string `json:"problems,omitempty"`
+	// Events is how many events were read (every process and thread of the machine).
+	Events int `json:"events"`
+	// Nodes are the node processes, Plugins the processes forked below them.
+	Nodes   []ProcSpan `json:"nodes,omitempty"`
+	Plugins []ProcSpan `json:"plugins,omitempty"`
+}
+
 // Observations are everything one scenario recorded. They are plain data so the checker can
 // be tested on hand-made, deliberately broken observations.
 type Observations struct {
 	Scenario string   `json:"scenario"`
 	Nodes    []string `json:"nodes"`
 	Samples  []Sample `json:"samples"`
+	// Watch is the kernel's account of the processes, nil when process events were not
+	// available (then the samples alone watch invariants 1 and 2, and must be frequent).
+	Watch *ProcWatch `json:"watch,omitempty"`
 	// Frozen are the spans during which a node's process group was stopped (SIGSTOP).
 	Frozen []Interval `json:"frozen,omitempty"`
 	Kills  []Kill     `json:"kills,omitempty"`

@@ -103,3 +103,30 @@ func DescribePlugin(pid int) string {
 	}
 	return fmt.Sprintf("pid %d (%s, metadata mode %s)", pid, strings.TrimSpace(strings.ReplaceAll(string(cmdline), "\x00", " ")), mode)
 }
+
+// listPPIDs lists the live processes of the machine (zombies left out) with their parents.
+func listPPIDs() (map[int]int, error) {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, err
+	}
+	out := map[int]int{}
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue // gone since the listing
+		}
+		f, err := statFields(b)
+		if err != nil || len(f) < 2 || f[0] == "Z" || f[0] == "X" {
+			continue
+		}
+		if ppid, err := strconv.Atoi(f[1]); err == nil {
+			out[pid] = ppid
+		}
+	}
+	return out, nil
+}

@@ -4,6 +4,7 @@ package chaos
 
 import (
 	"encoding/json"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -17,9 +18,11 @@ import (
 // samplePeriod is how often the recorder looks at every node's processes.
 const samplePeriod = 20 * time.Millisecond
 
-// recorder watches a cluster while a scenario runs: every node's process and plugin processes
-// about every 20 ms, every transition published on NATS, and every acknowledged operation the
-// load and the scenario report. What it gathers is an Observations for Check.
+// recorder watches a cluster while a scenario runs: every fork and exit below the test binary
+// from the kernel's process events (when it has them), every node's process and plugin
+// processes polled about every 20 ms (the only watch when there are no process events, else a
+// cross-check), every transition published on NATS, and every acknowledged operation the load
+// and the scenario report. What it gathers is an Observations for Check.
 type recorder struct {
 	t     testing.TB
 	c     *harness.Cluster
@@ -33,6 +36,9 @@ type recorder struct {
 	pid     map[string]int
 	last    map[string][]Proc
 	frozen  map[string]int // node -> index in obs.Frozen of its open interval
+
+	// watch follows the processes by the kernel's events; nil when they are unavailable.
+	watch *ProcWatcher
 
 	nc   *nats.Conn
 	sub  *nats.Subscription
@@ -54,15 +60,28 @@ func startRecorder(t testing.TB, c *harness.Cluster, scenario string) *recorder 
 	for _, n := range c.Nodes {
 		r.obs.Nodes = append(r.obs.Nodes, n.ID)
 	}
+	// Started before the first sample, so that every sample falls within the watch.
+	if w, err := StartProcWatch(os.Getpid(), r.start); err != nil {
+		t.Logf("recorder: the kernel's process events are unavailable (%v): falling back to polling /proc every %s alone; a busy machine can starve it, and a gap over %s then fails the run as unwatched",
+			err, samplePeriod, DefaultBounds().MaxSampleGap)
+	} else {
+		r.watch = w
+	}
 	nc, err := nats.Connect(c.NATSURL, nats.Name("chaos-recorder"), nats.MaxReconnects(-1),
 		nats.ReconnectWait(50*time.Millisecond), nats.RetryOnFailedConnect(true))
 	if err != nil {
+		if r.watch != nil {
+			r.watch.Stop()
+		}
 		t.Fatalf("recorder: NATS: %v", err)
 	}
 	r.nc = nc
 	r.sub, err = nc.Subscribe(events.TransitionsWildcard(clusterName(c)), r.onTransition)
 	if err != nil {
 		nc.Close()
+		if r.watch != nil {
+			r.watch.Stop()
+		}
 		t.Fatalf("recorder: subscribe to transitions: %v", err)
 	}
 	if err := nc.Flush(); err != nil {
@@ -117,8 +136,8 @@ func procs(pids []int) []Proc {
 
 // sample takes one look at every node.
 func (r *recorder) sample() {
+	s := Sample{Began: r.now(), Nodes: map[string]NodeSample{}}
 	all := r.c.AllPluginPIDs()
-	s := Sample{Nodes: map[string]NodeSample{}}
 	for _, n := range r.c.Nodes {
 		s.Nodes[n.ID] = NodeSample{Running: r.c.Running(n), PID: r.c.PID(n), Plugins: procs(all[n.ID])}
 	}
@@ -304,6 +323,9 @@ func (r *recorder) stop() {
 	r.once.Do(func() {
 		close(r.quit)
 		<-r.done
+		if r.watch != nil {
+			r.watch.Stop()
+		}
 		if err := r.sub.Unsubscribe(); err != nil {
 			r.t.Logf("recorder: unsubscribe: %v", err)
 		}
@@ -317,5 +339,35 @@ func (r *recorder) observations() *Observations {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	o := r.obs
+	var gap time.Duration
+	for i := 1; i < len(o.Samples); i++ {
+		gap = max(gap, o.Samples[i].At-o.Samples[i-1].At)
+	}
+	if r.watch == nil {
+		r.t.Logf("recorder: no process events; longest gap between /proc samples %s", ms(gap))
+		return &o
+	}
+	var runs []NodeRun
+	for _, n := range r.c.Nodes {
+		for _, run := range r.c.Runs(n) {
+			nr := NodeRun{Node: n.ID, PID: run.PID, Started: run.Started.Sub(r.start)}
+			if !run.Reaped.IsZero() {
+				nr.Done, nr.Reaped = true, run.Reaped.Sub(r.start)
+			}
+			runs = append(runs, nr)
+		}
+	}
+	o.Watch = r.watch.Result(runs)
+	execs, unread := 0, 0
+	for _, sp := range o.Watch.Plugins {
+		if sp.Execd {
+			execs++
+			if sp.Exe.IsZero() {
+				unread++
+			}
+		}
+	}
+	r.t.Logf("recorder: kernel process events: %d read over t=%s..%s (%d dropped-event reports), %d node processes, %d processes below them (%d exec'd, %d gone before their binary was read); longest gap between /proc samples %s",
+		o.Watch.Events, ms(o.Watch.From), ms(o.Watch.To), len(o.Watch.Lost), len(o.Watch.Nodes), len(o.Watch.Plugins), execs, unread, ms(gap))
 	return &o
 }

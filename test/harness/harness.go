@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -121,7 +122,8 @@ type Node struct {
 	Client *testutil.Client
 
 	index int
-	p     *proc // the current or last run; guarded by Cluster.mu
+	p     *proc   // the current or last run; guarded by Cluster.mu
+	runs  []*proc // every run, in order; guarded by Cluster.mu
 }
 
 // Start builds the binaries (once per test binary), starts a cluster and forms it: node0
@@ -385,9 +387,37 @@ func (c *Cluster) spawn(n *Node) error {
 	}
 	c.mu.Lock()
 	n.p = p
+	n.runs = append(n.runs, p)
 	c.pgids = append(c.pgids, p.pid)
 	c.mu.Unlock()
 	return nil
+}
+
+// Run is one run of a node process, for a watcher that follows processes by their pid: the
+// pid is the node's from Started until Reaped and cannot be reused in between.
+type Run struct {
+	PID int
+	// Started is a moment the process existed (just after its fork and exec), before it was
+	// reaped.
+	Started time.Time
+	// Reaped is when the harness reaped it; zero while it is not.
+	Reaped time.Time
+}
+
+// Runs lists every run of node n the harness started, oldest first.
+func (c *Cluster) Runs(n *Node) []Run {
+	c.mu.Lock()
+	ps := slices.Clone(n.runs)
+	c.mu.Unlock()
+	out := make([]Run, 0, len(ps))
+	for _, p := range ps {
+		r := Run{PID: p.pid, Started: p.started}
+		if p.exited() {
+			r.Reaped = p.reaped
+		}
+		out = append(out, r)
+	}
+	return out
 }
 
 func (c *Cluster) proc(n *Node) *proc {

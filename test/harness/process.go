@@ -20,6 +20,9 @@ type proc struct {
 	done chan struct{} // closed once the process has been reaped
 	// state is the exit status, set before done is closed.
 	state *os.ProcessState
+	// started is taken after the fork, before the reaping: the pid was the child's then.
+	// reaped is set before done is closed.
+	started, reaped time.Time
 }
 
 // exited reports whether the process has been reaped.
@@ -60,9 +63,11 @@ func startProcess(cmd *exec.Cmd) (*proc, error) {
 			return
 		}
 		p.pid = cmd.Process.Pid
+		p.started = time.Now()
 		started <- nil
 		_ = cmd.Wait() // a non-zero exit is an error here; the state says it all
 		p.state = cmd.ProcessState
+		p.reaped = time.Now()
 		close(p.done)
 	}()
 	if err := <-started; err != nil {

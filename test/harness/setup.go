@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/baton-hq/baton/test/testutil"
 )
 
 // Names SetupTestDB and SetupPGDB give what they configure.
@@ -31,15 +33,14 @@ func (c *Cluster) SetupTestDB(t testing.TB) (stateFile string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
 	defer cancel()
-	cl := c.WaitActive(t, nil, formTimeout).Client
 	c.register(t, ctx, testPluginName, c.TestPlugin.SHA256)
 	c.mount(t, ctx)
 	stateFile = filepath.Join(c.Dir, "test-db.json")
-	cl.Must(t, ctx, "POST", Mount+"/config/"+TestConn, map[string]any{
+	c.setupWrite(t, ctx, "POST", Mount+"/config/"+TestConn, map[string]any{
 		"plugin_name": testPluginName, "allowed_roles": TestRole, "verify_connection": true,
 		"username": "root", "password": randomHex(16), "state_file": stateFile,
 	})
-	cl.Must(t, ctx, "POST", Mount+"/roles/"+TestRole, map[string]any{"db_name": TestConn, "default_ttl": "1h", "max_ttl": "24h"})
+	c.setupWrite(t, ctx, "POST", Mount+"/roles/"+TestRole, map[string]any{"db_name": TestConn, "default_ttl": "1h", "max_ttl": "24h"})
 	return stateFile
 }
 
@@ -62,29 +63,81 @@ func (c *Cluster) SetupPGDB(t testing.TB) {
 		t.Fatalf("harness: create the root role in PostgreSQL: %v", err)
 	}
 	c.PGRootUser, c.PGRootPassword = user, password
-	cl := c.WaitActive(t, nil, formTimeout).Client
 	c.register(t, ctx, pgPluginName, c.PGPlugin.SHA256)
 	c.mount(t, ctx)
-	cl.Must(t, ctx, "POST", Mount+"/config/"+PGConn, map[string]any{
+	c.setupWrite(t, ctx, "POST", Mount+"/config/"+PGConn, map[string]any{
 		"plugin_name": pgPluginName, "allowed_roles": PGRole, "verify_connection": true,
 		"connection_url": c.PG.URLTemplate(), "username": user, "password": password,
 	})
-	cl.Must(t, ctx, "POST", Mount+"/roles/"+PGRole, map[string]any{"db_name": PGConn, "default_ttl": "1h", "max_ttl": "24h"})
+	c.setupWrite(t, ctx, "POST", Mount+"/roles/"+PGRole, map[string]any{"db_name": PGConn, "default_ttl": "1h", "max_ttl": "24h"})
 }
 
 func (c *Cluster) register(t testing.TB, ctx context.Context, name, sum string) {
 	t.Helper()
-	cl := c.WaitActive(t, nil, formTimeout).Client
-	cl.Must(t, ctx, "PUT", "sys/plugins/catalog/database/"+name, map[string]any{"sha256": sum, "command": name})
+	c.setupWrite(t, ctx, "PUT", "sys/plugins/catalog/database/"+name, map[string]any{"sha256": sum, "command": name})
 }
 
+// mount mounts database/ unless it is there; a retried mount finds the first try's work done.
 func (c *Cluster) mount(t testing.TB, ctx context.Context) {
 	t.Helper()
-	cl := c.WaitActive(t, nil, formTimeout).Client
-	r := cl.Must(t, ctx, "GET", "sys/mounts/"+Mount, nil, http.StatusOK, http.StatusNotFound)
-	if r.Status == http.StatusNotFound {
-		cl.Must(t, ctx, "POST", "sys/mounts/"+Mount, map[string]any{"type": "database"})
+	c.setup(t, ctx, "mount "+Mount, func(cl *testutil.Client) error {
+		r, err := cl.Do(ctx, "GET", "sys/mounts/"+Mount, nil)
+		switch {
+		case err != nil:
+			return err
+		case r.Status == http.StatusOK:
+			return nil
+		case r.Status != http.StatusNotFound:
+			return fmt.Errorf("GET sys/mounts/%s: status %d: %s", Mount, r.Status, r.Raw)
+		}
+		r, err = cl.Do(ctx, "POST", "sys/mounts/"+Mount, map[string]any{"type": "database"})
+		return replyErr("POST sys/mounts/"+Mount, r, err)
+	})
+}
+
+// setupAttempts bounds the tries of one setup step. The steps are idempotent, and one can
+// fail with no fault in Baton: on a loaded machine the fast Raft profile's 100 ms lease can
+// lapse and leadership move in the middle of a step (seen under a CPU hog: "not the active
+// node and no active node is known", and a plugin start the guard stopped on the deposed
+// node, "plugin handshake failed"). A step that fails every time is a real failure.
+const setupAttempts = 3
+
+// setupWrite sends an idempotent setup write to the active node, again to the then active
+// node if it fails, and fails the test if every try does.
+func (c *Cluster) setupWrite(t testing.TB, ctx context.Context, method, path string, body any) {
+	t.Helper()
+	c.setup(t, ctx, method+" "+path, func(cl *testutil.Client) error {
+		r, err := cl.Do(ctx, method, path, body)
+		return replyErr(method+" "+path, r, err)
+	})
+}
+
+// setup runs one setup step against the active node, up to setupAttempts times.
+func (c *Cluster) setup(t testing.TB, ctx context.Context, what string, step func(*testutil.Client) error) {
+	t.Helper()
+	var err error
+	for try := 1; try <= setupAttempts; try++ {
+		n := c.WaitActive(t, nil, formTimeout)
+		if err = step(n.Client); err == nil {
+			return
+		}
+		if ctx.Err() != nil || try == setupAttempts {
+			break
+		}
+		t.Logf("harness: setup step %s through %s failed (try %d of %d), trying again on the active node: %v", what, n.ID, try, setupAttempts, err)
 	}
+	t.Fatalf("harness: setup step %s: %v", what, err)
+}
+
+// replyErr turns a reply into an error unless its status is 2xx.
+func replyErr(what string, r testutil.Reply, err error) error {
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if r.Status < 200 || r.Status > 299 {
+		return fmt.Errorf("%s: status %d: %s", what, r.Status, r.Raw)
+	}
+	return nil
 }
 
 func randomHex(n int) string {
