@@ -45,6 +45,8 @@ type interruption struct {
 	nextErr   error
 	nextTook  time.Duration
 	nextAsked bool
+	// next503 are the 503 answers retried before the final one.
+	next503 []string
 }
 
 // walEmpty is true once n, as the active node, lists no WAL entry.
@@ -101,10 +103,23 @@ func interruptRotation(t *testing.T, c *harness.Cluster, victim *harness.Node, n
 		in.creds, in.credsOK = firstSuccess(t0, surv, credsOK(harness.Mount+"/creds/"+harness.PGRole))
 	}()
 	if next {
+		// As a client does: a 503 (the rotation still pending after the bounded wait, or the
+		// cluster changing leader again on a loaded machine) is retried, against whichever
+		// node is active, until the deadline; a 409 or any other answer is final.
 		in.nextAsked = true
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		s := time.Now()
-		in.next, in.nextErr = a.Client.Do(ctx, http.MethodPost, harness.Mount+"/rotate-root/"+harness.PGConn, nil)
+		for n := a; ; {
+			in.next, in.nextErr = n.Client.Do(ctx, http.MethodPost, harness.Mount+"/rotate-root/"+harness.PGConn, nil)
+			if in.nextErr != nil || in.next.Status != http.StatusServiceUnavailable || ctx.Err() != nil {
+				break
+			}
+			in.next503 = append(in.next503, in.next.Errors())
+			time.Sleep(100 * time.Millisecond)
+			if an, err := c.Active(ctx); err == nil {
+				n = an
+			}
+		}
 		in.nextTook = time.Since(s)
 		cancel()
 	}
@@ -134,6 +149,9 @@ func interruptedRotation(point string) scenario {
 			e.disarm(victim)
 			e.t.Logf("t=%s: %s died at %s; %s active after %s, WAL empty after %s, PostgreSQL creds after %s; next rotate-root %d after %s",
 				ms(e.rec.now()), in.victim, point, in.successor, ms(in.active), ms(in.resolved), ms(in.creds), in.next.Status, ms(in.nextTook))
+			if len(in.next503) > 0 {
+				e.t.Logf("next rotate-root answered 503 %d times first: %s", len(in.next503), strings.Join(first(in.next503, 3), "; "))
+			}
 			bound := in.active + engine.DefaultRollbackWindow + resolutionSlack
 			e.rec.expect(Expectation{Invariant: 8, Name: "creds fail for no longer than the failover plus the rollback window",
 				OK: in.credsOK && in.creds <= bound,
@@ -144,7 +162,7 @@ func interruptedRotation(point string) scenario {
 				Evidence: fmt.Sprintf("WAL empty %s after the kill (ok %v), minimum age %s, bound %s", ms(in.resolved), in.resolvedOK, longMinAge, ms(bound))})
 			e.rec.expect(Expectation{Invariant: 8, Name: "the next rotate-root is accepted",
 				OK:       in.nextErr == nil && in.next.Status/100 == 2,
-				Evidence: fmt.Sprintf("status %d, %v: %s", in.next.Status, in.nextErr, in.next.Errors())})
+				Evidence: fmt.Sprintf("status %d, %v: %s (after %d answers 503: %s)", in.next.Status, in.nextErr, in.next.Errors(), len(in.next503), strings.Join(first(in.next503, 2), "; "))})
 			e.c.Restart(e.t, victim)
 			rep, _, err := e.a.do(ctx, e.rng, http.MethodGet, harness.Mount+"/creds/"+harness.PGRole, nil, opDeadline)
 			e.rec.expect(Expectation{Invariant: 5, Name: "the stored root credential works after the resolution and the next rotation",
