@@ -40,6 +40,7 @@ var invariantNames = map[int]string{
 	4: "an injected event is applied exactly once, in one order on every node",
 	5: "root and issued credentials survive rotation, rollback and revocation",
 	6: "a tampered plugin binary never runs",
+	8: "a rotation cut short is resolved within the failover plus the rollback window",
 }
 
 // Failure is one violated invariant with the evidence for it.

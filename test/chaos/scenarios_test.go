@@ -315,8 +315,8 @@ func rotateCrash(point string) scenario {
 			start := e.rec.now()
 			e.hold(300*time.Millisecond, 1200*time.Millisecond)
 			old := e.active()
-			_, err := once(ctx, old, http.MethodPost, harness.Mount+"/rotate-root/"+harness.PGConn, nil)
-			e.t.Logf("rotate-root through %s: %v", old.ID, err)
+			rr, err := once(ctx, old, http.MethodPost, harness.Mount+"/rotate-root/"+harness.PGConn, nil)
+			e.t.Logf("rotate-root through %s: status %d, %v: %s", old.ID, rr.Status, err, rr.Errors())
 			e.c.WaitExit(e.t, old, 30*time.Second)
 			e.disarm(old)
 			// Fail over first: the rollback is the next leader's job, not the victim's.
