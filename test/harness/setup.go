@@ -3,10 +3,10 @@ package harness
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -37,7 +37,7 @@ func (c *Cluster) SetupTestDB(t testing.TB) (stateFile string) {
 	stateFile = filepath.Join(c.Dir, "test-db.json")
 	cl.Must(t, ctx, "POST", Mount+"/config/"+TestConn, map[string]any{
 		"plugin_name": testPluginName, "allowed_roles": TestRole, "verify_connection": true,
-		"username": "root", "password": randomHex(16), "state_file": stateFile,
+		"username": "root", "password": strings.ToLower(rand.Text()), "state_file": stateFile,
 	})
 	cl.Must(t, ctx, "POST", Mount+"/roles/"+TestRole, map[string]any{"db_name": TestConn, "default_ttl": "1h", "max_ttl": "24h"})
 	return stateFile
@@ -56,8 +56,8 @@ func (c *Cluster) SetupPGDB(t testing.TB) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
 	defer cancel()
-	user, password := "baton_root_"+randomHex(6), randomHex(16)
-	// Identifiers and literals are hex: nothing to quote.
+	user, password := "baton_root_"+strings.ToLower(rand.Text()), strings.ToLower(rand.Text())
+	// Identifiers and literals are lower-case base32: nothing to quote.
 	if err := c.PG.Exec(ctx, fmt.Sprintf("CREATE ROLE %s WITH LOGIN CREATEROLE PASSWORD '%s'", user, password)); err != nil {
 		t.Fatalf("harness: create the root role in PostgreSQL: %v", err)
 	}
@@ -85,10 +85,4 @@ func (c *Cluster) mount(t testing.TB, ctx context.Context) {
 	if r.Status == http.StatusNotFound {
 		cl.Must(t, ctx, "POST", "sys/mounts/"+Mount, map[string]any{"type": "database"})
 	}
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b) // crypto/rand does not fail on Linux
-	return hex.EncodeToString(b)
 }
