@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"strconv"
 )
 
@@ -77,6 +78,16 @@ func (s *secret) empty() bool {
 	}
 	d, err := s.dataMap()
 	return err == nil && len(d) == 0
+}
+
+// callSecret makes a call and parses its reply as a secret; a failed call's error is returned
+// as it is, so that callers can still ask isNotFound.
+func (in *invocation) callSecret(method, path string, query url.Values, body any) (*secret, error) {
+	reply, err := in.call(method, path, query, body)
+	if err != nil {
+		return nil, err
+	}
+	return parseSecret(reply)
 }
 
 // parseSecret decodes a reply body; an empty body (204) is an empty secret.
@@ -236,14 +247,10 @@ func runList(in *invocation, args []string) error {
 		return err
 	}
 	path := pos[0]
-	body, err := in.call(methodList, escapePath(path), nil, nil)
+	s, err := in.callSecret(methodList, escapePath(path), nil, nil)
 	if isNotFound(err) {
 		return in.notFound(err, path)
 	}
-	if err != nil {
-		return err
-	}
-	s, err := parseSecret(body)
 	if err != nil {
 		return err
 	}

@@ -78,11 +78,7 @@ func runLeaseRenew(in *invocation, args []string) error {
 		secs := int64(inc.d / time.Second)
 		req.Increment = &secs
 	}
-	body, err := in.call("PUT", "sys/leases/renew", nil, req)
-	if err != nil {
-		return err
-	}
-	s, err := parseSecret(body)
+	s, err := in.callSecret("PUT", "sys/leases/renew", nil, req)
 	if err != nil {
 		return err
 	}
@@ -106,11 +102,7 @@ func runLeaseLookup(in *invocation, args []string) error {
 	if err != nil {
 		return err
 	}
-	body, err := in.call("PUT", "sys/leases/lookup", nil, map[string]string{"lease_id": pos[0]})
-	if err != nil {
-		return err
-	}
-	s, err := parseSecret(body)
+	s, err := in.callSecret("PUT", "sys/leases/lookup", nil, map[string]string{"lease_id": pos[0]})
 	if err != nil {
 		return err
 	}

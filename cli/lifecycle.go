@@ -2,7 +2,6 @@ package cli
 
 import (
 	"cmp"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -45,14 +44,8 @@ func runLifecycle(in *invocation, args []string) error {
 	if _, err := in.parse(args, 0, 0); err != nil {
 		return err
 	}
-	body, err := in.call("GET", "sys/lifecycle", nil, nil)
+	r, err := in.callSecret("GET", "sys/lifecycle", nil, nil)
 	if err != nil {
-		return err
-	}
-	var r struct {
-		Data json.RawMessage `json:"data"`
-	}
-	if err := decode(body, &r); err != nil {
 		return err
 	}
 	var data struct {

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"bufio"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -328,14 +327,8 @@ func runRaftListPeers(in *invocation, args []string) error {
 	if _, err := in.parse(args, 0, 0); err != nil {
 		return err
 	}
-	body, err := in.call("GET", "sys/storage/raft/configuration", nil, nil)
+	r, err := in.callSecret("GET", "sys/storage/raft/configuration", nil, nil)
 	if err != nil {
-		return err
-	}
-	var r struct {
-		Data json.RawMessage `json:"data"`
-	}
-	if err := decode(body, &r); err != nil {
 		return err
 	}
 	if in.json() {

@@ -146,11 +146,7 @@ func runPluginList(in *invocation, args []string) error {
 	if len(pos) == 1 {
 		return listPluginsOfType(in, pos[0])
 	}
-	body, err := in.call("GET", "sys/plugins/catalog", nil, nil)
-	if err != nil {
-		return err
-	}
-	s, err := parseSecret(body)
+	s, err := in.callSecret("GET", "sys/plugins/catalog", nil, nil)
 	if err != nil {
 		return err
 	}
@@ -191,11 +187,7 @@ func runPluginList(in *invocation, args []string) error {
 }
 
 func listPluginsOfType(in *invocation, typ string) error {
-	body, err := in.call(methodList, "sys/plugins/catalog/"+url.PathEscape(typ), nil, nil)
-	if err != nil {
-		return err
-	}
-	s, err := parseSecret(body)
+	s, err := in.callSecret(methodList, "sys/plugins/catalog/"+url.PathEscape(typ), nil, nil)
 	if err != nil {
 		return err
 	}
@@ -226,11 +218,7 @@ func runPluginInfo(in *invocation, args []string) error {
 	if err != nil {
 		return err
 	}
-	body, err := in.call("GET", catalogPath(pos[0], pos[1]), versionQuery(*version), nil)
-	if err != nil {
-		return err
-	}
-	s, err := parseSecret(body)
+	s, err := in.callSecret("GET", catalogPath(pos[0], pos[1]), versionQuery(*version), nil)
 	if err != nil {
 		return err
 	}

@@ -39,21 +39,7 @@ func TestMain(m *testing.M) {
 		runHostHelper()
 		return
 	}
-	var err error
-	bins, err = pluginbin.Build(pluginbin.TestPlugin)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "build plugin binaries:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	bins.Remove()
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
+	goleak.VerifyTestMain(pluginbin.Main(m, &bins, pluginbin.TestPlugin))
 }
 
 // runHostHelper is the helper host process: it opens a plugin connection, prints the

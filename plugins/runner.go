@@ -241,7 +241,7 @@ func (r *runner) locate(e catalog.Entry) (string, error) {
 func verifiedCopy(path, dir, want string) (string, error) {
 	src, err := os.Open(path)
 	if err != nil {
-		return "", fmt.Errorf("%w: open plugin binary: %v", catalog.ErrInvalid, err)
+		return "", fmt.Errorf("%w: open plugin binary: %w", catalog.ErrInvalid, err)
 	}
 	defer src.Close()
 	dst := filepath.Join(dir, filepath.Base(path))

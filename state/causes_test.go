@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/baton-hq/baton/command"
 	"github.com/baton-hq/baton/fsm"
@@ -17,6 +18,7 @@ import (
 func TestRefusalsKeepTheirCause(t *testing.T) {
 	var refused *fsm.RefusedError
 	var badJSON *json.UnmarshalTypeError
+	var badTime *time.ParseError
 	tests := []struct {
 		name    string
 		typ     command.Type
@@ -34,12 +36,16 @@ func TestRefusalsKeepTheirCause(t *testing.T) {
 			ErrNotFound, func(err error) bool { return errors.Is(err, wal.ErrNotFound) }},
 		{"payload of the wrong shape", TypeMountPut, "not an object",
 			ErrInvalid, func(err error) bool { return errors.As(err, &badJSON) }},
+		{"lease renew with a bad expiry", TypeLeaseRenew, LeaseRenew{ID: "database/creds/ro/l1", Expires: "tomorrow"},
+			ErrInvalid, func(err error) bool { return errors.As(err, &badTime) }},
 		{"batch of the wrong shape", TypeBatch, "not an object",
 			ErrInvalid, func(err error) bool { return errors.As(err, &badJSON) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			a := base(t)
+			a.must(TypeRolePut, RolePut{Role: Role{Mount: "database", Name: "ro", DBName: "db1"}})
+			a.must(TypeLeasePut, LeasePut{Lease: Lease{ID: "database/creds/ro/l1", Mount: "database/", Role: "ro"}})
 			_, err := a.apply(tt.typ, tt.payload)
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("err = %v, want %v", err, tt.want)

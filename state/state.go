@@ -401,7 +401,7 @@ func (t *txn) apply() error {
 		}
 		exp, err := time.Parse(time.RFC3339Nano, p.Expires)
 		if err != nil {
-			return fmt.Errorf("%w: expires: %v", ErrInvalid, err)
+			return fmt.Errorf("%w: expires: %w", ErrInvalid, err)
 		}
 		l.Expires = exp
 		t.d.Leases[p.ID] = l

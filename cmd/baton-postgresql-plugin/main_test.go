@@ -22,31 +22,15 @@ import (
 // through go-plugin (gRPC, AutoMTLS, multiplexing) without a separate build.
 const asPluginEnv = "BATON_PG_PLUGIN_TEST_RUN_MAIN"
 
-var (
-	srv    *pgtest.Server
-	srvErr error
-)
+// One server for the whole binary; each test works on roles of its own.
+var pg pgtest.Shared
 
 func TestMain(m *testing.M) {
 	if os.Getenv(asPluginEnv) == "1" {
 		main()
 		return
 	}
-	srv, srvErr = pgtest.StartServer(pgtest.Options{})
-	code := m.Run()
-	if srv != nil {
-		if err := srv.Stop(); err != nil {
-			fmt.Fprintln(os.Stderr, "stop PostgreSQL:", err)
-			code = 1
-		}
-	}
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
+	goleak.VerifyTestMain(pgtest.Main(m, &pg))
 }
 
 func testContext(t *testing.T) context.Context {
@@ -100,6 +84,7 @@ func createRoot(t *testing.T, ctx context.Context, i int) (name, password string
 	t.Helper()
 	name = fmt.Sprintf("plugin_root_%d_%d", os.Getpid(), i)
 	password = fmt.Sprintf("root-pw-%d-%d", time.Now().UnixNano(), i)
+	srv := pg.Server(t)
 	if err := srv.Exec(ctx, fmt.Sprintf(`CREATE ROLE %s WITH LOGIN SUPERUSER PASSWORD '%s'`, name, password)); err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +95,7 @@ func createRoot(t *testing.T, ctx context.Context, i int) (name, password string
 // TestPluginOverGRPC drives two connections of one multiplexed plugin process against a real
 // PostgreSQL: versions, user life cycle, and secrets kept out of errors on the wire.
 func TestPluginOverGRPC(t *testing.T) {
-	pgtest.SkipOrFail(t, srvErr)
+	srv := pg.Server(t)
 	ctx := testContext(t)
 	pc, c := startPlugin(t)
 	if got := pc.NegotiatedVersion(); got != dbplugin.ProtocolMultiplexed || !c.Multiplexed() {

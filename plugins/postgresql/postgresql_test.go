@@ -21,33 +21,13 @@ import (
 
 // One server for the whole package: starting one costs about a second, and every test works
 // on roles of its own.
-var (
-	srv    *pgtest.Server
-	srvErr error
-)
+var pg pgtest.Shared
 
-func TestMain(m *testing.M) {
-	srv, srvErr = pgtest.StartServer(pgtest.Options{})
-	code := m.Run()
-	if srv != nil {
-		if err := srv.Stop(); err != nil {
-			fmt.Fprintln(os.Stderr, "stop PostgreSQL:", err)
-			code = 1
-		}
-	}
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { goleak.VerifyTestMain(pgtest.Main(m, &pg)) }
 
 func server(tb testing.TB) *pgtest.Server {
 	tb.Helper()
-	pgtest.SkipOrFail(tb, srvErr)
-	return srv
+	return pg.Server(tb)
 }
 
 func testContext(tb testing.TB) context.Context {

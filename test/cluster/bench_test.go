@@ -234,7 +234,7 @@ func (f *eventBench) rawApply(ctx context.Context, id string) (time.Duration, ti
 		// The same id makes the retry safe: the state applies it once.
 		f.retries.Add(1)
 		if ferr := f.followActive(ctx); ferr != nil {
-			return 0, 0, fmt.Errorf("%w (after: %v)", ferr, err)
+			return 0, 0, fmt.Errorf("%w (after: %w)", ferr, err)
 		}
 	}
 }
@@ -253,7 +253,7 @@ func (f *eventBench) propose(ctx context.Context, id string) (time.Duration, tim
 		}
 		f.retries.Add(1)
 		if ferr := f.followActive(ctx); ferr != nil {
-			return 0, 0, fmt.Errorf("%w (after: %v)", ferr, err)
+			return 0, 0, fmt.Errorf("%w (after: %w)", ferr, err)
 		}
 	}
 }

@@ -3,10 +3,10 @@ package harness
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -38,7 +38,7 @@ func (c *Cluster) SetupTestDB(t testing.TB) (stateFile string) {
 	stateFile = filepath.Join(c.Dir, "test-db.json")
 	c.setupWrite(t, ctx, "POST", Mount+"/config/"+TestConn, map[string]any{
 		"plugin_name": testPluginName, "allowed_roles": TestRole, "verify_connection": true,
-		"username": "root", "password": randomHex(16), "state_file": stateFile,
+		"username": "root", "password": strings.ToLower(rand.Text()), "state_file": stateFile,
 	})
 	c.setupWrite(t, ctx, "POST", Mount+"/roles/"+TestRole, map[string]any{"db_name": TestConn, "default_ttl": "1h", "max_ttl": "24h"})
 	return stateFile
@@ -57,8 +57,8 @@ func (c *Cluster) SetupPGDB(t testing.TB) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
 	defer cancel()
-	user, password := "baton_root_"+randomHex(6), randomHex(16)
-	// Identifiers and literals are hex: nothing to quote.
+	user, password := "baton_root_"+strings.ToLower(rand.Text()), strings.ToLower(rand.Text())
+	// Identifiers and literals are lower-case base32: nothing to quote.
 	if err := c.PG.Exec(ctx, fmt.Sprintf("CREATE ROLE %s WITH LOGIN CREATEROLE PASSWORD '%s'", user, password)); err != nil {
 		t.Fatalf("harness: create the root role in PostgreSQL: %v", err)
 	}
@@ -138,10 +138,4 @@ func replyErr(what string, r testutil.Reply, err error) error {
 		return fmt.Errorf("%s: status %d: %s", what, r.Status, r.Raw)
 	}
 	return nil
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b) // crypto/rand does not fail on Linux
-	return hex.EncodeToString(b)
 }

@@ -10,7 +10,6 @@ package pgtest
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -169,7 +168,7 @@ func withDefaults(o Options) Options {
 		o.SuperUser = DefaultSuperUser
 	}
 	if o.SuperPassword == "" {
-		o.SuperPassword = randomHex(16)
+		o.SuperPassword = strings.ToLower(rand.Text())
 	}
 	if o.MaxConnections == 0 {
 		o.MaxConnections = DefaultMaxConnections
@@ -545,10 +544,4 @@ func (s *Server) RoleExists(ctx context.Context, name string) (bool, error) {
 	var ok bool
 	err := s.pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1)", name).Scan(&ok)
 	return ok, err
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }

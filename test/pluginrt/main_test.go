@@ -25,21 +25,7 @@ import (
 var bins *pluginbin.Set
 
 func TestMain(m *testing.M) {
-	var err error
-	bins, err = pluginbin.Build(pluginbin.TestPlugin, pluginbin.PostgreSQLPlugin)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "build plugin binaries:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	bins.Remove()
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
+	goleak.VerifyTestMain(pluginbin.Main(m, &bins, pluginbin.TestPlugin, pluginbin.PostgreSQLPlugin))
 }
 
 // binary returns a built plugin, skipping when another engineer's package does not build.
