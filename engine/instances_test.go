@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
-	"go.uber.org/goleak"
 
 	"github.com/baton-hq/baton/barrier"
 	"github.com/baton-hq/baton/command"
@@ -22,8 +21,6 @@ import (
 	"github.com/baton-hq/baton/state"
 	"github.com/baton-hq/baton/test/testutil"
 )
-
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // fakeCluster is a one-node cluster without Raft: proposals go through the command codec into
 // a real replicated state, in order. A test can hold proposals at a gate or fail them.
