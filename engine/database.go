@@ -234,9 +234,14 @@ func (e *Engine) listKeys(mount string, keys func(d *state.Data) []string) []str
 	return out
 }
 
-// DeleteConfig deletes a connection; its plugin instance is closed by the transition.
+// DeleteConfig deletes a connection; its plugin instance is closed by the transition. A
+// connection that is not there is deleted already: success, from HTTP (as OpenBao answers)
+// and NATS alike, as DisableMount does for a mount.
 func (e *Engine) DeleteConfig(ctx context.Context, mount, name string, src Source) error {
 	_, err := e.cluster.Propose(ctx, state.TypeConnDelete, src.EventID, src.From, state.ConnRef{Mount: mount, Name: name})
+	if errors.Is(err, state.ErrNotFound) {
+		return nil
+	}
 	return err
 }
 

@@ -13,7 +13,8 @@ import (
 
 // TestRandomSequences: any sequence of events — the kind's own, the other kind's, unknown
 // ones — never panics, keeps the machine in one of its states, changes it only on success,
-// records exactly the accepted events, and snapshots exactly.
+// leaves every teardown event accepted, records exactly the accepted events, and snapshots
+// exactly.
 func TestRandomSequences(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		kind := rapid.SampledFrom(Kinds()).Draw(t, "kind")
@@ -63,6 +64,12 @@ func TestRandomSequences(t *testing.T) {
 			}
 			if !slices.Contains(States(kind), m.State()) {
 				t.Fatalf("unknown state %q", m.State())
+			}
+			// Whatever came before, every teardown is still accepted (DESIGN.md invariant 10).
+			for _, td := range Teardown(kind) {
+				if !m.Can(td) {
+					t.Fatalf("%s in %s refuses teardown %s", kind, m.State(), td)
+				}
 			}
 		}
 		h := m.History()

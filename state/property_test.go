@@ -27,12 +27,18 @@ import (
 var sequences = flag.Int("state.sequences", 300, "random command sequences of the lifecycle property test (unless -rapid.checks is set)")
 
 // The small universe the sequences draw from: two mounts, two connection names, two roles, so
-// that commands collide often.
+// that commands collide often; draws favour the first of each (three to one), so that most
+// commands of a sequence meet the same connection.
 var (
 	propMounts = []string{"database/", "other/"}
 	propConns  = []string{"c1", "c2"}
 	propRoles  = []string{"r1", "r2"}
 )
+
+// favour draws from xs, the first element three times as often as each other one.
+func favour[T any](t *rapid.T, xs []T, label string) T {
+	return rapid.SampledFrom(append([]T{xs[0], xs[0]}, xs...)).Draw(t, label)
+}
 
 // driver applies commands to one state as a node's Raft log would: increasing indexes, each
 // command through the codec.
@@ -212,10 +218,10 @@ func (m *model) source() command.Source {
 	return rapid.SampledFrom([]command.Source{command.SourceAPI, command.SourceNATS}).Draw(m.t, "source")
 }
 
-func (m *model) mount() string { return rapid.SampledFrom(propMounts).Draw(m.t, "mount") }
+func (m *model) mount() string { return favour(m.t, propMounts, "mount") }
 
 func (m *model) conn() (mount, name string) {
-	return m.mount(), rapid.SampledFrom(propConns).Draw(m.t, "conn")
+	return m.mount(), favour(m.t, propConns, "conn")
 }
 
 // walID draws the id of an existing WAL entry, or one that never existed.
@@ -227,7 +233,10 @@ func (m *model) walID() string {
 		}
 	})
 	sort.Strings(ids)
-	return rapid.SampledFrom(append(ids, "w-none")).Draw(m.t, "wal")
+	if len(ids) == 0 {
+		return "w-none"
+	}
+	return favour(m.t, append(ids, "w-none"), "wal")
 }
 
 // disableMount is engine.DisableMount's commands: mark, revoke every lease, delete.
@@ -257,26 +266,22 @@ func (d *driver) disableMount(path string, strict bool) {
 	check(err, "mount.delete")
 }
 
+// actions are what the node proposes, grouped so that related commands share one action
+// (rapid picks actions uniformly: fewer, broader actions make the sequences that matter, such
+// as begin a rotation, delete the connection, write it again, more likely).
 func (m *model) actions() map[string]func(*rapid.T) {
-	plugin := func(ev fsm.Event) func(*rapid.T) {
-		return func(*rapid.T) {
-			mount, name := m.conn()
-			m.propose(TypeLifecycleFire, command.SourceInternal, LifecycleFire{Kind: fsm.KindPlugin, ID: Key(mount, name), Event: ev})
-		}
-	}
-	broadcast := func(kind fsm.Kind, ev fsm.Event) func(*rapid.T) {
-		return func(*rapid.T) {
-			m.propose(TypeLifecycleAll, m.source(), LifecycleBroadcast{Kind: kind, Event: ev})
-		}
-	}
 	return map[string]func(*rapid.T){
 		"mount enable": func(*rapid.T) {
 			m.propose(TypeMountPut, m.source(), MountPut{Mount: Mount{Path: m.mount(), Type: "database"}})
 		},
-		"mount disable": func(*rapid.T) { m.disableMount(m.mount(), false) },
-		// The active node lost leadership between the mark and the delete.
-		"mount disable interrupted": func(*rapid.T) {
-			m.propose(TypeMountDisable, m.source(), MountDelete{Path: m.mount()})
+		"mount disable": func(*rapid.T) {
+			path := m.mount()
+			if rapid.Bool().Draw(m.t, "interrupted") {
+				// The active node lost leadership between the mark and the delete.
+				m.propose(TypeMountDisable, m.source(), MountDelete{Path: path})
+				return
+			}
+			m.disableMount(path, false)
 		},
 		"conn write": func(*rapid.T) {
 			mount, name := m.conn()
@@ -293,23 +298,24 @@ func (m *model) actions() map[string]func(*rapid.T) {
 		},
 		"role write": func(*rapid.T) {
 			mount, name := m.conn()
-			m.propose(TypeRolePut, command.SourceAPI, RolePut{Role: Role{Mount: mount, Name: rapid.SampledFrom(propRoles).Draw(m.t, "role"), DBName: name}})
+			m.propose(TypeRolePut, command.SourceAPI, RolePut{Role: Role{Mount: mount, Name: favour(m.t, propRoles, "role"), DBName: name}})
 		},
-		"creds": func(*rapid.T) {
+		"creds or revoke": func(*rapid.T) {
+			if rapid.Bool().Draw(m.t, "revoke") {
+				var ids []string
+				m.view(func(d *Data) {
+					for id := range d.Leases {
+						ids = append(ids, id)
+					}
+				})
+				sort.Strings(ids)
+				m.propose(TypeLeaseDelete, command.SourceAPI, LeaseDelete{ID: rapid.SampledFrom(append(ids, "none")).Draw(m.t, "lease")})
+				return
+			}
 			mount, name := m.conn()
-			role := rapid.SampledFrom(propRoles).Draw(m.t, "role")
+			role := favour(m.t, propRoles, "role")
 			m.propose(TypeLeasePut, command.SourceAPI, LeasePut{Lease: Lease{ID: fmt.Sprintf("%screds/%s/l%d", mount, role, m.n),
 				Mount: mount, Role: role, DBName: name, Username: "u"}})
-		},
-		"revoke": func(*rapid.T) {
-			var ids []string
-			m.view(func(d *Data) {
-				for id := range d.Leases {
-					ids = append(ids, id)
-				}
-			})
-			sort.Strings(ids)
-			m.propose(TypeLeaseDelete, command.SourceAPI, LeaseDelete{ID: rapid.SampledFrom(append(ids, "none")).Draw(m.t, "lease")})
 		},
 		"rotate begin": func(*rapid.T) {
 			mount, name := m.conn()
@@ -317,39 +323,43 @@ func (m *model) actions() map[string]func(*rapid.T) {
 			m.propose(TypeRotateBegin, m.source(), RotateBegin{Mount: mount, Name: name,
 				Entry: wal.Entry{ID: fmt.Sprintf("w-%d", m.wals), Data: []byte("sealed-old-new")}})
 		},
-		"rotate commit": func(*rapid.T) {
+		"rotate end": func(*rapid.T) {
 			mount, name := m.conn()
+			if rapid.Bool().Draw(m.t, "failed") {
+				m.propose(TypeRotateFail, command.SourceInternal, RotateFail{Mount: mount, Name: name, Reason: "UpdateUser failed"})
+				return
+			}
 			m.propose(TypeRotateCommit, command.SourceInternal, RotateCommit{Mount: mount, Name: name, WALID: m.walID(), Config: []byte("rotated")})
 		},
-		"rotate fail": func(*rapid.T) {
-			mount, name := m.conn()
-			m.propose(TypeRotateFail, command.SourceInternal, RotateFail{Mount: mount, Name: name, Reason: "UpdateUser failed"})
+		"rollback": func(*rapid.T) {
+			id := m.walID()
+			switch rapid.SampledFrom([]string{"start", "done", "fail"}).Draw(m.t, "rollback") {
+			case "start":
+				m.propose(TypeRollbackStart, command.SourceInternal, RollbackStart{WALID: id})
+			case "done":
+				m.propose(TypeRollbackDone, command.SourceInternal, RollbackDone{WALID: id, Config: []byte("restored")})
+			default:
+				m.propose(TypeRollbackFail, command.SourceInternal, RollbackFail{WALID: id, Reason: "database down"})
+			}
 		},
-		"rollback start": func(*rapid.T) {
-			m.propose(TypeRollbackStart, command.SourceInternal, RollbackStart{WALID: m.walID()})
-		},
-		"rollback done": func(*rapid.T) {
-			m.propose(TypeRollbackDone, command.SourceInternal, RollbackDone{WALID: m.walID(), Config: []byte("restored")})
-		},
-		"rollback fail": func(*rapid.T) {
-			m.propose(TypeRollbackFail, command.SourceInternal, RollbackFail{WALID: m.walID(), Reason: "database down"})
-		},
-		"reload plugin": func(*rapid.T) {
+		"reload": func(*rapid.T) {
+			if rapid.Bool().Draw(m.t, "by mount") {
+				m.propose(TypePluginReload, m.source(), PluginReload{Mount: m.mount()})
+				return
+			}
 			m.propose(TypePluginReload, m.source(), PluginReload{PluginName: "pg"})
 		},
-		"reload mount": func(*rapid.T) {
-			m.propose(TypePluginReload, m.source(), PluginReload{Mount: m.mount()})
-		},
 		// The runtime's own records: lazy starts, their outcome, plugin exits, answers to stops.
-		"request":      plugin(fsm.EventRequest),
-		"started":      plugin(fsm.EventStarted),
-		"start failed": plugin(fsm.EventStartFailed),
-		"crashed":      plugin(fsm.EventCrashed),
-		"stopped":      plugin(fsm.EventStopped),
-		"step down":    broadcast(fsm.KindPlugin, fsm.EventStepDown),
-		"seal":         broadcast(fsm.KindPlugin, fsm.EventSeal),
-		"shutdown":     broadcast(fsm.KindPlugin, fsm.EventShutdown),
-		"failover":     func(*rapid.T) { m.reconcile(false) },
+		"plugin record": func(*rapid.T) {
+			mount, name := m.conn()
+			ev := rapid.SampledFrom([]fsm.Event{fsm.EventRequest, fsm.EventStarted, fsm.EventStartFailed, fsm.EventCrashed, fsm.EventStopped}).Draw(m.t, "record")
+			m.propose(TypeLifecycleFire, command.SourceInternal, LifecycleFire{Kind: fsm.KindPlugin, ID: Key(mount, name), Event: ev})
+		},
+		"node event": func(*rapid.T) {
+			ev := rapid.SampledFrom([]fsm.Event{fsm.EventStepDown, fsm.EventSeal, fsm.EventShutdown}).Draw(m.t, "node event")
+			m.propose(TypeLifecycleAll, m.source(), LifecycleBroadcast{Kind: fsm.KindPlugin, Event: ev})
+		},
+		"failover": func(*rapid.T) { m.reconcile(false) },
 		// JetStream redelivers an event the old leader applied but did not ack.
 		"redeliver": func(*rapid.T) {
 			if len(m.applied) == 0 {

@@ -1,11 +1,13 @@
 package cluster
 
 import (
+	"fmt"
 	"net/http"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/baton-hq/baton/events"
 	"github.com/baton-hq/baton/test/testutil"
 )
 
@@ -60,4 +62,24 @@ func TestDisableMountRightAfterSetup(t *testing.T) {
 		t.Fatalf("creds: %s", r.Raw)
 	}
 	disable("after a credential")
+
+	// The same teardowns as NATS events, each twice with its own id: a connection or mount
+	// already gone is a no-op success there too, as over HTTP, not a rejection.
+	devSetup()
+	nc := natsConn(t, c)
+	for i, ev := range []events.Event{
+		{Kind: events.KindConnDelete, Target: events.Target{Type: events.TargetConnection, ID: "database/dev-test"}},
+		{Kind: events.KindConnDelete, Target: events.Target{Type: events.TargetConnection, ID: "database/dev-test"}},
+		{Kind: events.KindDisable, Target: events.Target{Type: events.TargetMount, ID: "database"}},
+		{Kind: events.KindDisable, Target: events.Target{Type: events.TargetMount, ID: "database"}},
+	} {
+		ev.V, ev.ID, ev.Source = events.Version, fmt.Sprintf("teardown-%d", i), "test"
+		if _, err := events.InjectSync(ctx, nc, c.Name, ev); err != nil {
+			t.Fatalf("NATS %s of %s (event %d): %v", ev.Kind, ev.Target.ID, i, err)
+		}
+	}
+	r = a.Client.Must(t, ctx, "GET", "sys/mounts", nil)
+	if _, ok := r.Body["database/"]; ok {
+		t.Fatalf("NATS: database/ still mounted: %s", r.Raw)
+	}
 }
