@@ -95,12 +95,13 @@ func (c *Cluster) mount(t testing.TB, ctx context.Context) {
 	})
 }
 
-// setupAttempts bounds the tries of one setup step. The steps are idempotent, and one can
-// fail with no fault in Baton: on a loaded machine the fast Raft profile's 100 ms lease can
-// lapse and leadership move in the middle of a step (seen under a CPU hog: "not the active
-// node and no active node is known", and a plugin start the guard stopped on the deposed
-// node, "plugin handshake failed"). A step that fails every time is a real failure.
-const setupAttempts = 3
+// A setup step is tried again, on the then active node, until it succeeds or the setup's
+// deadline (setupTimeout) passes. The steps are idempotent, and one can fail with no fault in
+// Baton: on a loaded machine the fast Raft profile's 100 ms lease can lapse and leadership
+// move in the middle of a step, several times in a row (seen under a CPU hog: "not the
+// active node and no active node is known", "leadership lost while committing log", and a
+// plugin start the guard stopped on the deposed node, "plugin handshake failed"). A step
+// that fails until the deadline is a real failure.
 
 // setupWrite sends an idempotent setup write to the active node, again to the then active
 // node if it fails, and fails the test if every try does.
@@ -112,21 +113,24 @@ func (c *Cluster) setupWrite(t testing.TB, ctx context.Context, method, path str
 	})
 }
 
-// setup runs one setup step against the active node, up to setupAttempts times.
+// setup runs one setup step against the active node until it succeeds or ctx ends.
 func (c *Cluster) setup(t testing.TB, ctx context.Context, what string, step func(*testutil.Client) error) {
 	t.Helper()
-	var err error
-	for try := 1; try <= setupAttempts; try++ {
+	for try := 1; ; try++ {
 		n := c.WaitActive(t, nil, formTimeout)
-		if err = step(n.Client); err == nil {
+		err := step(n.Client)
+		if err == nil {
 			return
 		}
-		if ctx.Err() != nil || try == setupAttempts {
-			break
+		if ctx.Err() != nil {
+			t.Fatalf("harness: setup step %s, try %d: %v", what, try, err)
 		}
-		t.Logf("harness: setup step %s through %s failed (try %d of %d), trying again on the active node: %v", what, n.ID, try, setupAttempts, err)
+		t.Logf("harness: setup step %s through %s failed (try %d), trying again on the active node: %v", what, n.ID, try, err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(pollEvery):
+		}
 	}
-	t.Fatalf("harness: setup step %s: %v", what, err)
 }
 
 // replyErr turns a reply into an error unless its status is 2xx.
