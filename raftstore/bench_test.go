@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/baton-hq/baton/command"
+	"github.com/baton-hq/baton/raftstore/command"
 )
 
 // BenchmarkApply is the raw Raft Apply baseline, one proposal in flight, on a 3-node cluster on

@@ -9,7 +9,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
-	"github.com/baton-hq/baton/command"
+	"github.com/baton-hq/baton/raftstore/command"
 )
 
 // Dispatcher is the replicated state behind the Raft log. raftstore owns this interface because

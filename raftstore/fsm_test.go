@@ -9,7 +9,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
-	"github.com/baton-hq/baton/command"
+	"github.com/baton-hq/baton/raftstore/command"
 )
 
 func TestFSMApplyPanicsOnUndecodableEntry(t *testing.T) {

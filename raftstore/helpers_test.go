@@ -15,7 +15,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"go.uber.org/goleak"
 
-	"github.com/baton-hq/baton/command"
+	"github.com/baton-hq/baton/raftstore/command"
 	"github.com/baton-hq/baton/test/testutil"
 )
 

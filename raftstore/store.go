@@ -24,7 +24,7 @@ import (
 	"go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
 
-	"github.com/baton-hq/baton/command"
+	"github.com/baton-hq/baton/raftstore/command"
 )
 
 // Errors callers branch on.

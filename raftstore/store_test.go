@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/baton-hq/baton/command"
+	"github.com/baton-hq/baton/raftstore/command"
 	"github.com/baton-hq/baton/test/testutil"
 )
 

@@ -15,9 +15,9 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/baton-hq/baton/core"
+	"github.com/baton-hq/baton/internal/core"
+	"github.com/baton-hq/baton/internal/server"
 	"github.com/baton-hq/baton/raftstore"
-	"github.com/baton-hq/baton/server"
 )
 
 // runDev starts a throwaway single node: temp data dir, embedded NATS, a plugin directory

@@ -16,11 +16,11 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"go.uber.org/goleak"
 
-	"github.com/baton-hq/baton/core"
+	"github.com/baton-hq/baton/internal/core"
+	"github.com/baton-hq/baton/internal/server"
 	"github.com/baton-hq/baton/plugins/postgresql"
 	"github.com/baton-hq/baton/plugins/testplugin"
 	"github.com/baton-hq/baton/raftstore"
-	"github.com/baton-hq/baton/server"
 	"github.com/baton-hq/baton/test/testutil"
 )
 

@@ -9,7 +9,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/baton-hq/baton/cli"
+	"github.com/baton-hq/baton/internal/cli"
 	"github.com/baton-hq/baton/plugins/postgresql"
 	"github.com/baton-hq/baton/plugins/testplugin"
 )

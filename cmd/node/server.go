@@ -16,13 +16,13 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/baton-hq/baton/barrier"
-	"github.com/baton-hq/baton/config"
-	"github.com/baton-hq/baton/core"
-	"github.com/baton-hq/baton/faults"
+	"github.com/baton-hq/baton/internal/barrier"
+	"github.com/baton-hq/baton/internal/config"
+	"github.com/baton-hq/baton/internal/core"
+	"github.com/baton-hq/baton/internal/faults"
+	"github.com/baton-hq/baton/internal/server"
 	"github.com/baton-hq/baton/plugins/catalog"
 	"github.com/baton-hq/baton/raftstore"
-	"github.com/baton-hq/baton/server"
 )
 
 const (

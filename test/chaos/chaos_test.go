@@ -8,7 +8,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/baton-hq/baton/faults"
+	"github.com/baton-hq/baton/internal/faults"
 )
 
 // The chaos runs start real clusters, so they sit behind the chaos build tag:

@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/baton-hq/baton/engine"
-	"github.com/baton-hq/baton/faults"
+	"github.com/baton-hq/baton/internal/faults"
+	"github.com/baton-hq/baton/plugins/database"
 	"github.com/baton-hq/baton/test/harness"
 	"github.com/baton-hq/baton/test/testutil"
 )
@@ -152,11 +152,11 @@ func interruptedRotation(point string) scenario {
 			if len(in.next503) > 0 {
 				e.t.Logf("next rotate-root answered 503 %d times first: %s", len(in.next503), strings.Join(first(in.next503, 3), "; "))
 			}
-			bound := in.active + engine.DefaultRollbackWindow + resolutionSlack
+			bound := in.active + database.DefaultRollbackWindow + resolutionSlack
 			e.rec.expect(Expectation{Invariant: 8, Name: "creds fail for no longer than the failover plus the rollback window",
 				OK: in.credsOK && in.creds <= bound,
 				Evidence: fmt.Sprintf("first PostgreSQL credential %s after the kill (ok %v); failover %s + window %s + slack %s = %s",
-					ms(in.creds), in.credsOK, ms(in.active), engine.DefaultRollbackWindow, resolutionSlack, ms(bound))})
+					ms(in.creds), in.credsOK, ms(in.active), database.DefaultRollbackWindow, resolutionSlack, ms(bound))})
 			e.rec.expect(Expectation{Invariant: 8, Name: "the interrupted rotation is resolved long before the WAL's minimum age",
 				OK:       in.resolvedOK && in.resolved <= bound,
 				Evidence: fmt.Sprintf("WAL empty %s after the kill (ok %v), minimum age %s, bound %s", ms(in.resolved), in.resolvedOK, longMinAge, ms(bound))})

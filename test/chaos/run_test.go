@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/baton-hq/baton/config"
+	"github.com/baton-hq/baton/internal/config"
 	"github.com/baton-hq/baton/plugins/testplugin"
 	"github.com/baton-hq/baton/test/harness"
 	"github.com/baton-hq/baton/test/testutil"

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/baton-hq/baton/events"
-	"github.com/baton-hq/baton/faults"
+	"github.com/baton-hq/baton/internal/faults"
 	"github.com/baton-hq/baton/plugins/catalog"
 	"github.com/baton-hq/baton/plugins/testplugin"
 	"github.com/baton-hq/baton/test/harness"

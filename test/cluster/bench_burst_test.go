@@ -9,7 +9,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/baton-hq/baton/events"
-	"github.com/baton-hq/baton/state"
+	"github.com/baton-hq/baton/raftstore/state"
 	"github.com/baton-hq/baton/test/testutil"
 )
 

@@ -16,10 +16,10 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/baton-hq/baton/core"
 	"github.com/baton-hq/baton/events"
+	"github.com/baton-hq/baton/internal/core"
+	"github.com/baton-hq/baton/internal/server"
 	"github.com/baton-hq/baton/raftstore"
-	"github.com/baton-hq/baton/server"
 	"github.com/baton-hq/baton/test/testutil"
 )
 

@@ -17,7 +17,7 @@ import (
 	"github.com/baton-hq/baton/events"
 	"github.com/baton-hq/baton/fsm"
 	"github.com/baton-hq/baton/plugins/catalog"
-	"github.com/baton-hq/baton/state"
+	"github.com/baton-hq/baton/raftstore/state"
 	"github.com/baton-hq/baton/test/testutil"
 )
 

@@ -13,9 +13,9 @@ import (
 
 	"crypto/rand"
 
-	"github.com/baton-hq/baton/command"
 	"github.com/baton-hq/baton/fsm"
-	"github.com/baton-hq/baton/state"
+	"github.com/baton-hq/baton/raftstore/command"
+	"github.com/baton-hq/baton/raftstore/state"
 	"github.com/baton-hq/baton/test/pgtest"
 	"github.com/baton-hq/baton/test/testutil"
 	"github.com/baton-hq/baton/wal"

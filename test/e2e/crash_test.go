@@ -10,7 +10,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/baton-hq/baton/faults"
+	"github.com/baton-hq/baton/internal/faults"
 	"github.com/baton-hq/baton/test/harness"
 	"github.com/baton-hq/baton/test/pgtest"
 	"github.com/baton-hq/baton/test/testutil"

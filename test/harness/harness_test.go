@@ -13,7 +13,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/baton-hq/baton/config"
+	"github.com/baton-hq/baton/internal/config"
 	"github.com/baton-hq/baton/test/testutil"
 )
 

@@ -16,13 +16,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/baton-hq/baton/barrier"
-	"github.com/baton-hq/baton/command"
-	"github.com/baton-hq/baton/core"
-	"github.com/baton-hq/baton/engine"
 	"github.com/baton-hq/baton/fsm"
+	"github.com/baton-hq/baton/internal/barrier"
+	"github.com/baton-hq/baton/internal/core"
 	"github.com/baton-hq/baton/plugins/catalog"
-	"github.com/baton-hq/baton/state"
+	"github.com/baton-hq/baton/plugins/database"
+	"github.com/baton-hq/baton/raftstore/command"
+	"github.com/baton-hq/baton/raftstore/state"
 )
 
 func (s *Server) sysInit(w http.ResponseWriter, r *http.Request, _ string) error {
@@ -558,12 +558,12 @@ func (s *Server) reload(w http.ResponseWriter, r *http.Request, _ string) error 
 	defer cancel()
 	id := rand.Text()
 	if plugin != "" {
-		if _, err := s.engine.Reload(ctx, plugin, "", engine.Source{EventID: id, From: command.SourceAPI}); err != nil {
+		if _, err := s.engine.Reload(ctx, plugin, "", database.Source{EventID: id, From: command.SourceAPI}); err != nil {
 			return err
 		}
 	}
 	for i, m := range mounts {
-		if _, err := s.engine.Reload(ctx, "", m, engine.Source{EventID: fmt.Sprintf("%s-%d", id, i), From: command.SourceAPI}); err != nil {
+		if _, err := s.engine.Reload(ctx, "", m, database.Source{EventID: fmt.Sprintf("%s-%d", id, i), From: command.SourceAPI}); err != nil {
 			return err
 		}
 	}
@@ -628,7 +628,7 @@ func (s *Server) mounts(w http.ResponseWriter, r *http.Request, rest string) err
 		w.WriteHeader(http.StatusNoContent)
 		return nil
 	case http.MethodDelete:
-		if err := s.engine.DisableMount(ctx, mount, engine.APISource); err != nil {
+		if err := s.engine.DisableMount(ctx, mount, database.APISource); err != nil {
 			return err
 		}
 		w.WriteHeader(http.StatusNoContent)

@@ -5,7 +5,7 @@
 // on the instance's lifecycle machine, and carries out the effects of committed transitions.
 //
 // Everything here runs on the active node; followers hold the same state and run nothing.
-package engine
+package database
 
 import (
 	"context"
@@ -19,14 +19,14 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sync/singleflight"
 
-	"github.com/baton-hq/baton/barrier"
-	"github.com/baton-hq/baton/command"
 	"github.com/baton-hq/baton/fsm"
+	"github.com/baton-hq/baton/internal/barrier"
 	"github.com/baton-hq/baton/plugins"
 	"github.com/baton-hq/baton/plugins/catalog"
 	"github.com/baton-hq/baton/plugins/dbplugin"
+	"github.com/baton-hq/baton/raftstore/command"
+	"github.com/baton-hq/baton/raftstore/state"
 	"github.com/baton-hq/baton/rollback"
-	"github.com/baton-hq/baton/state"
 	"github.com/baton-hq/baton/wal"
 )
 

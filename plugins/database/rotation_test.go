@@ -1,4 +1,4 @@
-package engine
+package database
 
 import (
 	"context"
@@ -12,12 +12,12 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/baton-hq/baton/barrier"
-	"github.com/baton-hq/baton/command"
 	"github.com/baton-hq/baton/fsm"
+	"github.com/baton-hq/baton/internal/barrier"
 	"github.com/baton-hq/baton/plugins"
 	"github.com/baton-hq/baton/plugins/catalog"
-	"github.com/baton-hq/baton/state"
+	"github.com/baton-hq/baton/raftstore/command"
+	"github.com/baton-hq/baton/raftstore/state"
 	"github.com/baton-hq/baton/wal"
 )
 

@@ -14,11 +14,11 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/baton-hq/baton/api"
-	"github.com/baton-hq/baton/core"
-	"github.com/baton-hq/baton/engine"
+	"github.com/baton-hq/baton/internal/api"
+	"github.com/baton-hq/baton/internal/core"
 	"github.com/baton-hq/baton/plugins"
 	"github.com/baton-hq/baton/plugins/catalog"
+	"github.com/baton-hq/baton/plugins/database"
 )
 
 // Version is Baton's version, reported to plugins and by the API.
@@ -38,7 +38,7 @@ type Config struct {
 	// Rollback period and minimum age, and the lease expiry period.
 	RollbackPeriod, RollbackMinAge, LeasePeriod time.Duration
 	// RollbackWindow bounds how long an interrupted rotation whose new password is not in
-	// force waits before it is rolled back (engine.DefaultRollbackWindow).
+	// force waits before it is rolled back (database.DefaultRollbackWindow).
 	RollbackWindow time.Duration
 	// RetryJoin lists leader API addresses to join through once unsealed.
 	RetryJoin []string
@@ -51,7 +51,7 @@ type Config struct {
 // Server is a running node.
 type Server struct {
 	Node   *core.Node
-	Engine *engine.Engine
+	Engine *database.Engine
 	Pool   *plugins.Pool
 	API    *api.Server
 
@@ -94,7 +94,7 @@ func New(cfg Config) (*Server, error) {
 		return fail(err)
 	}
 	s.Node = node
-	var eng *engine.Engine
+	var eng *database.Engine
 	pool, err := plugins.NewPool(plugins.Config{
 		PluginDir: cfg.PluginDir, StartTimeout: cfg.StartTimeout, Permissions: cfg.Permissions,
 		PassEnv: cfg.PassEnv, HostVersion: Version, Logger: log,
@@ -109,7 +109,7 @@ func New(cfg Config) (*Server, error) {
 		return fail(err)
 	}
 	s.Pool = pool
-	eng, err = engine.New(engine.Config{
+	eng, err = database.New(database.Config{
 		Cluster: node, Pool: pool, Logger: log.Named("database"),
 		RollbackPeriod: cfg.RollbackPeriod, RollbackMinAge: cfg.RollbackMinAge, RollbackWindow: cfg.RollbackWindow, LeasePeriod: cfg.LeasePeriod,
 	})

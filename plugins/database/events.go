@@ -1,4 +1,4 @@
-package engine
+package database
 
 import (
 	"context"
@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/baton-hq/baton/command"
 	"github.com/baton-hq/baton/events"
 	"github.com/baton-hq/baton/fsm"
 	"github.com/baton-hq/baton/plugins/catalog"
-	"github.com/baton-hq/baton/state"
+	"github.com/baton-hq/baton/raftstore/command"
+	"github.com/baton-hq/baton/raftstore/state"
 )
 
 // HandleEvent applies a plugin- or connection-level event injected over NATS; part of

@@ -4,8 +4,8 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/baton-hq/baton/engine"
-	"github.com/baton-hq/baton/state"
+	"github.com/baton-hq/baton/plugins/database"
+	"github.com/baton-hq/baton/raftstore/state"
 )
 
 // configKeys are the connection settings Baton keeps; every other key of a config write goes
@@ -47,13 +47,13 @@ func (s *Server) database(w http.ResponseWriter, r *http.Request, p string) erro
 			if err != nil {
 				return err
 			}
-			if err := s.engine.WriteConfig(ctx, mount, name, in, engine.APISource); err != nil {
+			if err := s.engine.WriteConfig(ctx, mount, name, in, database.APISource); err != nil {
 				return err
 			}
 			w.WriteHeader(http.StatusNoContent)
 			return nil
 		case http.MethodDelete:
-			if err := s.engine.DeleteConfig(ctx, mount, name, engine.APISource); err != nil && !isNotFound(err) {
+			if err := s.engine.DeleteConfig(ctx, mount, name, database.APISource); err != nil && !isNotFound(err) {
 				return err
 			}
 			w.WriteHeader(http.StatusNoContent)
@@ -64,7 +64,7 @@ func (s *Server) database(w http.ResponseWriter, r *http.Request, p string) erro
 		if err := requireMethod(r, http.MethodPost, http.MethodPut); err != nil {
 			return err
 		}
-		if err := s.engine.Reset(ctx, mount, nameRequired(name), engine.APISource); err != nil {
+		if err := s.engine.Reset(ctx, mount, nameRequired(name), database.APISource); err != nil {
 			return err
 		}
 		w.WriteHeader(http.StatusNoContent)
@@ -76,7 +76,7 @@ func (s *Server) database(w http.ResponseWriter, r *http.Request, p string) erro
 		if name == "" {
 			return errStatus(http.StatusBadRequest, "reload needs a plugin name: %sreload/:plugin_name", mount)
 		}
-		if _, err := s.engine.Reload(ctx, name, mount, engine.APISource); err != nil {
+		if _, err := s.engine.Reload(ctx, name, mount, database.APISource); err != nil {
 			return err
 		}
 		var conns []string
@@ -99,7 +99,7 @@ func (s *Server) database(w http.ResponseWriter, r *http.Request, p string) erro
 		if name == "" {
 			return errStatus(http.StatusBadRequest, "rotate-root needs a connection name: %srotate-root/:name", mount)
 		}
-		if err := s.engine.RotateRoot(ctx, mount, name, engine.APISource); err != nil {
+		if err := s.engine.RotateRoot(ctx, mount, name, database.APISource); err != nil {
 			return err
 		}
 		w.WriteHeader(http.StatusNoContent)
@@ -184,13 +184,13 @@ func (s *Server) findMount(p string) (string, string) {
 	return best, strings.TrimPrefix(strings.TrimPrefix(p, strings.TrimSuffix(best, "/")), "/")
 }
 
-func configInput(r *http.Request) (engine.ConfigInput, error) {
+func configInput(r *http.Request) (database.ConfigInput, error) {
 	b, err := body(r)
 	if err != nil {
-		return engine.ConfigInput{}, err
+		return database.ConfigInput{}, err
 	}
 	p := params(b)
-	var in engine.ConfigInput
+	var in database.ConfigInput
 	if in.PluginName, err = p.str("plugin_name"); err != nil {
 		return in, err
 	}

@@ -1,4 +1,4 @@
-package engine
+package database
 
 import (
 	"context"
@@ -14,13 +14,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/baton-hq/baton/command"
-	"github.com/baton-hq/baton/faults"
+	"github.com/baton-hq/baton/internal/faults"
 	"github.com/baton-hq/baton/plugins"
 	"github.com/baton-hq/baton/plugins/catalog"
 	"github.com/baton-hq/baton/plugins/dbplugin"
+	"github.com/baton-hq/baton/raftstore/command"
+	"github.com/baton-hq/baton/raftstore/state"
 	"github.com/baton-hq/baton/rollback"
-	"github.com/baton-hq/baton/state"
 	"github.com/baton-hq/baton/wal"
 )
 

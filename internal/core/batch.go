@@ -8,9 +8,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/baton-hq/baton/command"
 	"github.com/baton-hq/baton/raftstore"
-	"github.com/baton-hq/baton/state"
+	"github.com/baton-hq/baton/raftstore/command"
+	"github.com/baton-hq/baton/raftstore/state"
 )
 
 const (

@@ -23,12 +23,12 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/baton-hq/baton/barrier"
-	"github.com/baton-hq/baton/core"
-	"github.com/baton-hq/baton/engine"
+	"github.com/baton-hq/baton/internal/barrier"
+	"github.com/baton-hq/baton/internal/core"
 	"github.com/baton-hq/baton/plugins"
 	"github.com/baton-hq/baton/plugins/catalog"
-	"github.com/baton-hq/baton/state"
+	"github.com/baton-hq/baton/plugins/database"
+	"github.com/baton-hq/baton/raftstore/state"
 )
 
 // TokenHeader carries the client token, as in OpenBao.
@@ -43,7 +43,7 @@ const maxBody = 1 << 20
 // Server serves the API of one node.
 type Server struct {
 	node    *core.Node
-	engine  *engine.Engine
+	engine  *database.Engine
 	pool    *plugins.Pool
 	log     hclog.Logger
 	version string
@@ -61,7 +61,7 @@ type Server struct {
 // Config configures a Server.
 type Config struct {
 	Node    *core.Node
-	Engine  *engine.Engine
+	Engine  *database.Engine
 	Pool    *plugins.Pool
 	Logger  hclog.Logger
 	Version string
@@ -110,7 +110,7 @@ func statusOf(err error) (int, string) {
 		return ae.status, ae.msg
 	}
 	var na *core.NotActiveError
-	var pe *engine.PendingError
+	var pe *database.PendingError
 	switch {
 	case errors.As(err, &pe):
 		return http.StatusServiceUnavailable, err.Error()
@@ -144,7 +144,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 func writeErr(w http.ResponseWriter, err error) {
 	status, msg := statusOf(err)
 	// A rotation still being resolved: tell the client when to come back (RFC 9110 §10.2.3).
-	var pe *engine.PendingError
+	var pe *database.PendingError
 	if errors.As(err, &pe) {
 		w.Header().Set("Retry-After", strconv.Itoa(pe.RetryAfterSeconds()))
 	}

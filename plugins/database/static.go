@@ -1,4 +1,4 @@
-package engine
+package database
 
 import (
 	"context"
@@ -10,9 +10,9 @@ import (
 	"slices"
 	"time"
 
-	"github.com/baton-hq/baton/command"
 	"github.com/baton-hq/baton/plugins/dbplugin"
-	"github.com/baton-hq/baton/state"
+	"github.com/baton-hq/baton/raftstore/command"
+	"github.com/baton-hq/baton/raftstore/state"
 	"github.com/baton-hq/baton/wal"
 )
 

@@ -17,12 +17,12 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/baton-hq/baton/barrier"
-	"github.com/baton-hq/baton/command"
 	"github.com/baton-hq/baton/events"
 	"github.com/baton-hq/baton/fsm"
+	"github.com/baton-hq/baton/internal/barrier"
 	"github.com/baton-hq/baton/raftstore"
-	"github.com/baton-hq/baton/state"
+	"github.com/baton-hq/baton/raftstore/command"
+	"github.com/baton-hq/baton/raftstore/state"
 )
 
 // Errors callers branch on.

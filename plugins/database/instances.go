@@ -1,4 +1,4 @@
-package engine
+package database
 
 import (
 	"context"
@@ -7,10 +7,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/baton-hq/baton/command"
 	"github.com/baton-hq/baton/fsm"
 	"github.com/baton-hq/baton/plugins"
-	"github.com/baton-hq/baton/state"
+	"github.com/baton-hq/baton/raftstore/command"
+	"github.com/baton-hq/baton/raftstore/state"
 )
 
 // Bounds of the instance records' retry: a record whose proposal failed for a reason other

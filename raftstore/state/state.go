@@ -11,9 +11,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/baton-hq/baton/command"
 	"github.com/baton-hq/baton/fsm"
 	"github.com/baton-hq/baton/plugins/catalog"
+	"github.com/baton-hq/baton/raftstore/command"
 	"github.com/baton-hq/baton/wal"
 )
 

@@ -10,9 +10,9 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/baton-hq/baton/barrier"
-	"github.com/baton-hq/baton/command"
-	"github.com/baton-hq/baton/state"
+	"github.com/baton-hq/baton/internal/barrier"
+	"github.com/baton-hq/baton/raftstore/command"
+	"github.com/baton-hq/baton/raftstore/state"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/baton-hq/baton/command"
 	"github.com/baton-hq/baton/fsm"
+	"github.com/baton-hq/baton/raftstore/command"
 	"github.com/baton-hq/baton/wal"
 )
 

@@ -13,7 +13,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/baton-hq/baton/core"
+	"github.com/baton-hq/baton/internal/core"
 	"github.com/baton-hq/baton/test/testutil"
 )
 

@@ -15,9 +15,9 @@ import (
 
 	"pgregory.net/rapid"
 
-	"github.com/baton-hq/baton/command"
 	"github.com/baton-hq/baton/fsm"
 	"github.com/baton-hq/baton/plugins/catalog"
+	"github.com/baton-hq/baton/raftstore/command"
 	"github.com/baton-hq/baton/wal"
 )
 

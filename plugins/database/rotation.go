@@ -1,4 +1,4 @@
-package engine
+package database
 
 import (
 	"context"
@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/baton-hq/baton/fsm"
-	"github.com/baton-hq/baton/state"
+	"github.com/baton-hq/baton/raftstore/state"
 	"github.com/baton-hq/baton/wal"
 )
 
