@@ -58,10 +58,42 @@ type instanceQueue struct {
 	pending map[string]instanceRecord
 	order   []string // keys of pending, first observed first
 	wake    chan struct{}
+	// pids is the process each instance was last seen started on (until it stops or
+	// crashes): a crash of an older process reported after the restart that replaced it
+	// is then put before that restart, not after it.
+	pids map[string]int
 }
 
 func newInstanceQueue() *instanceQueue {
-	return &instanceQueue{pending: map[string]instanceRecord{}, wake: make(chan struct{}, 1)}
+	return &instanceQueue{pending: map[string]instanceRecord{}, wake: make(chan struct{}, 1), pids: map[string]int{}}
+}
+
+// observe turns one of the pool's observations into a record for key.
+func (q *instanceQueue) observe(key, kind string, pid int, reason string) {
+	q.mu.Lock()
+	cur, known := q.pids[key]
+	switch kind {
+	case plugins.EventCrashed:
+		r := instanceRecord{crashed: true, reason: reason}
+		if known && pid != 0 && pid != cur {
+			// The pool's restart after this crash was seen first (the call that met the
+			// dead process can restart it before the process's watcher reports the exit).
+			r.restarted, r.pid = true, cur
+		} else {
+			delete(q.pids, key)
+		}
+		q.mu.Unlock()
+		q.put(key, r)
+	case plugins.EventStarted:
+		q.pids[key] = pid
+		q.mu.Unlock()
+		q.put(key, instanceRecord{restarted: true, pid: pid})
+	case plugins.EventStopped:
+		delete(q.pids, key)
+		q.mu.Unlock()
+	default:
+		q.mu.Unlock()
+	}
 }
 
 // put folds r into the record pending for key and wakes the consumer.
@@ -109,21 +141,15 @@ func (e *Engine) Observe(ev plugins.InstanceEvent) {
 	if ev.ConnID == "" || isTemp(ev.ConnID) {
 		return
 	}
-	switch ev.Kind {
-	case plugins.EventCrashed:
-		// The connection stays live: the pool starts a new process for it on its next call
-		// and retries that call once.
-		reason := "plugin process exited"
-		if ev.Err != nil {
-			reason = "plugin process exited: " + ev.Err.Error()
-		}
-		e.instances.put(ev.ConnID, instanceRecord{crashed: true, reason: reason})
-	case plugins.EventStarted:
-		e.instances.put(ev.ConnID, instanceRecord{restarted: true, pid: ev.PID})
-	default:
-		// Starts, failed starts and stops the engine asked for are recorded by the engine
-		// itself (start, Effects); only what happens on the pool's own is recorded here.
+	// The connection stays live after a crash: the pool starts a new process for it on its
+	// next call and retries that call once. Starts, failed starts and stops the engine asked
+	// for are recorded by the engine itself (start, Effects); only what happens on the pool's
+	// own is recorded from here.
+	reason := "plugin process exited"
+	if ev.Err != nil {
+		reason = "plugin process exited: " + ev.Err.Error()
 	}
+	e.instances.observe(ev.ConnID, ev.Kind, ev.PID, reason)
 }
 
 // instanceLoop records crashes and the pool's own restarts on the lifecycle machines. A record

@@ -346,3 +346,28 @@ func TestInstanceRecordCoalescing(t *testing.T) {
 		})
 	}
 }
+
+// TestLateCrashOfAReplacedProcess plays the pool reporting a restart before the exit of the
+// process it replaced (the call that met the dead process restarts it while the process's
+// watcher has yet to report the exit): the crash belongs before the restart, so the machine
+// ends running, not idle while a process runs.
+func TestLateCrashOfAReplacedProcess(t *testing.T) {
+	e, c, keys, _ := newInstanceEngine(t, 1)
+	release := c.holdProposals() // both observations arrive before either is recorded
+	t.Cleanup(release)
+	e.Observe(plugins.InstanceEvent{ConnID: keys[0], Kind: plugins.EventStarted, PID: 20})
+	e.Observe(plugins.InstanceEvent{ConnID: keys[0], Kind: plugins.EventCrashed, PID: 10, Err: errors.New("exit status 2")})
+	release()
+	tail := []fsm.Event{fsm.EventCrashed, fsm.EventRequest, fsm.EventStarted}
+	testutil.Eventually(t, 60*time.Second, fmt.Sprintf("%v recorded and the machine running", tail), func() bool {
+		evs, st := history(c, keys[0])
+		return st == fsm.StateRunning && len(evs) >= len(tail) && equalEvents(evs[len(evs)-len(tail):], tail)
+	})
+	// The same, with the restart already recorded when the late crash arrives.
+	e.Observe(plugins.InstanceEvent{ConnID: keys[0], Kind: plugins.EventStarted, PID: 30})
+	e.Observe(plugins.InstanceEvent{ConnID: keys[0], Kind: plugins.EventCrashed, PID: 20})
+	testutil.Eventually(t, 60*time.Second, "the second late crash recorded before its restart", func() bool {
+		evs, st := history(c, keys[0])
+		return st == fsm.StateRunning && len(evs) >= 6 && equalEvents(evs[len(evs)-6:], append(tail, tail...))
+	})
+}
