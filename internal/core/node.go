@@ -15,7 +15,6 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/baton-hq/baton/events"
 	"github.com/baton-hq/baton/fsm"
@@ -87,10 +86,8 @@ type Node struct {
 	// runtime is set once by SetRuntime before the node is unsealed.
 	runtime Runtime
 
-	nats      *events.Embedded
-	nc        *nats.Conn
-	js        jetstream.JetStream
-	publisher *events.Publisher
+	// bus is the node's NATS side (nil with NoNATS), opened by New and closed last.
+	bus *events.Bus
 
 	mu     sync.Mutex // guards the fields below
 	store  *raftstore.Store
@@ -136,7 +133,6 @@ func New(cfg Config) (*Node, error) {
 	go func() { defer n.batchWG.Done(); n.batch.run(n.stopBatch) }()
 	if !cfg.NoNATS {
 		if err := n.startNATS(); err != nil {
-			n.stopNATS()
 			n.stopBatcher()
 			return nil, err
 		}
@@ -161,63 +157,48 @@ func (n *Node) Logger() hclog.Logger { return n.log }
 func (n *Node) Config() Config { return n.cfg }
 
 // NATS is the node's NATS connection (nil without NATS).
-func (n *Node) NATS() *nats.Conn { return n.nc }
+func (n *Node) NATS() *nats.Conn {
+	if n.bus == nil {
+		return nil
+	}
+	return n.bus.Conn()
+}
 
 // NATSURL is the URL of the NATS server the node uses.
 func (n *Node) NATSURL() string {
-	if n.nats != nil {
-		return n.nats.ClientURL()
+	if n.bus != nil {
+		return n.bus.ClientURL()
 	}
 	return n.cfg.NATSURL
 }
 
+// startNATS opens the node's NATS side (events.OpenBus: the embedded server unless NATSURL
+// names one, the connection, JetStream and the transition publisher).
 func (n *Node) startNATS() error {
-	url := n.cfg.NATSURL
-	if url == "" {
-		e, err := events.RunEmbedded(events.EmbeddedConfig{
-			DataDir: filepath.Join(n.cfg.DataDir, "nats"),
-			Port:    n.cfg.EmbeddedNATSPort,
-			Logger:  n.log.Named("nats"),
-		})
-		if err != nil {
-			return fmt.Errorf("core: embedded NATS: %w", err)
-		}
-		n.nats = e
-		url = e.ClientURL()
-	}
 	cc := n.cfg.NATSClient
-	cc.URL = url
 	if cc.Name == "" {
 		cc.Name = "baton-" + n.cfg.NodeID
 	}
-	cc.Logger = n.log.Named("nats-client")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	nc, err := events.Connect(ctx, cc)
+	b, err := events.OpenBus(ctx, events.BusConfig{
+		Cluster:      n.cfg.Cluster,
+		URL:          n.cfg.NATSURL,
+		EmbeddedDir:  filepath.Join(n.cfg.DataDir, "nats"),
+		EmbeddedPort: n.cfg.EmbeddedNATSPort,
+		Client:       cc,
+		Logger:       n.log,
+	})
 	if err != nil {
 		return fmt.Errorf("core: NATS: %w", err)
 	}
-	n.nc = nc
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return fmt.Errorf("core: JetStream: %w", err)
-	}
-	n.js = js
-	if n.publisher, err = events.NewPublisher(nc, n.cfg.Cluster, 0, n.log.Named("publisher")); err != nil {
-		return fmt.Errorf("core: transition publisher: %w", err)
-	}
+	n.bus = b
 	return nil
 }
 
 func (n *Node) stopNATS() {
-	if n.publisher != nil {
-		n.publisher.Close()
-	}
-	if n.nc != nil {
-		n.nc.Close()
-	}
-	if n.nats != nil {
-		n.nats.Shutdown()
+	if n.bus != nil {
+		n.bus.Close()
 	}
 }
 
@@ -503,7 +484,7 @@ func (n *Node) becomeActive(st *raftstore.Store) {
 				n.log.Error("activating the plugin runtime", "error", err)
 			}
 		}
-		if n.js != nil && ctx.Err() == nil {
+		if n.bus != nil && ctx.Err() == nil {
 			n.startEvents(ctx, run)
 		}
 	}()
@@ -524,17 +505,17 @@ func (n *Node) registerSelf(ctx context.Context) {
 func (n *Node) startEvents(ctx context.Context, run *activeRun) {
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if _, err := events.EnsureStream(sctx, n.js, n.cfg.Cluster, 1); err != nil {
+	if _, err := events.EnsureStream(sctx, n.bus.JetStream(), n.cfg.Cluster, 1); err != nil {
 		n.log.Error("NATS stream", "error", err)
 		return
 	}
-	c, err := events.StartConsumer(ctx, n.js, n.cfg.Cluster, n, n.log.Named("consumer"),
+	c, err := events.StartConsumer(ctx, n.bus.JetStream(), n.cfg.Cluster, n, n.log.Named("consumer"),
 		events.WithConcurrency(n.cfg.ConsumerConcurrency))
 	if err != nil {
 		n.log.Error("NATS consumer", "error", err)
 		return
 	}
-	stop, err := events.ServeInject(n.nc, n.cfg.Cluster, n, n.log.Named("inject"))
+	stop, err := events.ServeInject(n.bus.Conn(), n.cfg.Cluster, n, n.log.Named("inject"))
 	if err != nil {
 		n.log.Error("NATS inject subject", "error", err)
 	}
@@ -594,9 +575,9 @@ func (n *Node) observe(ts []fsm.Transition) {
 	if !n.IsActive() {
 		return
 	}
-	if n.publisher != nil {
+	if n.bus != nil {
 		for _, t := range ts {
-			n.publisher.PublishTransition(events.Transition{
+			n.bus.Publisher().PublishTransition(events.Transition{
 				Kind: events.TransitionKind(t.Kind), ID: t.ID, Event: string(t.Event), From: string(t.From), To: string(t.To),
 				EventID: t.EventID, Source: t.Source, Index: t.Index, Time: t.Time, Reason: t.Reason,
 			})
