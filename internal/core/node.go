@@ -95,8 +95,8 @@ type Node struct {
 	closed bool
 	wg     sync.WaitGroup // leadership loop
 
-	// activeFlag is read on every request; leadership changes write it.
-	activeFlag sync.Map // "active" → bool; a sync.Map keeps the hot path lock-free
+	// activeFlag is read on every request (lock-free); leadership changes write it.
+	activeFlag atomic.Bool
 	verified   time.Time
 	verifyMu   sync.Mutex
 
@@ -430,9 +430,7 @@ func (n *Node) waitActive(ctx context.Context) error {
 
 // IsActive reports whether this node is the active node: unsealed, Raft leader, runtime up.
 func (n *Node) IsActive() bool {
-	v, _ := n.activeFlag.Load("active")
-	b, _ := v.(bool)
-	return b && !n.barrier.Sealed()
+	return n.activeFlag.Load() && !n.barrier.Sealed()
 }
 
 // leadershipLoop follows Raft leadership; it runs until the store closes.
@@ -468,7 +466,7 @@ func (n *Node) becomeActive(st *raftstore.Store) {
 		close(run.done)
 		return
 	}
-	n.activeFlag.Store("active", true)
+	n.activeFlag.Store(true)
 	n.verifyMu.Lock()
 	n.verified = time.Now()
 	n.verifyMu.Unlock()
@@ -536,10 +534,7 @@ func (n *Node) startEvents(ctx context.Context, run *activeRun) {
 
 // becomeStandby kills plugins first, then stops taking events.
 func (n *Node) becomeStandby(why string) {
-	n.activeFlag.Store("active", false)
-	if n.runtime != nil {
-		n.runtime.KillAll()
-	}
+	n.leaveActive(context.Background(), killPlugins)
 	n.mu.Lock()
 	run := n.active
 	n.active = nil
@@ -564,6 +559,49 @@ func (n *Node) becomeStandby(why string) {
 		c.Stop()
 	}
 	// Anything started between the first kill and the cancellation dies here.
+	n.killAll()
+}
+
+// pluginStop says how leaveActive ends the plugin processes.
+type pluginStop int
+
+const (
+	// killPlugins kills them at once (Runtime.KillAll): leadership lost, step-down, seal, halt.
+	killPlugins pluginStop = iota
+	// stopPlugins stops them gracefully (Runtime.Shutdown): shutdown.
+	stopPlugins
+)
+
+// leaveActive is the kill-first step every way out of the active role begins with (leadership
+// lost, step-down, seal, shutdown, halt): the node stops claiming to be active, so it serves no
+// further plugin request, and its plugin processes end, before anything else happens (no
+// leadership transfer, no Raft close, no cancelled activation). Invariant 1 depends on it: a
+// standby may win the next election at once and start its own plugins.
+func (n *Node) leaveActive(ctx context.Context, how pluginStop) {
+	n.activeFlag.Store(false)
+	if how == stopPlugins && n.runtime != nil {
+		if err := n.runtime.Shutdown(ctx); err != nil {
+			n.log.Warn("stopping plugins", "error", err)
+		}
+		return
+	}
+	n.killAll()
+}
+
+// handOver is how an active node leaves on purpose (step-down, seal, shutdown): leaveActive,
+// then leadership is transferred so a standby takes over without waiting for an election
+// timeout. It returns the transfer's error (a single-node cluster has no one to hand over to).
+func (n *Node) handOver(ctx context.Context, how pluginStop) error {
+	n.leaveActive(ctx, how)
+	st := n.Store()
+	if st == nil {
+		return ErrSealed
+	}
+	return st.TransferLeadership(ctx)
+}
+
+// killAll kills every plugin process, if the node has a runtime.
+func (n *Node) killAll() {
 	if n.runtime != nil {
 		n.runtime.KillAll()
 	}
@@ -697,14 +735,11 @@ func (n *Node) StepDown(ctx context.Context, eventID string, source command.Sour
 	if r.Duplicate {
 		return r.Index, nil
 	}
-	n.activeFlag.Store("active", false)
-	if n.runtime != nil {
-		n.runtime.KillAll()
-	}
-	st := n.Store()
-	if err := st.TransferLeadership(ctx); err != nil {
+	if err := n.handOver(ctx, killPlugins); err != nil {
 		// A single-node cluster cannot hand over: it stays active.
-		n.activeFlag.Store("active", st.IsLeader())
+		if st := n.Store(); st != nil {
+			n.activeFlag.Store(st.IsLeader())
+		}
 		return r.Index, fmt.Errorf("core: step-down: %w", err)
 	}
 	return r.Index, nil
@@ -726,14 +761,8 @@ func (n *Node) sealWith(ctx context.Context, eventID string, source command.Sour
 		}); err != nil {
 			n.log.Warn("recording the seal on plugin instances", "error", err)
 		}
-		n.activeFlag.Store("active", false)
-		if n.runtime != nil {
-			n.runtime.KillAll()
-		}
-		if st := n.Store(); st != nil {
-			if err := st.TransferLeadership(ctx); err != nil {
-				n.log.Info("no leadership transfer on seal", "error", err)
-			}
+		if err := n.handOver(ctx, killPlugins); err != nil {
+			n.log.Info("no leadership transfer on seal", "error", err)
 		}
 	}
 	n.closeRaft()
@@ -765,16 +794,8 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	}
 	n.mu.Unlock()
 	if n.IsActive() {
-		n.activeFlag.Store("active", false)
-		if n.runtime != nil {
-			if err := n.runtime.Shutdown(ctx); err != nil {
-				n.log.Warn("stopping plugins", "error", err)
-			}
-		}
-		if st := n.Store(); st != nil {
-			if err := st.TransferLeadership(ctx); err != nil {
-				n.log.Info("no leadership transfer on shutdown", "error", err)
-			}
+		if err := n.handOver(ctx, stopPlugins); err != nil {
+			n.log.Info("no leadership transfer on shutdown", "error", err)
 		}
 	}
 	n.closeRaft()
@@ -785,9 +806,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	}
 	n.closed = true
 	n.mu.Unlock()
-	if n.runtime != nil {
-		n.runtime.KillAll()
-	}
+	n.killAll()
 	n.stopBatcher()
 	n.stopNATS()
 	return nil
@@ -812,10 +831,7 @@ func (n *Node) Halt() {
 	}
 	n.closed = true
 	n.mu.Unlock()
-	n.activeFlag.Store("active", false)
-	if n.runtime != nil {
-		n.runtime.KillAll()
-	}
+	n.leaveActive(context.Background(), killPlugins)
 	n.mu.Lock()
 	st := n.store
 	n.store = nil
