@@ -121,6 +121,7 @@ type localSeal struct {
 
 // New builds a node. It starts NATS (embedded or external) but not Raft: the node is sealed.
 func New(cfg Config) (*Node, error) {
+	cfg = cfg.withDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
