@@ -3,7 +3,6 @@ package core
 import (
 	"context"
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -293,7 +292,7 @@ func (n *Node) Init(ctx context.Context, rootToken string) (InitResult, error) {
 		return InitResult{}, err
 	}
 	if rootToken == "" {
-		rootToken, err = NewToken()
+		rootToken, err = barrier.NewToken()
 		if err != nil {
 			return InitResult{}, err
 		}
@@ -317,15 +316,6 @@ func (n *Node) Init(ctx context.Context, rootToken string) (InitResult, error) {
 		return InitResult{}, err
 	}
 	return InitResult{Keys: []string{barrier.EncodeKey(key)}, RootToken: rootToken}, nil
-}
-
-// NewToken returns a random token in OpenBao's service-token shape.
-func NewToken() (string, error) {
-	b := make([]byte, 18)
-	if _, err := rand.Read(b); err != nil {
-		return "", err
-	}
-	return "s." + base64.RawURLEncoding.EncodeToString(b), nil
 }
 
 // Unseal installs the key and starts Raft. A node with a local seal check refuses a key that
