@@ -44,8 +44,9 @@ type Config struct {
 	Shutdown func()
 }
 
-// Validate checks the configuration and fills defaults; every refusal names the field.
-func (c *Config) Validate() error {
+// Validate checks the configuration; every refusal names the field. It changes nothing: the
+// fields it does not require get their defaults from withDefaults, which New applies first.
+func (c Config) Validate() error {
 	var errs []error
 	if c.NodeID == "" {
 		errs = append(errs, errors.New("node_id is required"))
@@ -59,6 +60,16 @@ func (c *Config) Validate() error {
 	if c.APIAddr == "" {
 		errs = append(errs, errors.New("api_addr is required"))
 	}
+	if len(errs) > 0 {
+		return fmt.Errorf("core: config: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// withDefaults returns a copy of c with defaults in the fields left empty: cluster "baton",
+// RaftAdvertise = RaftBind, raftstore.FastConfig's timeouts, ConsumerConcurrency 1024 and a
+// logger that discards.
+func (c Config) withDefaults() Config {
 	if c.Cluster == "" {
 		c.Cluster = "baton"
 	}
@@ -74,10 +85,7 @@ func (c *Config) Validate() error {
 	if c.Logger == nil {
 		c.Logger = hclog.NewNullLogger()
 	}
-	if len(errs) > 0 {
-		return fmt.Errorf("core: config: %w", errors.Join(errs...))
-	}
-	return nil
+	return c
 }
 
 // raftConfig gives the store its configuration.

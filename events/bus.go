@@ -1,0 +1,106 @@
+package events
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// BusConfig says how a node reaches NATS: an external server, or an embedded one it runs.
+type BusConfig struct {
+	// Cluster names the cluster in subjects (baton.<cluster>.…); the publisher checks it.
+	Cluster string
+	// URL is an external server; empty runs an embedded server (RunEmbedded) on EmbeddedDir.
+	URL string
+	// EmbeddedDir is the embedded server's data directory (its JetStream store).
+	EmbeddedDir string
+	// EmbeddedPort is the embedded server's client port (0: any free port).
+	EmbeddedPort int
+	// Client carries the connection's name, credentials, nkey and TLS options; its URL is
+	// ignored (URL or the embedded server's URL is used) and its Logger replaced.
+	Client ClientConfig
+	// Logger is the node's logger; the server, client and publisher log through named children.
+	Logger hclog.Logger
+}
+
+// Bus is a node's NATS side: the embedded server when it runs one, the client connection, its
+// JetStream context and the transition publisher. The node only opens and closes it.
+type Bus struct {
+	url       string
+	embedded  *Embedded
+	nc        *nats.Conn
+	js        jetstream.JetStream
+	publisher *Publisher
+}
+
+// OpenBus starts the embedded server when cfg.URL is empty, connects to the server, and
+// starts the transition publisher. ctx bounds the first connection attempt. On failure it
+// closes whatever it opened; the error is RunEmbedded's, Connect's, or names the step.
+func OpenBus(ctx context.Context, cfg BusConfig) (*Bus, error) {
+	log := cfg.Logger
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+	b := &Bus{url: cfg.URL}
+	if b.url == "" {
+		e, err := RunEmbedded(EmbeddedConfig{DataDir: cfg.EmbeddedDir, Port: cfg.EmbeddedPort, Logger: log.Named("nats")})
+		if err != nil {
+			return nil, err
+		}
+		b.embedded = e
+		b.url = e.ClientURL()
+	}
+	if err := b.open(ctx, cfg, log); err != nil {
+		b.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+func (b *Bus) open(ctx context.Context, cfg BusConfig, log hclog.Logger) error {
+	cc := cfg.Client
+	cc.URL = b.url
+	cc.Logger = log.Named("nats-client")
+	nc, err := Connect(ctx, cc)
+	if err != nil {
+		return err
+	}
+	b.nc = nc
+	if b.js, err = jetstream.New(nc); err != nil {
+		return fmt.Errorf("events: bus: JetStream: %w", err)
+	}
+	if b.publisher, err = NewPublisher(nc, cfg.Cluster, 0, log.Named("publisher")); err != nil {
+		return fmt.Errorf("events: bus: transition publisher: %w", err)
+	}
+	return nil
+}
+
+// ClientURL is the URL of the server the bus uses: the embedded server's or the external one.
+func (b *Bus) ClientURL() string { return b.url }
+
+// Conn is the client connection.
+func (b *Bus) Conn() *nats.Conn { return b.nc }
+
+// JetStream is the connection's JetStream context.
+func (b *Bus) JetStream() jetstream.JetStream { return b.js }
+
+// Publisher publishes the node's transitions.
+func (b *Bus) Publisher() *Publisher { return b.publisher }
+
+// Close flushes and stops the publisher, closes the connection and shuts the embedded server
+// down, in that order (what is queued is published before the connection goes). An external
+// server keeps running.
+func (b *Bus) Close() {
+	if b.publisher != nil {
+		b.publisher.Close()
+	}
+	if b.nc != nil {
+		b.nc.Close()
+	}
+	if b.embedded != nil {
+		b.embedded.Shutdown()
+	}
+}
