@@ -203,4 +203,8 @@ func (n apiNode) Unseal(ctx context.Context, key string) error {
 	return n.Membership.Unseal(ctx, key)
 }
 
-var _ api.Node = apiNode{}
+// The concrete types behind the API's two interfaces.
+var (
+	_ api.Node    = apiNode{}
+	_ api.Secrets = (*database.Engine)(nil)
+)

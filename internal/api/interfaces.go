@@ -111,5 +111,3 @@ type Secrets interface {
 	StaticCreds(mount, name string) (map[string]any, error)
 	RotateStaticRole(ctx context.Context, mount, name string) error
 }
-
-var _ Secrets = (*database.Engine)(nil)
