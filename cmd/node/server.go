@@ -142,7 +142,7 @@ func runConfigured(f serverFlags, stderr io.Writer) int {
 			log.Error("reading the unseal key", "error", err)
 		} else if s.Node.Initialized() || len(join) > 0 {
 			uctx, cancel := context.WithTimeout(ctx, 90*time.Second)
-			if err := s.API.Unseal(uctx, barrier.EncodeKey(key)); err != nil {
+			if err := s.Membership.Unseal(uctx, barrier.EncodeKey(key)); err != nil {
 				log.Error("auto-unseal", "error", err)
 			}
 			cancel()

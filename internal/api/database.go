@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	"github.com/baton-hq/baton/plugins/database"
-	"github.com/baton-hq/baton/raftstore/state"
 )
 
 // configKeys are the connection settings Baton keeps; every other key of a config write goes
@@ -18,7 +17,7 @@ var configKeys = map[string]bool{
 // database serves the paths of a database mount: <mount>/config, roles, creds, reset,
 // reload, rotate-root.
 func (s *Server) database(w http.ResponseWriter, r *http.Request, p string) error {
-	mount, rest := s.findMount(p)
+	mount, rest := s.secrets.FindMount(p)
 	if mount == "" {
 		return errStatus(http.StatusNotFound, "no handler for route %q: nothing is mounted there", p)
 	}
@@ -32,11 +31,11 @@ func (s *Server) database(w http.ResponseWriter, r *http.Request, p string) erro
 			if err := requireMethod(r, "LIST"); err != nil {
 				return err
 			}
-			return listReply(w, s.engine.ListConfigs(mount))
+			return listReply(w, s.secrets.ListConfigs(mount))
 		}
 		switch r.Method {
 		case http.MethodGet:
-			cfg, err := s.engine.ReadConfig(mount, name)
+			cfg, err := s.secrets.ReadConfig(mount, name)
 			if err != nil {
 				return err
 			}
@@ -47,13 +46,13 @@ func (s *Server) database(w http.ResponseWriter, r *http.Request, p string) erro
 			if err != nil {
 				return err
 			}
-			if err := s.engine.WriteConfig(ctx, mount, name, in, database.APISource); err != nil {
+			if err := s.secrets.WriteConfig(ctx, mount, name, in, database.APISource); err != nil {
 				return err
 			}
 			w.WriteHeader(http.StatusNoContent)
 			return nil
 		case http.MethodDelete:
-			if err := s.engine.DeleteConfig(ctx, mount, name, database.APISource); err != nil && !isNotFound(err) {
+			if err := s.secrets.DeleteConfig(ctx, mount, name, database.APISource); err != nil && !isNotFound(err) {
 				return err
 			}
 			w.WriteHeader(http.StatusNoContent)
@@ -64,7 +63,7 @@ func (s *Server) database(w http.ResponseWriter, r *http.Request, p string) erro
 		if err := requireMethod(r, http.MethodPost, http.MethodPut); err != nil {
 			return err
 		}
-		if err := s.engine.Reset(ctx, mount, nameRequired(name), database.APISource); err != nil {
+		if err := s.secrets.Reset(ctx, mount, nameRequired(name), database.APISource); err != nil {
 			return err
 		}
 		w.WriteHeader(http.StatusNoContent)
@@ -76,17 +75,10 @@ func (s *Server) database(w http.ResponseWriter, r *http.Request, p string) erro
 		if name == "" {
 			return errStatus(http.StatusBadRequest, "reload needs a plugin name: %sreload/:plugin_name", mount)
 		}
-		if _, err := s.engine.Reload(ctx, name, mount, database.APISource); err != nil {
+		if _, err := s.secrets.Reload(ctx, name, mount, database.APISource); err != nil {
 			return err
 		}
-		var conns []string
-		s.node.State().View(func(d *state.Data) {
-			for k, c := range d.Connections {
-				if c.Mount == mount && c.PluginName == name {
-					conns = append(conns, strings.TrimPrefix(k, mount))
-				}
-			}
-		})
+		conns := s.secrets.PluginConnections(mount, name)
 		if conns == nil {
 			conns = []string{}
 		}
@@ -99,7 +91,7 @@ func (s *Server) database(w http.ResponseWriter, r *http.Request, p string) erro
 		if name == "" {
 			return errStatus(http.StatusBadRequest, "rotate-root needs a connection name: %srotate-root/:name", mount)
 		}
-		if err := s.engine.RotateRoot(ctx, mount, name, database.APISource); err != nil {
+		if err := s.secrets.RotateRoot(ctx, mount, name, database.APISource); err != nil {
 			return err
 		}
 		w.WriteHeader(http.StatusNoContent)
@@ -113,7 +105,7 @@ func (s *Server) database(w http.ResponseWriter, r *http.Request, p string) erro
 		if name == "" {
 			return errStatus(http.StatusBadRequest, "creds needs a role name: %screds/:role", mount)
 		}
-		sec, err := s.engine.Creds(ctx, mount, name, "root")
+		sec, err := s.secrets.Creds(ctx, mount, name, "root")
 		if err != nil {
 			return err
 		}
@@ -130,7 +122,7 @@ func (s *Server) database(w http.ResponseWriter, r *http.Request, p string) erro
 		if name == "" {
 			return errStatus(http.StatusBadRequest, "static-creds needs a role name: %sstatic-creds/:name", mount)
 		}
-		creds, err := s.engine.StaticCreds(mount, name)
+		creds, err := s.secrets.StaticCreds(mount, name)
 		if err != nil {
 			return err
 		}
@@ -143,7 +135,7 @@ func (s *Server) database(w http.ResponseWriter, r *http.Request, p string) erro
 		if name == "" {
 			return errStatus(http.StatusBadRequest, "rotate-role needs a static role name: %srotate-role/:name", mount)
 		}
-		if err := s.engine.RotateStaticRole(ctx, mount, name); err != nil {
+		if err := s.secrets.RotateStaticRole(ctx, mount, name); err != nil {
 			return err
 		}
 		w.WriteHeader(http.StatusNoContent)
@@ -166,22 +158,6 @@ func listReply(w http.ResponseWriter, keys []string) error {
 	}
 	writeJSON(w, http.StatusOK, data(map[string]any{"keys": keys}))
 	return nil
-}
-
-// findMount splits a path into the longest mount it lies under and the rest.
-func (s *Server) findMount(p string) (string, string) {
-	best := ""
-	s.node.State().View(func(d *state.Data) {
-		for m := range d.Mounts {
-			if strings.HasPrefix(p+"/", m) && len(m) > len(best) {
-				best = m
-			}
-		}
-	})
-	if best == "" {
-		return "", ""
-	}
-	return best, strings.TrimPrefix(strings.TrimPrefix(p, strings.TrimSuffix(best, "/")), "/")
 }
 
 func configInput(r *http.Request) (database.ConfigInput, error) {
@@ -231,13 +207,13 @@ func (s *Server) roles(w http.ResponseWriter, r *http.Request, mount, name strin
 		if err := requireMethod(r, "LIST"); err != nil {
 			return err
 		}
-		return listReply(w, s.engine.ListRoles(mount))
+		return listReply(w, s.secrets.ListRoles(mount))
 	}
 	ctx, cancel := ctxTimeout(r)
 	defer cancel()
 	switch r.Method {
 	case http.MethodGet:
-		role, err := s.engine.ReadRole(mount, name)
+		role, err := s.secrets.ReadRole(mount, name)
 		if err != nil {
 			return err
 		}
@@ -258,8 +234,8 @@ func (s *Server) roles(w http.ResponseWriter, r *http.Request, mount, name strin
 			"renew_statements", "default_ttl", "max_ttl", "credential_type", "credential_config"); err != nil {
 			return err
 		}
-		role := state.Role{Mount: mount, Name: name}
-		if old, err := s.engine.ReadRole(mount, name); err == nil {
+		role := database.Role{Mount: mount, Name: name}
+		if old, err := s.secrets.ReadRole(mount, name); err == nil {
 			role = old
 		}
 		if v, _ := p.str("db_name"); v != "" {
@@ -292,13 +268,13 @@ func (s *Server) roles(w http.ResponseWriter, r *http.Request, mount, name strin
 		} else if ok {
 			role.MaxTTL = d
 		}
-		if err := s.engine.WriteRole(ctx, role); err != nil {
+		if err := s.secrets.WriteRole(ctx, role); err != nil {
 			return err
 		}
 		w.WriteHeader(http.StatusNoContent)
 		return nil
 	case http.MethodDelete:
-		if err := s.engine.DeleteRole(ctx, mount, name); err != nil && !isNotFound(err) {
+		if err := s.secrets.DeleteRole(ctx, mount, name); err != nil && !isNotFound(err) {
 			return err
 		}
 		w.WriteHeader(http.StatusNoContent)
@@ -319,13 +295,13 @@ func (s *Server) staticRoles(w http.ResponseWriter, r *http.Request, mount, name
 		if err := requireMethod(r, "LIST"); err != nil {
 			return err
 		}
-		return listReply(w, s.engine.ListStaticRoles(mount))
+		return listReply(w, s.secrets.ListStaticRoles(mount))
 	}
 	ctx, cancel := ctxTimeout(r)
 	defer cancel()
 	switch r.Method {
 	case http.MethodGet:
-		role, err := s.engine.ReadStaticRole(mount, name)
+		role, err := s.secrets.ReadStaticRole(mount, name)
 		if err != nil {
 			return err
 		}
@@ -344,8 +320,8 @@ func (s *Server) staticRoles(w http.ResponseWriter, r *http.Request, mount, name
 		if err := p.unknown("db_name", "username", "rotation_period", "rotation_statements", "credential_type"); err != nil {
 			return err
 		}
-		role := state.StaticRole{Mount: mount, Name: name}
-		if old, err := s.engine.ReadStaticRole(mount, name); err == nil {
+		role := database.StaticRole{Mount: mount, Name: name}
+		if old, err := s.secrets.ReadStaticRole(mount, name); err == nil {
 			role = old
 		}
 		if v, _ := p.str("db_name"); v != "" {
@@ -367,13 +343,13 @@ func (s *Server) staticRoles(w http.ResponseWriter, r *http.Request, mount, name
 		} else if v != nil {
 			role.RotationStatements = v
 		}
-		if err := s.engine.WriteStaticRole(ctx, role); err != nil {
+		if err := s.secrets.WriteStaticRole(ctx, role); err != nil {
 			return err
 		}
 		w.WriteHeader(http.StatusNoContent)
 		return nil
 	case http.MethodDelete:
-		if err := s.engine.DeleteStaticRole(ctx, mount, name); err != nil && !isNotFound(err) {
+		if err := s.secrets.DeleteStaticRole(ctx, mount, name); err != nil && !isNotFound(err) {
 			return err
 		}
 		w.WriteHeader(http.StatusNoContent)

@@ -2,12 +2,19 @@
 // header for the endpoints the two share (sys/plugins/catalog, sys/mounts, sys/init, seal and
 // unseal, step-down, leader, health, sys/storage/raft, sys/leases and the database engine),
 // plus Baton's own sys/lifecycle. A standby forwards what needs the active node to it.
+//
+// It is plain HTTP: it parses requests, calls one method of one of the two interfaces it
+// owns (Node: status, init, seal, unseal, step-down, membership, lifecycle; Secrets: the
+// catalog, mounts and the database engine) and writes the reply, mapping their sentinel
+// errors to status codes. It takes no domain action itself and may import only the
+// packages of those interfaces' types (internal/core, plugins/database, plugins/catalog,
+// fsm) and the standard library: never raftstore, its command or state packages, the
+// barrier or the plugin pool. internal/server wires the concrete types in.
 package api
 
 import (
 	"context"
 	"crypto/rand"
-	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -18,17 +25,13 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/baton-hq/baton/internal/barrier"
 	"github.com/baton-hq/baton/internal/core"
-	"github.com/baton-hq/baton/plugins"
 	"github.com/baton-hq/baton/plugins/catalog"
 	"github.com/baton-hq/baton/plugins/database"
-	"github.com/baton-hq/baton/raftstore/state"
 )
 
 // TokenHeader carries the client token, as in OpenBao.
@@ -42,53 +45,26 @@ const maxBody = 1 << 20
 
 // Server serves the API of one node.
 type Server struct {
-	node    *core.Node
-	engine  *database.Engine
-	pool    *plugins.Pool
+	node    Node
+	secrets Secrets
 	log     hclog.Logger
 	version string
-
-	joinMu     sync.Mutex
-	joinLeader []string // leader API addresses to join through, from retry_join or sys/storage/raft/join
-	probing    bool     // a probeJoinTargets loop runs
-
-	// stop ends the background loops (the join-target probe); wg waits for them.
-	ctx  context.Context
-	stop context.CancelFunc
-	wg   sync.WaitGroup
 }
 
 // Config configures a Server.
 type Config struct {
-	Node    *core.Node
-	Engine  *database.Engine
-	Pool    *plugins.Pool
+	Node    Node
+	Secrets Secrets
 	Logger  hclog.Logger
 	Version string
-	// RetryJoin lists leader API addresses a new node joins through once unsealed.
-	RetryJoin []string
 }
 
-// New builds a server. With join addresses (retry_join), it starts probing them at once so
-// that the node reports itself initialised as soon as one answers that its cluster is; Close
-// stops that.
+// New builds a server.
 func New(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.NewNullLogger()
 	}
-	s := &Server{node: cfg.Node, engine: cfg.Engine, pool: cfg.Pool, log: cfg.Logger, version: cfg.Version, joinLeader: cfg.RetryJoin}
-	s.ctx, s.stop = context.WithCancel(context.Background())
-	s.startProbe()
-	return s
-}
-
-// Close stops the server's background work (the join-target probe) and waits for it. The
-// HTTP listener is its owner's to close.
-func (s *Server) Close() {
-	s.joinMu.Lock() // startProbe checks s.ctx under joinMu: no loop starts after this
-	s.stop()
-	s.joinMu.Unlock()
-	s.wg.Wait()
+	return &Server{node: cfg.Node, secrets: cfg.Secrets, log: cfg.Logger, version: cfg.Version}
 }
 
 // apiError is an error with its HTTP status.
@@ -116,15 +92,21 @@ func statusOf(err error) (int, string) {
 		return http.StatusServiceUnavailable, err.Error()
 	case errors.As(err, &na):
 		return http.StatusServiceUnavailable, "no active node is reachable: " + err.Error()
-	case errors.Is(err, core.ErrSealed), errors.Is(err, barrier.ErrSealed):
+	case errors.Is(err, core.ErrSealed), errors.Is(err, core.ErrBarrierSealed):
 		return http.StatusServiceUnavailable, "Baton is sealed"
-	case errors.Is(err, barrier.ErrWrongKey):
+	case errors.Is(err, core.ErrJoinTimedOut):
+		return http.StatusServiceUnavailable, err.Error()
+	case errors.Is(err, core.ErrPermissionDenied):
+		return http.StatusForbidden, "permission denied" // OpenBao's words, whatever the cause
+	case errors.Is(err, core.ErrJoinRefused):
+		return http.StatusForbidden, err.Error()
+	case errors.Is(err, core.ErrWrongKey), errors.Is(err, core.ErrInvalidRequest):
 		return http.StatusBadRequest, err.Error()
-	case errors.Is(err, state.ErrNotFound), errors.Is(err, catalog.ErrNotFound):
+	case errors.Is(err, database.ErrNotFound), errors.Is(err, catalog.ErrNotFound):
 		return http.StatusNotFound, err.Error()
-	case errors.Is(err, state.ErrInvalid), errors.Is(err, catalog.ErrInvalid), errors.Is(err, state.ErrExists):
+	case errors.Is(err, database.ErrInvalid), errors.Is(err, catalog.ErrInvalid), errors.Is(err, database.ErrExists):
 		return http.StatusBadRequest, err.Error()
-	case errors.Is(err, state.ErrConflict):
+	case errors.Is(err, database.ErrConflict):
 		return http.StatusConflict, err.Error()
 	case errors.Is(err, context.DeadlineExceeded):
 		return http.StatusGatewayTimeout, err.Error()
@@ -244,12 +226,7 @@ func (s *Server) checkToken(r *http.Request) error {
 			tok = strings.TrimPrefix(h, "Bearer ")
 		}
 	}
-	var want string
-	s.node.State().View(func(d *state.Data) { want = d.Seal.RootTokenHash })
-	if tok == "" || want == "" || subtle.ConstantTimeCompare([]byte(barrier.HashToken(tok)), []byte(want)) != 1 {
-		return errStatus(http.StatusForbidden, "permission denied")
-	}
-	return nil
+	return s.node.CheckRootToken(tok)
 }
 
 // forward proxies a request to the active node.

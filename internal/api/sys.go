@@ -1,28 +1,21 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/baton-hq/baton/fsm"
-	"github.com/baton-hq/baton/internal/barrier"
 	"github.com/baton-hq/baton/internal/core"
 	"github.com/baton-hq/baton/plugins/catalog"
 	"github.com/baton-hq/baton/plugins/database"
-	"github.com/baton-hq/baton/raftstore/command"
-	"github.com/baton-hq/baton/raftstore/state"
 )
 
 func (s *Server) sysInit(w http.ResponseWriter, r *http.Request, _ string) error {
@@ -66,10 +59,7 @@ func (s *Server) sysInit(w http.ResponseWriter, r *http.Request, _ string) error
 
 func (s *Server) sealStatus() map[string]any {
 	init := s.node.Initialized()
-	var index uint64
-	if st := s.node.Store(); st != nil {
-		index = st.AppliedIndex()
-	}
+	_, index := s.node.RaftStatus()
 	return map[string]any{
 		"type": "shamir", "initialized": init, "sealed": s.node.Sealed() || !init,
 		"t": 1, "n": 1, "progress": 0, "nonce": "", "version": s.version, "build_date": "",
@@ -81,18 +71,6 @@ func (s *Server) sealStatus() map[string]any {
 func (s *Server) sysSealStatus(w http.ResponseWriter, r *http.Request, _ string) error {
 	writeJSON(w, http.StatusOK, s.sealStatus())
 	return nil
-}
-
-// decodeUnsealKey accepts the key as hex (OpenBao's "keys") or base64 ("keys_base64").
-func decodeUnsealKey(k string) (string, error) {
-	k = strings.TrimSpace(k)
-	if raw, err := hex.DecodeString(k); err == nil && len(raw) == barrier.KeySize {
-		return base64.StdEncoding.EncodeToString(raw), nil
-	}
-	if _, err := barrier.DecodeKey(k); err != nil {
-		return "", errStatus(http.StatusBadRequest, "key: %v (give the unseal key printed by sys/init, hex or base64)", err)
-	}
-	return k, nil
 }
 
 func (s *Server) sysUnseal(w http.ResponseWriter, r *http.Request, _ string) error {
@@ -112,87 +90,11 @@ func (s *Server) sysUnseal(w http.ResponseWriter, r *http.Request, _ string) err
 	if k == "" {
 		return errStatus(http.StatusBadRequest, "key is required: the unseal key printed by sys/init")
 	}
-	if err := s.Unseal(r.Context(), k); err != nil {
+	if err := s.node.Unseal(r.Context(), k); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, s.sealStatus())
 	return nil
-}
-
-// Unseal unseals the node with an unseal key (hex or base64); a node that has no cluster yet
-// then joins one through its join addresses (retry_join or sys/storage/raft/join).
-func (s *Server) Unseal(ctx context.Context, k string) error {
-	key, err := decodeUnsealKey(k)
-	if err != nil {
-		return err
-	}
-	joining := !s.node.InitializedLocally()
-	if joining && len(s.joinTargets()) == 0 {
-		return errStatus(http.StatusBadRequest, "this node has no cluster yet: run sys/init on it, or sys/storage/raft/join (or retry_join in its config) before unsealing")
-	}
-	if err := s.node.Unseal(ctx, key); err != nil {
-		if errors.Is(err, barrier.ErrWrongKey) {
-			return errStatus(http.StatusBadRequest, "the unseal key does not match this cluster")
-		}
-		return err
-	}
-	if joining {
-		if err := s.join(ctx); err != nil {
-			_ = s.node.Seal(context.WithoutCancel(ctx))
-			return err
-		}
-	}
-	return nil
-}
-
-func (s *Server) joinTargets() []string {
-	s.joinMu.Lock()
-	defer s.joinMu.Unlock()
-	return slices.Clone(s.joinLeader)
-}
-
-// join asks an active node to add this one as a voter, proving with the barrier MAC that it
-// holds the unseal key, retrying each known leader address until the deadline.
-func (s *Server) join(ctx context.Context) error {
-	cfg := s.node.Config()
-	proof, err := s.node.Barrier().MAC([]byte("baton-join\x00" + cfg.NodeID + "\x00" + cfg.RaftAdvertise))
-	if err != nil {
-		return err
-	}
-	req, _ := json.Marshal(map[string]string{"node_id": cfg.NodeID, "raft_addr": cfg.RaftAdvertise, "api_addr": cfg.APIAddr, "proof": hex.EncodeToString(proof)})
-	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
-	var last error
-	for {
-		for _, addr := range s.joinTargets() {
-			hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(addr, "/")+"/v1/sys/storage/raft/add-peer", bytes.NewReader(req))
-			if err != nil {
-				return errStatus(http.StatusBadRequest, "leader_api_addr %q: %v", addr, err)
-			}
-			resp, err := http.DefaultClient.Do(hreq)
-			if err != nil {
-				last = err
-				continue
-			}
-			var out struct {
-				Errors []string `json:"errors"`
-			}
-			_ = json.NewDecoder(resp.Body).Decode(&out)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusNoContent {
-				return s.node.AdoptSeal(ctx)
-			}
-			last = fmt.Errorf("%s answered %d: %s", addr, resp.StatusCode, strings.Join(out.Errors, "; "))
-			if resp.StatusCode == http.StatusForbidden {
-				return errStatus(http.StatusBadRequest, "joining the cluster: %v", last)
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return errStatus(http.StatusServiceUnavailable, "joining the cluster timed out: %v", last)
-		case <-time.After(500 * time.Millisecond):
-		}
-	}
 }
 
 func (s *Server) sysHealth(w http.ResponseWriter, r *http.Request, _ string) error {
@@ -232,18 +134,12 @@ func (s *Server) sysHealth(w http.ResponseWriter, r *http.Request, _ string) err
 }
 
 func (s *Server) sysLeader(w http.ResponseWriter, r *http.Request, _ string) error {
-	id, addr := s.node.LeaderAPIAddr()
+	_, addr := s.node.LeaderAPIAddr()
 	active := s.node.IsActive()
 	if active {
 		addr = s.node.Config().APIAddr
 	}
-	var raftAddr string
-	var committed uint64
-	if st := s.node.Store(); st != nil {
-		_, raftAddr = st.Leader()
-		committed = st.AppliedIndex()
-	}
-	_ = id
+	raftAddr, committed := s.node.RaftStatus()
 	writeJSON(w, http.StatusOK, map[string]any{
 		"ha_enabled": true, "is_self": active, "active_time": time.Time{}, "leader_address": addr,
 		"leader_cluster_address": raftAddr, "performance_standby": false,
@@ -268,11 +164,10 @@ func (s *Server) sysStepDown(w http.ResponseWriter, r *http.Request, _ string) e
 		return err
 	}
 	// OpenBao answers at once; the hand-over goes on in the background.
-	id := rand.Text()
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		if _, err := s.node.StepDown(ctx, id, command.SourceAPI); err != nil {
+		if err := s.node.RequestStepDown(ctx); err != nil {
 			s.log.Warn("step-down", "error", err)
 		}
 	}()
@@ -292,15 +187,9 @@ func (s *Server) raftJoin(w http.ResponseWriter, r *http.Request, _ string) erro
 	if addr == "" {
 		return errStatus(http.StatusBadRequest, "leader_api_addr is required (the API address of a node of the cluster to join)")
 	}
-	if s.node.InitializedLocally() {
-		return errStatus(http.StatusBadRequest, "this node is already part of a cluster")
+	if err := s.node.Join(addr); err != nil {
+		return err
 	}
-	s.joinMu.Lock()
-	if !slices.Contains(s.joinLeader, addr) {
-		s.joinLeader = append(s.joinLeader, addr)
-	}
-	s.joinMu.Unlock()
-	s.startProbe()
 	writeJSON(w, http.StatusOK, map[string]any{"joined": true})
 	return nil
 }
@@ -319,24 +208,9 @@ func (s *Server) raftAddPeer(w http.ResponseWriter, r *http.Request, _ string) e
 	if id == "" || raftAddr == "" || apiAddr == "" || proof == "" {
 		return errStatus(http.StatusBadRequest, "node_id, raft_addr, api_addr and proof are required")
 	}
-	want, err := s.node.Barrier().MAC([]byte("baton-join\x00" + id + "\x00" + raftAddr))
-	if err != nil {
-		return err
-	}
-	got, err := hex.DecodeString(proof)
-	if err != nil || !bytes.Equal(got, want) {
-		return errStatus(http.StatusForbidden, "join refused: the joining node's unseal key does not match this cluster")
-	}
-	st := s.node.Store()
-	if st == nil {
-		return core.ErrSealed
-	}
 	ctx, cancel := ctxTimeout(r)
 	defer cancel()
-	if _, err := s.node.Propose(ctx, state.TypeNodeJoin, "", command.SourceAPI, state.NodeJoin{Node: state.Node{ID: id, APIAddr: apiAddr, RaftAddr: raftAddr}}); err != nil {
-		return err
-	}
-	if err := st.Join(ctx, id, raftAddr); err != nil {
+	if err := s.node.AddPeer(ctx, core.Peer{ID: id, RaftAddr: raftAddr, APIAddr: apiAddr, Proof: proof}); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"joined": true})
@@ -344,11 +218,7 @@ func (s *Server) raftAddPeer(w http.ResponseWriter, r *http.Request, _ string) e
 }
 
 func (s *Server) raftConfiguration(w http.ResponseWriter, r *http.Request, _ string) error {
-	st := s.node.Store()
-	if st == nil {
-		return core.ErrSealed
-	}
-	servers, err := st.Configuration()
+	servers, index, err := s.node.Peers()
 	if err != nil {
 		return err
 	}
@@ -356,7 +226,7 @@ func (s *Server) raftConfiguration(w http.ResponseWriter, r *http.Request, _ str
 	for _, sv := range servers {
 		out = append(out, map[string]any{"node_id": sv.ID, "address": sv.Address, "leader": sv.Leader, "voter": sv.Voter, "protocol_version": "3"})
 	}
-	writeJSON(w, http.StatusOK, data(map[string]any{"config": map[string]any{"servers": out, "index": st.AppliedIndex()}}))
+	writeJSON(w, http.StatusOK, data(map[string]any{"config": map[string]any{"servers": out, "index": index}}))
 	return nil
 }
 
@@ -369,15 +239,9 @@ func (s *Server) raftRemovePeer(w http.ResponseWriter, r *http.Request, _ string
 	if id == "" {
 		return errStatus(http.StatusBadRequest, "server_id is required")
 	}
-	if id == s.node.Config().NodeID {
-		return errStatus(http.StatusBadRequest, "cannot remove the active node %q: step it down first", id)
-	}
 	ctx, cancel := ctxTimeout(r)
 	defer cancel()
-	if err := s.node.Store().Remove(ctx, id); err != nil {
-		return err
-	}
-	if _, err := s.node.Propose(ctx, state.TypeNodeRemove, "", command.SourceAPI, state.NodeRemove{ID: id}); err != nil {
+	if err := s.node.RemovePeer(ctx, id); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -396,21 +260,16 @@ func (s *Server) catalog(w http.ResponseWriter, r *http.Request, rest string) er
 			return err
 		}
 		out := map[string]any{}
-		var detailed []map[string]any
-		s.node.State().View(func(d *state.Data) {
-			for _, t := range []catalog.Type{catalog.TypeAuth, catalog.TypeDatabase, catalog.TypeSecret} {
-				names := d.Catalog.List(string(t))
-				if names == nil {
-					names = []string{}
-				}
-				out[string(t)] = names
+		l := s.secrets.ListPlugins()
+		for t, names := range l.Names {
+			if names == nil {
+				names = []string{}
 			}
-			for _, e := range d.Catalog.All() {
-				detailed = append(detailed, entryView(e))
-			}
-		})
-		if detailed == nil {
-			detailed = []map[string]any{}
+			out[string(t)] = names
+		}
+		detailed := make([]map[string]any, 0, len(l.Entries))
+		for _, e := range l.Entries {
+			detailed = append(detailed, entryView(e))
 		}
 		out["detailed"] = detailed
 		writeJSON(w, http.StatusOK, data(out))
@@ -422,8 +281,7 @@ func (s *Server) catalog(w http.ResponseWriter, r *http.Request, rest string) er
 		if _, err := catalog.ParseType(parts[0]); err != nil {
 			return errStatus(http.StatusBadRequest, "%v", err)
 		}
-		var names []string
-		s.node.State().View(func(d *state.Data) { names = d.Catalog.List(parts[0]) })
+		names := s.secrets.ListPluginsOfType(parts[0])
 		if names == nil {
 			names = []string{}
 		}
@@ -434,9 +292,7 @@ func (s *Server) catalog(w http.ResponseWriter, r *http.Request, rest string) er
 		version := r.URL.Query().Get("version")
 		switch r.Method {
 		case http.MethodGet:
-			var e catalog.Entry
-			var err error
-			s.node.State().View(func(d *state.Data) { e, err = d.Catalog.Get(typ, name, version) })
+			e, err := s.secrets.ReadPlugin(typ, name, version)
 			if err != nil {
 				return err
 			}
@@ -447,8 +303,7 @@ func (s *Server) catalog(w http.ResponseWriter, r *http.Request, rest string) er
 		case http.MethodDelete:
 			ctx, cancel := ctxTimeout(r)
 			defer cancel()
-			_, err := s.node.Propose(ctx, state.TypeCatalogDelete, "", command.SourceAPI, state.CatalogDelete{Type: typ, Name: name, Version: version})
-			if err != nil && !errors.Is(err, state.ErrNotFound) {
+			if err := s.secrets.DeletePlugin(ctx, typ, name, version); err != nil {
 				return err
 			}
 			w.WriteHeader(http.StatusNoContent)
@@ -506,24 +361,7 @@ func (s *Server) catalogPut(w http.ResponseWriter, r *http.Request, typ, name st
 	}
 	ctx, cancel := ctxTimeout(r)
 	defer cancel()
-	// Verify runs the plugin: only a node that still leads may (a resumed, deposed leader
-	// must not start a process for a request it took before it froze).
-	if err := s.node.VerifyActive(ctx); err != nil {
-		return err
-	}
-	verified, _, err := s.pool.Verify(ctx, e)
-	if err != nil {
-		return errStatus(http.StatusBadRequest, "%v", err)
-	}
-	if len(verified.Env) > 0 {
-		sealed, err := s.node.Barrier().Encrypt([]byte(strings.Join(verified.Env, "\x00")))
-		if err != nil {
-			return err
-		}
-		verified.SealedEnv = sealed
-	}
-	verified.Env = nil
-	if _, err := s.node.Propose(ctx, state.TypeCatalogPut, "", command.SourceAPI, state.CatalogPut{Entry: verified}); err != nil {
+	if err := s.secrets.RegisterPlugin(ctx, e); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -558,12 +396,12 @@ func (s *Server) reload(w http.ResponseWriter, r *http.Request, _ string) error 
 	defer cancel()
 	id := rand.Text()
 	if plugin != "" {
-		if _, err := s.engine.Reload(ctx, plugin, "", database.Source{EventID: id, From: command.SourceAPI}); err != nil {
+		if _, err := s.secrets.Reload(ctx, plugin, "", apiSource(id)); err != nil {
 			return err
 		}
 	}
 	for i, m := range mounts {
-		if _, err := s.engine.Reload(ctx, "", m, database.Source{EventID: fmt.Sprintf("%s-%d", id, i), From: command.SourceAPI}); err != nil {
+		if _, err := s.secrets.Reload(ctx, "", m, apiSource(fmt.Sprintf("%s-%d", id, i))); err != nil {
 			return err
 		}
 	}
@@ -571,7 +409,14 @@ func (s *Server) reload(w http.ResponseWriter, r *http.Request, _ string) error 
 	return nil
 }
 
-func mountView(m state.Mount) map[string]any {
+// apiSource is a change asked through the HTTP API under an event id.
+func apiSource(eventID string) database.Source {
+	src := database.APISource
+	src.EventID = eventID
+	return src
+}
+
+func mountView(m database.Mount) map[string]any {
 	return map[string]any{"type": m.Type, "description": m.Description, "config": map[string]any{}, "options": map[string]any{},
 		"local": false, "seal_wrap": false, "plugin_version": m.PluginVersion, "running_plugin_version": m.PluginVersion}
 }
@@ -583,11 +428,9 @@ func (s *Server) mounts(w http.ResponseWriter, r *http.Request, rest string) err
 			return err
 		}
 		out := map[string]any{}
-		s.node.State().View(func(d *state.Data) {
-			for p, m := range d.Mounts {
-				out[p] = mountView(m)
-			}
-		})
+		for p, m := range s.secrets.Mounts() {
+			out[p] = mountView(m)
+		}
 		reply := data(out)
 		for k, v := range out { // OpenBao also lists the mounts at the top level
 			reply[k] = v
@@ -595,14 +438,12 @@ func (s *Server) mounts(w http.ResponseWriter, r *http.Request, rest string) err
 		writeJSON(w, http.StatusOK, reply)
 		return nil
 	}
-	mount := state.NormalizeMount(path)
+	mount := database.NormalizeMount(path)
 	ctx, cancel := ctxTimeout(r)
 	defer cancel()
 	switch r.Method {
 	case http.MethodGet:
-		var m state.Mount
-		var ok bool
-		s.node.State().View(func(d *state.Data) { m, ok = d.Mounts[mount] })
+		m, ok := s.secrets.ReadMount(mount)
 		if !ok {
 			return errStatus(http.StatusNotFound, "no mount at %s", mount)
 		}
@@ -621,14 +462,13 @@ func (s *Server) mounts(w http.ResponseWriter, r *http.Request, rest string) err
 		desc, _ := p.str("description")
 		pname, _ := p.str("plugin_name")
 		pver, _ := p.str("plugin_version")
-		_, err = s.node.Propose(ctx, state.TypeMountPut, "", command.SourceAPI, state.MountPut{Mount: state.Mount{Path: mount, Type: typ, Description: desc, PluginName: pname, PluginVersion: pver}})
-		if err != nil {
+		if err := s.secrets.EnableMount(ctx, database.Mount{Path: mount, Type: typ, Description: desc, PluginName: pname, PluginVersion: pver}); err != nil {
 			return err
 		}
 		w.WriteHeader(http.StatusNoContent)
 		return nil
 	case http.MethodDelete:
-		if err := s.engine.DisableMount(ctx, mount, database.APISource); err != nil {
+		if err := s.secrets.DisableMount(ctx, mount, database.APISource); err != nil {
 			return err
 		}
 		w.WriteHeader(http.StatusNoContent)
@@ -662,20 +502,20 @@ func (s *Server) leases(w http.ResponseWriter, r *http.Request, rest string) err
 		if err != nil {
 			return err
 		}
-		sec, err := s.engine.Renew(ctx, id, inc)
+		sec, err := s.secrets.Renew(ctx, id, inc)
 		if err != nil {
 			return err
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"request_id": newRequestID(), "lease_id": id, "renewable": sec.Renewable, "lease_duration": fmtSeconds(sec.LeaseDuration), "data": nil})
 		return nil
 	case "revoke":
-		if err := s.engine.Revoke(ctx, id); err != nil {
+		if err := s.secrets.Revoke(ctx, id); err != nil {
 			return err
 		}
 		w.WriteHeader(http.StatusNoContent)
 		return nil
 	case "lookup":
-		l, err := s.engine.Lookup(id)
+		l, err := s.secrets.Lookup(id)
 		if err != nil {
 			return err
 		}
@@ -687,38 +527,12 @@ func (s *Server) leases(w http.ResponseWriter, r *http.Request, rest string) err
 }
 
 func (s *Server) lifecycle(w http.ResponseWriter, r *http.Request, _ string) error {
-	type machine struct {
-		Kind    fsm.Kind         `json:"kind"`
-		ID      string           `json:"id"`
-		State   fsm.State        `json:"state"`
-		History []fsm.Transition `json:"history"`
-	}
-	var ms []machine
-	var wals []map[string]any
-	var applied []state.AppliedEvent
-	s.node.State().View(func(d *state.Data) {
-		for _, m := range d.Machines {
-			ms = append(ms, machine{Kind: m.Kind(), ID: m.ID(), State: m.State(), History: m.History()})
-		}
-		for _, e := range d.WAL.List() {
-			wals = append(wals, map[string]any{"id": e.ID, "kind": e.Kind, "target": e.Target, "created": e.Created,
-				"index": e.Index, "attempts": e.Attempts, "last_error": e.LastError})
-		}
-		if r.URL.Query().Get("applied") == "true" {
-			applied = slices.Clone(d.Log)
-		}
-	})
-	sort.Slice(ms, func(i, j int) bool {
-		if ms[i].Kind != ms[j].Kind {
-			return ms[i].Kind < ms[j].Kind
-		}
-		return ms[i].ID < ms[j].ID
-	})
-	out := map[string]any{"machines": ms, "wal": wals, "diagrams": map[string]string{
+	l := s.node.Lifecycle(r.URL.Query().Get("applied") == "true")
+	out := map[string]any{"machines": l.Machines, "wal": l.WAL, "diagrams": map[string]string{
 		string(fsm.KindPlugin): fsm.Diagram(fsm.KindPlugin), string(fsm.KindConnection): fsm.Diagram(fsm.KindConnection),
 	}}
-	if applied != nil {
-		out["applied"] = applied
+	if l.Applied != nil {
+		out["applied"] = l.Applied
 	}
 	writeJSON(w, http.StatusOK, data(out))
 	return nil

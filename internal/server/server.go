@@ -1,6 +1,10 @@
 // Package server assembles one Baton node from its parts (the Raft-backed core, the plugin
 // pool, the database engine and the HTTP API) and serves it. cmd/node fills a Config from
 // flags or a config file; the in-process cluster tests fill it directly.
+//
+// It is the only place that knows the concrete types behind the HTTP API's two interfaces:
+// the core node with its membership behind api.Node, the database engine behind
+// api.Secrets.
 package server
 
 import (
@@ -54,6 +58,9 @@ type Server struct {
 	Engine *database.Engine
 	Pool   *plugins.Pool
 	API    *api.Server
+	// Membership joins this node to a cluster and adds and removes peers; its Unseal is the
+	// one every entry point calls (the API, cmd/node's auto-unseal).
+	Membership *core.Membership
 
 	log  hclog.Logger
 	ln   net.Listener
@@ -119,7 +126,8 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.Engine = eng
 	node.SetRuntime(eng)
-	s.API = api.New(api.Config{Node: node, Engine: eng, Pool: pool, Logger: log.Named("api"), Version: Version, RetryJoin: cfg.RetryJoin})
+	s.Membership = core.NewMembership(node, cfg.RetryJoin)
+	s.API = api.New(api.Config{Node: apiNode{node, s.Membership}, Secrets: eng, Logger: log.Named("api"), Version: Version})
 	s.http = &http.Server{Handler: s.API.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	if !cfg.ServeLater {
 		s.Serve()
@@ -160,7 +168,7 @@ func (s *Server) URL() string { return s.Node.Config().APIAddr }
 // NATS and HTTP closed.
 func (s *Server) Close(ctx context.Context) error {
 	s.neverServe()
-	s.API.Close()
+	s.Membership.Close()
 	err := s.Node.Shutdown(ctx)
 	hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -175,9 +183,28 @@ func (s *Server) Close(ctx context.Context) error {
 // Halt stops the node as a crash would (no leadership hand-over), then closes its listener.
 func (s *Server) Halt() {
 	s.neverServe()
-	s.API.Close()
+	s.Membership.Close()
 	s.Node.Halt()
 	_ = s.http.Close()
 	<-s.done
 	_ = s.Engine.Close(context.Background())
 }
+
+// apiNode is the node as the API sees it: the core node, with its membership's actions
+// (Join, AddPeer, RemovePeer, Peers) and its Unseal, which joins a node that has no
+// cluster yet.
+type apiNode struct {
+	*core.Node
+	*core.Membership
+}
+
+// Unseal is the membership's: it joins when the node has no cluster yet.
+func (n apiNode) Unseal(ctx context.Context, key string) error {
+	return n.Membership.Unseal(ctx, key)
+}
+
+// The concrete types behind the API's two interfaces.
+var (
+	_ api.Node    = apiNode{}
+	_ api.Secrets = (*database.Engine)(nil)
+)

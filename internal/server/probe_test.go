@@ -1,4 +1,4 @@
-package api
+package server
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/baton-hq/baton/internal/api"
 	"github.com/baton-hq/baton/internal/core"
 	"github.com/baton-hq/baton/test/testutil"
 )
@@ -49,9 +50,9 @@ func (f *fakeTarget) count() int {
 	return f.calls
 }
 
-// newSealedNode returns a fresh sealed node (no NATS) and the API in front of it, joining
-// through join; both are closed at cleanup.
-func newSealedNode(t *testing.T, join ...string) (*core.Node, *Server, *httptest.Server) {
+// newSealedNode returns a fresh sealed node (no NATS), its membership and the API in front
+// of them, wired as New wires them, joining through join; all are closed at cleanup.
+func newSealedNode(t *testing.T, join ...string) (*core.Node, *api.Server, *httptest.Server) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -63,11 +64,12 @@ func newSealedNode(t *testing.T, join ...string) (*core.Node, *Server, *httptest
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := New(Config{Node: n, RetryJoin: join})
+	m := core.NewMembership(n, join)
+	s := api.New(api.Config{Node: apiNode{n, m}})
 	h := httptest.NewServer(s.Handler())
 	t.Cleanup(func() {
 		h.Close()
-		s.Close()
+		m.Close()
 		_ = n.Shutdown(context.Background())
 	})
 	return n, s, h

@@ -1,0 +1,237 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/baton-hq/baton/internal/core"
+	"github.com/baton-hq/baton/plugins/catalog"
+	"github.com/baton-hq/baton/plugins/database"
+)
+
+// calls records what a fake was asked, one line per call ("Method arg arg…"), and answers
+// each method with the error set for it.
+type calls struct {
+	mu   sync.Mutex
+	log  []string
+	errs map[string]error
+}
+
+// call records a call and returns the error set for the method.
+func (c *calls) call(method string, args ...any) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	parts := []string{method}
+	for _, a := range args {
+		parts = append(parts, fmt.Sprint(a))
+	}
+	c.log = append(c.log, strings.Join(parts, " "))
+	return c.errs[method]
+}
+
+// fail makes method answer err.
+func (c *calls) fail(method string, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.errs == nil {
+		c.errs = map[string]error{}
+	}
+	c.errs[method] = err
+}
+
+// got is the calls so far.
+func (c *calls) got() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.log...)
+}
+
+// fakeNode is a node whose status the test sets; its actions are recorded.
+type fakeNode struct {
+	calls
+	cfg         core.Config
+	initialized bool
+	reached     string
+	sealed      bool
+	active      bool
+	leaderID    string
+	leaderAddr  string
+	raftLeader  string
+	applied     uint64
+	token       string // the root token CheckRootToken accepts
+	initResult  core.InitResult
+	peers       []core.RaftServer
+	lifecycle   core.Lifecycle
+}
+
+func newFakeNode() *fakeNode {
+	return &fakeNode{
+		cfg:         core.Config{NodeID: "n1", Cluster: "baton-test", APIAddr: "http://n1.example:8200"},
+		initialized: true, active: true, token: "root-token", applied: 42, raftLeader: "10.0.0.1:8201",
+	}
+}
+
+func (f *fakeNode) Config() core.Config             { return f.cfg }
+func (f *fakeNode) Initialized() bool               { return f.initialized }
+func (f *fakeNode) ReachedCluster() string          { return f.reached }
+func (f *fakeNode) Sealed() bool                    { return f.sealed }
+func (f *fakeNode) IsActive() bool                  { return f.active }
+func (f *fakeNode) LeaderAPIAddr() (string, string) { return f.leaderID, f.leaderAddr }
+func (f *fakeNode) RaftStatus() (string, uint64)    { return f.raftLeader, f.applied }
+func (f *fakeNode) Lifecycle(withApplied bool) core.Lifecycle {
+	_ = f.call("Lifecycle", withApplied)
+	return f.lifecycle
+}
+
+func (f *fakeNode) CheckRootToken(token string) error {
+	if token == "" || token != f.token {
+		return fmt.Errorf("checking the token: %w", core.ErrPermissionDenied)
+	}
+	return nil
+}
+
+func (f *fakeNode) Init(_ context.Context, rootToken string) (core.InitResult, error) {
+	return f.initResult, f.call("Init", rootToken)
+}
+func (f *fakeNode) Unseal(_ context.Context, key string) error { return f.call("Unseal", key) }
+func (f *fakeNode) Seal(context.Context) error                 { return f.call("Seal") }
+func (f *fakeNode) RequestStepDown(context.Context) error      { return f.call("RequestStepDown") }
+func (f *fakeNode) Join(addr string) error                     { return f.call("Join", addr) }
+func (f *fakeNode) AddPeer(_ context.Context, p core.Peer) error {
+	return f.call("AddPeer", p.ID, p.RaftAddr, p.APIAddr, p.Proof)
+}
+func (f *fakeNode) RemovePeer(_ context.Context, id string) error { return f.call("RemovePeer", id) }
+func (f *fakeNode) Peers() ([]core.RaftServer, uint64, error) {
+	return f.peers, f.applied, f.call("Peers")
+}
+
+// fakeSecrets is a secrets side with fixed contents; its actions are recorded.
+type fakeSecrets struct {
+	calls
+	listing     database.CatalogListing
+	entry       catalog.Entry
+	mounts      map[string]database.Mount
+	config      map[string]any
+	configs     []string
+	role        database.Role
+	static      database.StaticRole
+	secret      database.Secret
+	lease       database.Lease
+	staticCreds map[string]any
+	conns       []string
+}
+
+func newFakeSecrets() *fakeSecrets {
+	return &fakeSecrets{mounts: map[string]database.Mount{
+		"database/": {Path: "database/", Type: "database", Description: "db"},
+		"team/db/":  {Path: "team/db/", Type: "database"},
+	}}
+}
+
+func (f *fakeSecrets) ListPlugins() database.CatalogListing { return f.listing }
+func (f *fakeSecrets) ListPluginsOfType(typ string) []string {
+	return f.listing.Names[catalog.Type(typ)]
+}
+func (f *fakeSecrets) ReadPlugin(typ, name, version string) (catalog.Entry, error) {
+	return f.entry, f.call("ReadPlugin", typ, name, version)
+}
+func (f *fakeSecrets) RegisterPlugin(_ context.Context, e catalog.Entry) error {
+	return f.call("RegisterPlugin", e.Type, e.Name, e.Version, e.SHA256, e.Command, e.Args, e.Env)
+}
+func (f *fakeSecrets) DeletePlugin(_ context.Context, typ, name, version string) error {
+	return f.call("DeletePlugin", typ, name, version)
+}
+func (f *fakeSecrets) Mounts() map[string]database.Mount { return f.mounts }
+func (f *fakeSecrets) ReadMount(path string) (database.Mount, bool) {
+	m, ok := f.mounts[path]
+	return m, ok
+}
+
+// FindMount is the longest mount p lies under, as the engine's.
+func (f *fakeSecrets) FindMount(p string) (string, string) {
+	var ms []string
+	for m := range f.mounts {
+		ms = append(ms, m)
+	}
+	sort.Slice(ms, func(i, j int) bool { return len(ms[i]) > len(ms[j]) })
+	for _, m := range ms {
+		if strings.HasPrefix(p+"/", m) {
+			return m, strings.TrimPrefix(strings.TrimPrefix(p, strings.TrimSuffix(m, "/")), "/")
+		}
+	}
+	return "", ""
+}
+func (f *fakeSecrets) EnableMount(_ context.Context, m database.Mount) error {
+	return f.call("EnableMount", m.Path, m.Type, m.Description, m.PluginName, m.PluginVersion)
+}
+func (f *fakeSecrets) DisableMount(_ context.Context, path string, src database.Source) error {
+	return f.call("DisableMount", path, src.From)
+}
+func (f *fakeSecrets) Reload(_ context.Context, plugin, mount string, src database.Source) (uint64, error) {
+	return 7, f.call("Reload", plugin, mount, src.From, src.EventID != "")
+}
+func (f *fakeSecrets) PluginConnections(mount, plugin string) []string { return f.conns }
+func (f *fakeSecrets) ListConfigs(string) []string                     { return f.configs }
+func (f *fakeSecrets) ReadConfig(mount, name string) (map[string]any, error) {
+	return f.config, f.call("ReadConfig", mount, name)
+}
+func (f *fakeSecrets) WriteConfig(_ context.Context, mount, name string, in database.ConfigInput, src database.Source) error {
+	var details []string
+	for k, v := range in.Details {
+		details = append(details, fmt.Sprintf("%s=%v", k, v))
+	}
+	sort.Strings(details)
+	return f.call("WriteConfig", mount, name, in.PluginName, in.AllowedRoles, details, src.From)
+}
+func (f *fakeSecrets) DeleteConfig(_ context.Context, mount, name string, _ database.Source) error {
+	return f.call("DeleteConfig", mount, name)
+}
+func (f *fakeSecrets) Reset(_ context.Context, mount, name string, _ database.Source) error {
+	return f.call("Reset", mount, name)
+}
+func (f *fakeSecrets) RotateRoot(_ context.Context, mount, name string, _ database.Source) error {
+	return f.call("RotateRoot", mount, name)
+}
+func (f *fakeSecrets) ListRoles(string) []string { return nil }
+func (f *fakeSecrets) ReadRole(mount, name string) (database.Role, error) {
+	return f.role, f.call("ReadRole", mount, name)
+}
+func (f *fakeSecrets) WriteRole(_ context.Context, r database.Role) error {
+	return f.call("WriteRole", r.Mount, r.Name, r.DBName, r.CreationStatements, r.DefaultTTL, r.MaxTTL)
+}
+func (f *fakeSecrets) DeleteRole(_ context.Context, mount, name string) error {
+	return f.call("DeleteRole", mount, name)
+}
+func (f *fakeSecrets) Creds(_ context.Context, mount, role, display string) (database.Secret, error) {
+	return f.secret, f.call("Creds", mount, role, display)
+}
+func (f *fakeSecrets) Lookup(id string) (database.Lease, error) { return f.lease, f.call("Lookup", id) }
+func (f *fakeSecrets) Renew(_ context.Context, id string, inc time.Duration) (database.Secret, error) {
+	return f.secret, f.call("Renew", id, inc)
+}
+func (f *fakeSecrets) Revoke(_ context.Context, id string) error { return f.call("Revoke", id) }
+func (f *fakeSecrets) ListStaticRoles(string) []string           { return nil }
+func (f *fakeSecrets) ReadStaticRole(mount, name string) (database.StaticRole, error) {
+	return f.static, f.call("ReadStaticRole", mount, name)
+}
+func (f *fakeSecrets) WriteStaticRole(_ context.Context, r database.StaticRole) error {
+	return f.call("WriteStaticRole", r.Mount, r.Name, r.DBName, r.Username, r.RotationPeriod)
+}
+func (f *fakeSecrets) DeleteStaticRole(_ context.Context, mount, name string) error {
+	return f.call("DeleteStaticRole", mount, name)
+}
+func (f *fakeSecrets) StaticCreds(mount, name string) (map[string]any, error) {
+	return f.staticCreds, f.call("StaticCreds", mount, name)
+}
+func (f *fakeSecrets) RotateStaticRole(_ context.Context, mount, name string) error {
+	return f.call("RotateStaticRole", mount, name)
+}
+
+var (
+	_ Node    = (*fakeNode)(nil)
+	_ Secrets = (*fakeSecrets)(nil)
+)

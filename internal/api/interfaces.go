@@ -1,0 +1,113 @@
+package api
+
+import (
+	"context"
+	"time"
+
+	"github.com/baton-hq/baton/internal/core"
+	"github.com/baton-hq/baton/plugins/catalog"
+	"github.com/baton-hq/baton/plugins/database"
+)
+
+// Node is what the API asks of the node it serves: status, init, seal and unseal,
+// step-down, the root token check, membership and the lifecycle listing. internal/server
+// wires the core node and its membership into it; the tests use a fake.
+type Node interface {
+	// Config is the node's configuration (its id, cluster name and API address).
+	Config() core.Config
+	// Initialized: the node belongs to, or has reached through a join target, an
+	// initialised cluster.
+	Initialized() bool
+	// ReachedCluster is the join target that answered that its cluster is initialised.
+	ReachedCluster() string
+	// Sealed: the node holds no key.
+	Sealed() bool
+	// IsActive: the node is the active node.
+	IsActive() bool
+	// LeaderAPIAddr is the active node's id and API address, "" when unknown.
+	LeaderAPIAddr() (id, addr string)
+	// RaftStatus is the leader's Raft address and this node's applied index.
+	RaftStatus() (leaderRaftAddr string, applied uint64)
+	// CheckRootToken fails with core.ErrPermissionDenied unless token is the root token.
+	CheckRootToken(token string) error
+
+	// Init initialises a new cluster on this node.
+	Init(ctx context.Context, rootToken string) (core.InitResult, error)
+	// Unseal unseals with a key (hex or base64), joining the cluster when the node has none.
+	Unseal(ctx context.Context, key string) error
+	// Seal seals the node.
+	Seal(ctx context.Context) error
+	// RequestStepDown hands the active node's leadership over.
+	RequestStepDown(ctx context.Context) error
+
+	// Join adds a join target (sys/storage/raft/join).
+	Join(leaderAPIAddr string) error
+	// AddPeer adds a joining node after checking its proof.
+	AddPeer(ctx context.Context, p core.Peer) error
+	// RemovePeer removes a node from the cluster.
+	RemovePeer(ctx context.Context, id string) error
+	// Peers is the Raft configuration and this node's applied index.
+	Peers() ([]core.RaftServer, uint64, error)
+
+	// Lifecycle reads the lifecycle machines and WAL from this node's replicated state.
+	Lifecycle(withApplied bool) core.Lifecycle
+}
+
+// Secrets is what the API asks of the secrets side: the plugin catalog, the mounts and the
+// database engine's operations. internal/server wires the database engine into it.
+type Secrets interface {
+	// ListPlugins reads the whole catalog.
+	ListPlugins() database.CatalogListing
+	// ListPluginsOfType lists the catalog's names of one type.
+	ListPluginsOfType(typ string) []string
+	// ReadPlugin reads a catalog entry.
+	ReadPlugin(typ, name, version string) (catalog.Entry, error)
+	// RegisterPlugin verifies and registers a plugin.
+	RegisterPlugin(ctx context.Context, e catalog.Entry) error
+	// DeletePlugin removes a catalog entry (missing is not an error).
+	DeletePlugin(ctx context.Context, typ, name, version string) error
+
+	// Mounts lists the mounts by path.
+	Mounts() map[string]database.Mount
+	// ReadMount reads one mount.
+	ReadMount(path string) (database.Mount, bool)
+	// FindMount splits a path into the mount it lies under and the rest.
+	FindMount(p string) (mount, rest string)
+	// EnableMount mounts a secrets engine.
+	EnableMount(ctx context.Context, m database.Mount) error
+	// DisableMount disables a mount, revoking its leases.
+	DisableMount(ctx context.Context, path string, src database.Source) error
+	// Reload restarts a plugin's instances, everywhere or on one mount.
+	Reload(ctx context.Context, pluginName, mount string, src database.Source) (uint64, error)
+	// PluginConnections lists a mount's connections that use a plugin.
+	PluginConnections(mount, pluginName string) []string
+
+	// ListConfigs, ReadConfig, WriteConfig, DeleteConfig, Reset and RotateRoot serve
+	// <mount>/config, reset and rotate-root.
+	ListConfigs(mount string) []string
+	ReadConfig(mount, name string) (map[string]any, error)
+	WriteConfig(ctx context.Context, mount, name string, in database.ConfigInput, src database.Source) error
+	DeleteConfig(ctx context.Context, mount, name string, src database.Source) error
+	Reset(ctx context.Context, mount, name string, src database.Source) error
+	RotateRoot(ctx context.Context, mount, name string, src database.Source) error
+
+	// ListRoles, ReadRole, WriteRole, DeleteRole and Creds serve dynamic roles.
+	ListRoles(mount string) []string
+	ReadRole(mount, name string) (database.Role, error)
+	WriteRole(ctx context.Context, r database.Role) error
+	DeleteRole(ctx context.Context, mount, name string) error
+	Creds(ctx context.Context, mount, roleName, displayName string) (database.Secret, error)
+
+	// Lookup, Renew and Revoke serve sys/leases.
+	Lookup(id string) (database.Lease, error)
+	Renew(ctx context.Context, id string, increment time.Duration) (database.Secret, error)
+	Revoke(ctx context.Context, id string) error
+
+	// ListStaticRoles … RotateStaticRole serve static roles.
+	ListStaticRoles(mount string) []string
+	ReadStaticRole(mount, name string) (database.StaticRole, error)
+	WriteStaticRole(ctx context.Context, r database.StaticRole) error
+	DeleteStaticRole(ctx context.Context, mount, name string) error
+	StaticCreds(mount, name string) (map[string]any, error)
+	RotateStaticRole(ctx context.Context, mount, name string) error
+}
