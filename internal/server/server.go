@@ -1,5 +1,5 @@
 // Package server assembles one Baton node from its parts (the Raft-backed core, the plugin
-// pool, the database engine and the HTTP API) and serves it. cmd/node fills a Config from
+// pool, the plugin runtime, the database engine and the HTTP API) and serves it. cmd/node fills a Config from
 // flags or a config file; the in-process cluster tests fill it directly.
 package server
 
@@ -19,6 +19,7 @@ import (
 	"github.com/baton-hq/baton/plugins"
 	"github.com/baton-hq/baton/plugins/catalog"
 	"github.com/baton-hq/baton/plugins/database"
+	"github.com/baton-hq/baton/plugins/runtime"
 )
 
 // Version is Baton's version, reported to plugins and by the API.
@@ -50,10 +51,11 @@ type Config struct {
 
 // Server is a running node.
 type Server struct {
-	Node   *core.Node
-	Engine *database.Engine
-	Pool   *plugins.Pool
-	API    *api.Server
+	Node    *core.Node
+	Runtime *runtime.Runtime
+	Engine  *database.Engine
+	Pool    *plugins.Pool
+	API     *api.Server
 
 	log  hclog.Logger
 	ln   net.Listener
@@ -94,14 +96,14 @@ func New(cfg Config) (*Server, error) {
 		return fail(err)
 	}
 	s.Node = node
-	var eng *database.Engine
+	var rt *runtime.Runtime
 	pool, err := plugins.NewPool(plugins.Config{
 		PluginDir: cfg.PluginDir, StartTimeout: cfg.StartTimeout, Permissions: cfg.Permissions,
 		PassEnv: cfg.PassEnv, HostVersion: Version, Logger: log,
 		Guard: node.VerifyActive,
 		Observer: func(ev plugins.InstanceEvent) {
-			if eng != nil {
-				eng.Observe(ev)
+			if rt != nil {
+				rt.Observe(ev)
 			}
 		},
 	})
@@ -109,16 +111,25 @@ func New(cfg Config) (*Server, error) {
 		return fail(err)
 	}
 	s.Pool = pool
-	eng, err = database.New(database.Config{
-		Cluster: node, Pool: pool, Logger: log.Named("database"),
-		RollbackPeriod: cfg.RollbackPeriod, RollbackMinAge: cfg.RollbackMinAge, RollbackWindow: cfg.RollbackWindow, LeasePeriod: cfg.LeasePeriod,
+	rt, err = runtime.New(runtime.Config{
+		Cluster: node, Pool: runtime.FromPool(pool), Logger: log.Named("runtime"),
+		RollbackPeriod: cfg.RollbackPeriod, RollbackMinAge: cfg.RollbackMinAge,
 	})
 	if err != nil {
 		_ = pool.Shutdown(context.Background())
 		return fail(err)
 	}
+	eng, err := database.New(database.Config{
+		Cluster: node, Runtime: rt, Logger: log.Named("database"),
+		RollbackWindow: cfg.RollbackWindow, LeasePeriod: cfg.LeasePeriod,
+	})
+	if err != nil {
+		_ = rt.Close(context.Background())
+		return fail(err)
+	}
+	s.Runtime = rt
 	s.Engine = eng
-	node.SetRuntime(eng)
+	node.SetRuntime(rt)
 	s.API = api.New(api.Config{Node: node, Engine: eng, Pool: pool, Logger: log.Named("api"), Version: Version, RetryJoin: cfg.RetryJoin})
 	s.http = &http.Server{Handler: s.API.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	if !cfg.ServeLater {
@@ -166,7 +177,7 @@ func (s *Server) Close(ctx context.Context) error {
 	defer cancel()
 	_ = s.http.Shutdown(hctx)
 	<-s.done
-	if cerr := s.Engine.Close(ctx); cerr != nil && err == nil {
+	if cerr := s.Runtime.Close(ctx); cerr != nil && err == nil {
 		err = cerr
 	}
 	return err
@@ -179,5 +190,5 @@ func (s *Server) Halt() {
 	s.Node.Halt()
 	_ = s.http.Close()
 	<-s.done
-	_ = s.Engine.Close(context.Background())
+	_ = s.Runtime.Close(context.Background())
 }
