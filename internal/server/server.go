@@ -1,5 +1,5 @@
 // Package server assembles one Baton node from its parts (the Raft-backed core, the plugin
-// pool, the database engine and the HTTP API) and serves it. cmd/node fills a Config from
+// pool, the plugin runtime, the database engine and the HTTP API) and serves it. cmd/node fills a Config from
 // flags or a config file; the in-process cluster tests fill it directly.
 //
 // It is the only place that knows the concrete types behind the HTTP API's two interfaces:
@@ -23,6 +23,7 @@ import (
 	"github.com/baton-hq/baton/plugins"
 	"github.com/baton-hq/baton/plugins/catalog"
 	"github.com/baton-hq/baton/plugins/database"
+	"github.com/baton-hq/baton/plugins/runtime"
 )
 
 // Version is Baton's version, reported to plugins and by the API.
@@ -54,10 +55,11 @@ type Config struct {
 
 // Server is a running node.
 type Server struct {
-	Node   *core.Node
-	Engine *database.Engine
-	Pool   *plugins.Pool
-	API    *api.Server
+	Node    *core.Node
+	Runtime *runtime.Runtime
+	Engine  *database.Engine
+	Pool    *plugins.Pool
+	API     *api.Server
 	// Membership joins this node to a cluster and adds and removes peers; its Unseal is the
 	// one every entry point calls (the API, cmd/node's auto-unseal).
 	Membership *core.Membership
@@ -101,14 +103,14 @@ func New(cfg Config) (*Server, error) {
 		return fail(err)
 	}
 	s.Node = node
-	var eng *database.Engine
+	var rt *runtime.Runtime
 	pool, err := plugins.NewPool(plugins.Config{
 		PluginDir: cfg.PluginDir, StartTimeout: cfg.StartTimeout, Permissions: cfg.Permissions,
 		PassEnv: cfg.PassEnv, HostVersion: Version, Logger: log,
 		Guard: node.VerifyActive,
 		Observer: func(ev plugins.InstanceEvent) {
-			if eng != nil {
-				eng.Observe(ev)
+			if rt != nil {
+				rt.Observe(ev)
 			}
 		},
 	})
@@ -116,16 +118,25 @@ func New(cfg Config) (*Server, error) {
 		return fail(err)
 	}
 	s.Pool = pool
-	eng, err = database.New(database.Config{
-		Cluster: node, Pool: pool, Logger: log.Named("database"),
-		RollbackPeriod: cfg.RollbackPeriod, RollbackMinAge: cfg.RollbackMinAge, RollbackWindow: cfg.RollbackWindow, LeasePeriod: cfg.LeasePeriod,
+	rt, err = runtime.New(runtime.Config{
+		Cluster: node, Pool: runtime.FromPool(pool), Logger: log.Named("runtime"),
+		RollbackPeriod: cfg.RollbackPeriod, RollbackMinAge: cfg.RollbackMinAge,
 	})
 	if err != nil {
 		_ = pool.Shutdown(context.Background())
 		return fail(err)
 	}
+	eng, err := database.New(database.Config{
+		Cluster: node, Runtime: rt, Logger: log.Named("database"),
+		RollbackWindow: cfg.RollbackWindow, LeasePeriod: cfg.LeasePeriod,
+	})
+	if err != nil {
+		_ = rt.Close(context.Background())
+		return fail(err)
+	}
+	s.Runtime = rt
 	s.Engine = eng
-	node.SetRuntime(eng)
+	node.SetRuntime(rt)
 	s.Membership = core.NewMembership(node, cfg.RetryJoin)
 	s.API = api.New(api.Config{Node: apiNode{node, s.Membership}, Secrets: eng, Logger: log.Named("api"), Version: Version})
 	s.http = &http.Server{Handler: s.API.Handler(), ReadHeaderTimeout: 10 * time.Second}
@@ -174,7 +185,7 @@ func (s *Server) Close(ctx context.Context) error {
 	defer cancel()
 	_ = s.http.Shutdown(hctx)
 	<-s.done
-	if cerr := s.Engine.Close(ctx); cerr != nil && err == nil {
+	if cerr := s.Runtime.Close(ctx); cerr != nil && err == nil {
 		err = cerr
 	}
 	return err
@@ -187,7 +198,7 @@ func (s *Server) Halt() {
 	s.Node.Halt()
 	_ = s.http.Close()
 	<-s.done
-	_ = s.Engine.Close(context.Background())
+	_ = s.Runtime.Close(context.Background())
 }
 
 // apiNode is the node as the API sees it: the core node, with its membership's actions

@@ -3,7 +3,6 @@ package database
 import (
 	"context"
 	"errors"
-	"strings"
 
 	"github.com/baton-hq/baton/plugins/catalog"
 	"github.com/baton-hq/baton/raftstore/state"
@@ -25,18 +24,13 @@ func (e *Engine) RegisterPlugin(ctx context.Context, entry catalog.Entry) error 
 	if err := e.cluster.VerifyActive(ctx); err != nil {
 		return err
 	}
-	verified, _, err := e.pool.Verify(ctx, entry)
+	verified, err := e.rt.VerifyEntry(ctx, entry)
 	if err != nil {
 		return &verifyError{err: err}
 	}
-	if len(verified.Env) > 0 {
-		sealed, err := e.cluster.Barrier().Encrypt([]byte(strings.Join(verified.Env, "\x00")))
-		if err != nil {
-			return err
-		}
-		verified.SealedEnv = sealed
+	if verified, err = e.rt.SealEntry(verified); err != nil {
+		return err
 	}
-	verified.Env = nil
 	_, err = e.cluster.Propose(ctx, state.TypeCatalogPut, "", APISource.From, state.CatalogPut{Entry: verified})
 	return err
 }

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/baton-hq/baton/internal/faults"
-	"github.com/baton-hq/baton/plugins"
 	"github.com/baton-hq/baton/plugins/catalog"
 	"github.com/baton-hq/baton/plugins/dbplugin"
 	"github.com/baton-hq/baton/raftstore/command"
@@ -74,7 +73,7 @@ func (e *Engine) WriteConfig(ctx context.Context, mount, name string, in ConfigI
 	details := map[string]any{}
 	if exists {
 		c = old
-		prev, err := e.open(old.Config)
+		prev, err := e.rt.OpenConfig(old.Config)
 		if err != nil {
 			return err
 		}
@@ -123,14 +122,13 @@ func (e *Engine) WriteConfig(ctx context.Context, mount, name string, in ConfigI
 		}
 		return invalid("plugin %q is not registered in the catalog as a database plugin (register it with sys/plugins/catalog/database/%s)", c.PluginName, c.PluginName)
 	}
-	entry, err := e.openEntry(entry)
+	entry, err := e.rt.OpenEntry(entry)
 	if err != nil {
 		return err
 	}
 	// Initialise a throwaway instance with the new config: the plugin may rewrite the config
 	// it wants stored, and with verify_connection it must log in first.
-	tmpID := key + "#config-" + rand.Text()
-	pc, resp, err := e.pool.Open(ctx, tmpID, entry, dbplugin.InitializeRequest{Config: details, VerifyConnection: c.VerifyConnection})
+	pc, resp, err := e.rt.OpenTemp(ctx, key, "config", entry, dbplugin.InitializeRequest{Config: details, VerifyConnection: c.VerifyConnection})
 	if err != nil {
 		return invalid("error creating database object: %v", err)
 	}
@@ -139,7 +137,7 @@ func (e *Engine) WriteConfig(ctx context.Context, mount, name string, in ConfigI
 	if resp.Config != nil {
 		stored = resp.Config
 	}
-	sealed, err := e.seal(stored)
+	sealed, err := e.rt.SealConfig(stored)
 	if err != nil {
 		return err
 	}
@@ -297,33 +295,6 @@ type Secret struct {
 	Data          map[string]any
 }
 
-// call runs fn on the connection's plugin instance. The pool already restarts a dead process
-// and retries once; a failure that names a closed instance (closed by a transition under the
-// call's feet) gets one more try on a fresh instance.
-func (e *Engine) call(ctx context.Context, key string, fn func(db dbplugin.Database) error) error {
-	for attempt := 0; ; attempt++ {
-		pc, err := e.conn(ctx, key)
-		if err != nil {
-			return err
-		}
-		err = fn(pc)
-		if err == nil || attempt == 2 || ctx.Err() != nil || !staleInstance(err) {
-			return err
-		}
-		// Only this instance is stale: another caller may already hold a fresh one.
-		e.forgetIf(key, pc)
-		if !errors.Is(err, plugins.ErrConnClosed) {
-			_ = pc.Close()
-		}
-	}
-}
-
-// staleInstance tells an error of the instance (closed under the call, or its process gone
-// and not restartable) from the database's own answer.
-func staleInstance(err error) bool {
-	return errors.Is(err, plugins.ErrConnClosed) || dbplugin.IsUnavailable(err)
-}
-
 // Creds issues a credential for a role: NewUser on the plugin, then the lease through Raft.
 func (e *Engine) Creds(ctx context.Context, mount, roleName, displayName string) (Secret, error) {
 	mount = state.NormalizeMount(mount)
@@ -339,7 +310,7 @@ func (e *Engine) Creds(ctx context.Context, mount, roleName, displayName string)
 	if !okRole {
 		return Secret{}, fmt.Errorf("%w: unknown role: %s", state.ErrNotFound, roleName)
 	}
-	defer e.beginIssue(mount)()
+	defer e.rt.BeginIssue(mount)()
 	var disabling bool
 	e.cluster.State().View(func(d *state.Data) { disabling = d.Mounts[mount].Disabling })
 	if disabling {
@@ -375,7 +346,7 @@ func (e *Engine) Creds(ctx context.Context, mount, roleName, displayName string)
 	var username string
 	var made dbplugin.Database
 	key := state.Key(mount, role.DBName)
-	err = e.call(ctx, key, func(db dbplugin.Database) error {
+	err = e.rt.Call(ctx, key, func(db dbplugin.Database) error {
 		made = db
 		resp, err := db.NewUser(ctx, dbplugin.NewUserRequest{
 			UsernameConfig:     dbplugin.UsernameMetadata{DisplayName: displayName, RoleName: roleName},
@@ -402,7 +373,7 @@ func (e *Engine) Creds(ctx context.Context, mount, roleName, displayName string)
 		del := dbplugin.DeleteUserRequest{Username: username, Statements: dbplugin.Statements{Commands: role.RevocationStatements}}
 		bg := context.WithoutCancel(ctx)
 		if _, derr := made.DeleteUser(bg, del); derr != nil {
-			derr = e.call(bg, key, func(db dbplugin.Database) error { _, err := db.DeleteUser(bg, del); return err })
+			derr = e.rt.Call(bg, key, func(db dbplugin.Database) error { _, err := db.DeleteUser(bg, del); return err })
 			if derr != nil {
 				e.log.Error("a user without a lease could not be deleted", "connection", key, "user", username, "error", derr)
 			}
@@ -444,7 +415,7 @@ func (e *Engine) Renew(ctx context.Context, id string, increment time.Duration) 
 	if !exp.After(now) {
 		return Secret{}, invalid("lease %q has reached its max TTL and cannot be renewed", id)
 	}
-	err = e.call(ctx, state.Key(l.Mount, l.DBName), func(db dbplugin.Database) error {
+	err = e.rt.Call(ctx, state.Key(l.Mount, l.DBName), func(db dbplugin.Database) error {
 		_, err := db.UpdateUser(ctx, dbplugin.UpdateUserRequest{Username: l.Username,
 			Expiration: &dbplugin.ChangeExpiration{NewExpiration: exp, Statements: dbplugin.Statements{Commands: l.RenewStatements}}})
 		return err
@@ -465,7 +436,7 @@ func (e *Engine) Revoke(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	err = e.call(ctx, state.Key(l.Mount, l.DBName), func(db dbplugin.Database) error {
+	err = e.rt.Call(ctx, state.Key(l.Mount, l.DBName), func(db dbplugin.Database) error {
 		_, err := db.DeleteUser(ctx, dbplugin.DeleteUserRequest{Username: l.Username, Statements: dbplugin.Statements{Commands: l.RevocationStatements}})
 		return err
 	})
@@ -541,7 +512,7 @@ var errBeginRefused = errors.New("rotation refused by the connection's state")
 
 func (e *Engine) rotateRoot(ctx context.Context, mount, name string, src Source) error {
 	key := state.Key(mount, name)
-	c, cfg, _, err := e.loadConn(key)
+	c, cfg, _, err := e.rt.LoadConn(key)
 	if err != nil {
 		return err
 	}
@@ -576,7 +547,7 @@ func (e *Engine) rotateRoot(ctx context.Context, mount, name string, src Source)
 		return err
 	}
 	faults.Hit(faults.RotateAfterWAL)
-	err = e.call(ctx, key, func(db dbplugin.Database) error {
+	err = e.rt.Call(ctx, key, func(db dbplugin.Database) error {
 		_, err := db.UpdateUser(ctx, dbplugin.UpdateUserRequest{Username: username,
 			Password: &dbplugin.ChangePassword{NewPassword: newPassword, Statements: dbplugin.Statements{Commands: c.RootRotationStatements}}})
 		return err
@@ -590,7 +561,7 @@ func (e *Engine) rotateRoot(ctx context.Context, mount, name string, src Source)
 	}
 	faults.Hit(faults.RotateAfterDBUpdate)
 	cfg["password"] = newPassword
-	newSealed, err := e.seal(cfg)
+	newSealed, err := e.rt.SealConfig(cfg)
 	if err == nil {
 		_, err = e.cluster.Propose(ctx, state.TypeRotateCommit, "", command.SourceInternal, state.RotateCommit{
 			Mount: mount, Name: name, WALID: walID, Config: newSealed,
@@ -638,7 +609,7 @@ func (e *Engine) rollbackRootRotation(ctx context.Context, en wal.Entry) error {
 		_, err := e.cluster.Propose(ctx, state.TypeRollbackDone, "", command.SourceInternal, state.RollbackDone{WALID: en.ID, Config: cfg})
 		return err
 	}
-	_, cfg, entry, err := e.loadConn(r.Connection)
+	_, cfg, entry, err := e.rt.LoadConn(r.Connection)
 	if errors.Is(err, state.ErrNotFound) {
 		if err := start(); err != nil {
 			return err
@@ -657,7 +628,7 @@ func (e *Engine) rollbackRootRotation(ctx context.Context, en wal.Entry) error {
 	withNew := maps.Clone(cfg)
 	withNew["password"] = r.New
 	if e.canLogin(ctx, r.Connection, entry, withNew) == nil {
-		sealed, err := e.seal(withNew)
+		sealed, err := e.rt.SealConfig(withNew)
 		if err != nil {
 			return err
 		}
@@ -687,7 +658,7 @@ func (e *Engine) rollbackRootRotation(ctx context.Context, en wal.Entry) error {
 }
 
 func (e *Engine) canLogin(ctx context.Context, key string, entry catalog.Entry, cfg map[string]any) error {
-	pc, _, err := e.pool.Open(ctx, key+"#check-"+rand.Text(), entry, dbplugin.InitializeRequest{Config: cfg, VerifyConnection: true})
+	pc, _, err := e.rt.OpenTemp(ctx, key, "check", entry, dbplugin.InitializeRequest{Config: cfg, VerifyConnection: true})
 	if err != nil {
 		return err
 	}
@@ -713,7 +684,7 @@ func (e *Engine) DisableMount(ctx context.Context, path string, src Source) erro
 	}
 	// Requests that began before the mark finish first: each records its lease (revoked
 	// below) or, refused, takes its user back while the connection still exists.
-	if err := e.drainIssues(ctx, path); err != nil {
+	if err := e.rt.DrainIssues(ctx, path); err != nil {
 		return err
 	}
 	for round := 0; ; round++ {

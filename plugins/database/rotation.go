@@ -97,7 +97,7 @@ func (e *Engine) awaitSettled(ctx context.Context, key string, until time.Time) 
 			return nil
 		}
 		if st != fsm.StateRotating {
-			e.rollback.Kick()
+			e.rt.KickRollback()
 		}
 		if !time.Now().Before(until) {
 			return &PendingError{Connection: key, State: st, RetryAfter: e.cfg.RollbackWindow}

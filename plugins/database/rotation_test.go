@@ -16,6 +16,7 @@ import (
 	"github.com/baton-hq/baton/internal/barrier"
 	"github.com/baton-hq/baton/plugins"
 	"github.com/baton-hq/baton/plugins/catalog"
+	"github.com/baton-hq/baton/plugins/runtime"
 	"github.com/baton-hq/baton/raftstore/command"
 	"github.com/baton-hq/baton/raftstore/state"
 	"github.com/baton-hq/baton/wal"
@@ -24,13 +25,18 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // localCluster is the engine's Cluster seam over a real replicated state applied in
-// process: no Raft, no network, the same Apply.
+// process: no Raft, no network, the same Apply. A test may fail proposals of one type (fail)
+// and have the transitions of every commit carried out (effects, the runtime's Effects, as
+// the active node does), synchronously so that a test sees them done when Propose returns.
 type localCluster struct {
 	mu    sync.Mutex
 	s     *state.State
 	b     *barrier.Barrier
 	index uint64
 	n     int
+
+	fail    func(typ command.Type) error
+	effects func(ctx context.Context, ts []fsm.Transition)
 }
 
 func newLocalCluster(t *testing.T) *localCluster {
@@ -50,25 +56,41 @@ func newLocalCluster(t *testing.T) *localCluster {
 	return &localCluster{s: state.New(), b: b}
 }
 
-func (c *localCluster) Propose(_ context.Context, typ command.Type, id string, source command.Source, payload any) (*state.Result, error) {
+func (c *localCluster) Propose(ctx context.Context, typ command.Type, id string, source command.Source, payload any) (*state.Result, error) {
+	r, effects, err := c.apply(typ, id, source, payload)
+	if err != nil {
+		return nil, err
+	}
+	if effects != nil && len(r.Transitions) > 0 {
+		effects(ctx, r.Transitions)
+	}
+	return r, nil
+}
+
+func (c *localCluster) apply(typ command.Type, id string, source command.Source, payload any) (*state.Result, func(context.Context, []fsm.Transition), error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.fail != nil {
+		if err := c.fail(typ); err != nil {
+			return nil, nil, err
+		}
+	}
 	c.n++
 	if id == "" {
 		id = fmt.Sprintf("cmd-%d", c.n)
 	}
 	cmd, err := command.New(typ, id, source, time.Now(), payload)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	c.index++
 	switch r := c.s.Apply(c.index, cmd).(type) {
 	case *state.Result:
-		return r, nil
+		return r, c.effects, nil
 	case error:
-		return nil, r
+		return nil, nil, r
 	default:
-		return nil, fmt.Errorf("Apply returned %T", r)
+		return nil, nil, fmt.Errorf("Apply returned %T", r)
 	}
 }
 
@@ -103,11 +125,15 @@ func pendingEngine(t *testing.T, rotateWait time.Duration) (*Engine, *localClust
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := New(Config{Cluster: c, Pool: pool, RollbackWindow: time.Second, RotateWait: rotateWait})
+	rt, err := runtime.New(runtime.Config{Cluster: c, Pool: runtime.FromPool(pool)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = e.Close(context.Background()) })
+	t.Cleanup(func() { _ = rt.Close(context.Background()) })
+	e, err := New(Config{Cluster: c, Runtime: rt, RollbackWindow: time.Second, RotateWait: rotateWait})
+	if err != nil {
+		t.Fatal(err)
+	}
 	return e, c
 }
 

@@ -135,7 +135,7 @@ func (e *Engine) finishStatic(ctx context.Context, walID string, s staticRotatio
 	if err != nil {
 		return err
 	}
-	err = e.call(ctx, state.Key(r.Mount, r.DBName), func(db dbplugin.Database) error {
+	err = e.rt.Call(ctx, state.Key(r.Mount, r.DBName), func(db dbplugin.Database) error {
 		_, err := db.UpdateUser(ctx, dbplugin.UpdateUserRequest{Username: s.Username,
 			Password: &dbplugin.ChangePassword{NewPassword: s.New, Statements: dbplugin.Statements{Commands: stmts}}})
 		return err

@@ -1,4 +1,4 @@
-package database
+package runtime
 
 import (
 	"context"
@@ -8,7 +8,7 @@ import (
 )
 
 // effectHandler carries out one effect of a committed transition on the active node.
-type effectHandler func(e *Engine, ctx context.Context, t fsm.Transition)
+type effectHandler func(r *Runtime, ctx context.Context, t fsm.Transition)
 
 // effectHandlers is the one place the runtime acts on the effects the transition table
 // declares (fsm.DeclaredEffects): Effects dispatches through it and nothing else reads a
@@ -16,18 +16,18 @@ type effectHandler func(e *Engine, ctx context.Context, t fsm.Transition)
 // work that the proposer of a command does itself, right after the commit (a lazy start, the
 // UpdateUser of a rotation), is not an effect and the table does not declare it.
 var effectHandlers = map[fsm.Effect]effectHandler{
-	fsm.EffectStopProcess: func(e *Engine, ctx context.Context, t fsm.Transition) {
-		e.closeLive(ctx, t.ID)
+	fsm.EffectStopProcess: func(r *Runtime, ctx context.Context, t fsm.Transition) {
+		r.closeLive(ctx, t.ID)
 		if t.Kind == fsm.KindPlugin {
 			// Every stop_process is answered by exactly one stopped, even with nothing to kill.
-			e.fire(ctx, t.ID, fsm.EventStopped, "stopped after "+string(t.Event))
+			r.fire(ctx, t.ID, fsm.EventStopped, "stopped after "+string(t.Event))
 		}
 	},
-	fsm.EffectCloseInstance: func(e *Engine, ctx context.Context, t fsm.Transition) {
-		e.closeLive(ctx, t.ID)
+	fsm.EffectCloseInstance: func(r *Runtime, ctx context.Context, t fsm.Transition) {
+		r.closeLive(ctx, t.ID)
 	},
-	fsm.EffectRunRollback: func(e *Engine, _ context.Context, _ fsm.Transition) {
-		e.rollback.Kick()
+	fsm.EffectRunRollback: func(r *Runtime, _ context.Context, _ fsm.Transition) {
+		r.KickRollback()
 	},
 }
 
@@ -44,16 +44,16 @@ func HandledEffects() []fsm.Effect {
 // Effects carries out committed transitions; part of core.Runtime. An effect without a
 // handler is a build error caught by the tests; should one reach a running node all the same,
 // it is logged as an error rather than silently skipped.
-func (e *Engine) Effects(ctx context.Context, ts []fsm.Transition) {
+func (r *Runtime) Effects(ctx context.Context, ts []fsm.Transition) {
 	for _, t := range ts {
 		for _, eff := range t.Effects {
 			h, ok := effectHandlers[eff]
 			if !ok {
-				e.log.Error("transition asks for an effect this runtime does not carry out",
+				r.log.Error("transition asks for an effect this runtime does not carry out",
 					"kind", t.Kind, "id", t.ID, "event", t.Event, "effect", eff)
 				continue
 			}
-			h(e, ctx, t)
+			h(r, ctx, t)
 		}
 	}
 }

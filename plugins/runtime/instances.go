@@ -1,4 +1,4 @@
-package database
+package runtime
 
 import (
 	"context"
@@ -137,25 +137,25 @@ func (q *instanceQueue) takeAll() ([]string, map[string]instanceRecord) {
 // Observe receives the pool's instance events (its Config.Observer). It never blocks and never
 // drops: each instance's observations are coalesced into one pending record that one goroutine
 // records on its lifecycle machine.
-func (e *Engine) Observe(ev plugins.InstanceEvent) {
+func (r *Runtime) Observe(ev plugins.InstanceEvent) {
 	if ev.ConnID == "" || isTemp(ev.ConnID) {
 		return
 	}
 	// The connection stays live after a crash: the pool starts a new process for it on its
-	// next call and retries that call once. Starts, failed starts and stops the engine asked
-	// for are recorded by the engine itself (start, Effects); only what happens on the pool's
+	// next call and retries that call once. Starts, failed starts and stops the runtime asked
+	// for are recorded by the runtime itself (start, Effects); only what happens on the pool's
 	// own is recorded from here.
 	reason := "plugin process exited"
 	if ev.Err != nil {
 		reason = "plugin process exited: " + ev.Err.Error()
 	}
-	e.instances.observe(ev.ConnID, ev.Kind, ev.PID, reason)
+	r.instances.observe(ev.ConnID, ev.Kind, ev.PID, reason)
 }
 
 // instanceLoop records crashes and the pool's own restarts on the lifecycle machines. A record
 // whose proposal fails is kept and tried again with backoff while the node is active.
-func (e *Engine) instanceLoop() {
-	defer e.wg.Done()
+func (r *Runtime) instanceLoop() {
+	defer r.wg.Done()
 	backoff := time.Duration(0)
 	for {
 		var retry *time.Timer
@@ -165,25 +165,25 @@ func (e *Engine) instanceLoop() {
 			retryC = retry.C
 		}
 		select {
-		case <-e.stop:
-		case <-e.instances.wake:
+		case <-r.stop:
+		case <-r.instances.wake:
 		case <-retryC:
 		}
 		if retry != nil {
 			retry.Stop()
 		}
 		select {
-		case <-e.stop:
+		case <-r.stop:
 			// Whatever is pending stays undelivered: the node's next activation reconciles
 			// every instance from the replicated state.
 			return
 		default:
 		}
 		failed := false
-		keys, recs := e.instances.takeAll()
+		keys, recs := r.instances.takeAll()
 		for _, key := range keys {
-			if rest, done := e.deliver(key, recs[key]); !done {
-				e.instances.putBack(key, rest)
+			if rest, done := r.deliver(key, recs[key]); !done {
+				r.instances.putBack(key, rest)
 				failed = true
 			}
 		}
@@ -198,46 +198,46 @@ func (e *Engine) instanceLoop() {
 	}
 }
 
-// deliver records r on key's plugin machine. It reports false, with what is left of r, when a
+// deliver records rec on key's plugin machine. It reports false, with what is left of rec, when a
 // proposal failed and is worth trying again. A refusal by the lifecycle ends only that step
 // (the machine has moved on: the crash is recorded already, the instance was stopped or its
 // connection deleted); a node that is no longer active drops the record: the next active node
 // records every instance the old one ran as crashed and starts it again, and a record kept for
 // a later term would be stale there.
-func (e *Engine) deliver(key string, r instanceRecord) (instanceRecord, bool) {
+func (r *Runtime) deliver(key string, rec instanceRecord) (instanceRecord, bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), recordTimeout)
 	defer cancel()
-	if r.crashed {
-		if err := e.record(ctx, key, fsm.EventCrashed, r.reason); err != nil {
-			switch e.recordFailed(key, fsm.EventCrashed, err) {
+	if rec.crashed {
+		if err := r.record(ctx, key, fsm.EventCrashed, rec.reason); err != nil {
+			switch r.recordFailed(key, fsm.EventCrashed, err) {
 			case recordRetry:
-				return r, false
+				return rec, false
 			case recordDrop:
 				return instanceRecord{}, true
 			}
 		}
-		r.crashed = false
+		rec.crashed = false
 	}
 	// A lazy restart inside the pool: record it when the machine thinks the instance idle
-	// (a start the engine asked for records its own request and started).
-	if r.restarted && !r.requested {
-		if e.machineState(key) != fsm.StateIdle {
+	// (a start the runtime asked for records its own request and started).
+	if rec.restarted && !rec.requested {
+		if r.machineState(key) != fsm.StateIdle {
 			return instanceRecord{}, true
 		}
-		if err := e.record(ctx, key, fsm.EventRequest, "lazy restart"); err != nil {
-			switch e.recordFailed(key, fsm.EventRequest, err) {
+		if err := r.record(ctx, key, fsm.EventRequest, "lazy restart"); err != nil {
+			switch r.recordFailed(key, fsm.EventRequest, err) {
 			case recordRetry:
-				return r, false
+				return rec, false
 			default:
 				return instanceRecord{}, true
 			}
 		}
-		r.requested = true
+		rec.requested = true
 	}
-	if r.requested {
-		if err := e.record(ctx, key, fsm.EventStarted, fmt.Sprintf("pid %d", r.pid)); err != nil {
-			if e.recordFailed(key, fsm.EventStarted, err) == recordRetry {
-				return r, false
+	if rec.requested {
+		if err := r.record(ctx, key, fsm.EventStarted, fmt.Sprintf("pid %d", rec.pid)); err != nil {
+			if r.recordFailed(key, fsm.EventStarted, err) == recordRetry {
+				return rec, false
 			}
 		}
 	}
@@ -253,26 +253,26 @@ const (
 
 // recordFailed logs an instance record whose proposal failed (a refusal at Debug, any other
 // failure at Warn with its reason) and says what to do with it.
-func (e *Engine) recordFailed(key string, ev fsm.Event, err error) int {
+func (r *Runtime) recordFailed(key string, ev fsm.Event, err error) int {
 	if errors.Is(err, state.ErrConflict) || errors.Is(err, state.ErrNotFound) {
-		e.log.Debug("plugin instance record refused by its lifecycle", "connection", key, "event", ev, "reason", err)
+		r.log.Debug("plugin instance record refused by its lifecycle", "connection", key, "event", ev, "reason", err)
 		return recordRefused
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), recordTimeout)
 	defer cancel()
-	if verr := e.cluster.VerifyActive(ctx); verr != nil {
-		e.log.Warn("plugin instance record not proposed and this node is no longer active; the next active node reconciles the instance",
+	if verr := r.cluster.VerifyActive(ctx); verr != nil {
+		r.log.Warn("plugin instance record not proposed and this node is no longer active; the next active node reconciles the instance",
 			"connection", key, "event", ev, "reason", err)
 		return recordDrop
 	}
-	e.log.Warn("plugin instance record not proposed; trying again", "connection", key, "event", ev, "reason", err)
+	r.log.Warn("plugin instance record not proposed; trying again", "connection", key, "event", ev, "reason", err)
 	return recordRetry
 }
 
 // record proposes one event on a plugin instance's machine: the one way the runtime records
 // what happened to an instance.
-func (e *Engine) record(ctx context.Context, key string, ev fsm.Event, reason string) error {
-	_, err := e.cluster.Propose(ctx, state.TypeLifecycleFire, "", command.SourceInternal, state.LifecycleFire{
+func (r *Runtime) record(ctx context.Context, key string, ev fsm.Event, reason string) error {
+	_, err := r.cluster.Propose(ctx, state.TypeLifecycleFire, "", command.SourceInternal, state.LifecycleFire{
 		Kind: fsm.KindPlugin, ID: key, Event: ev, Reason: reason,
 	})
 	return err

@@ -1,4 +1,4 @@
-package database
+package runtime
 
 import (
 	"bytes"
@@ -128,9 +128,9 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-// newInstanceEngine builds an engine over a fake cluster holding n connections whose plugin
-// instances are running, and returns it with the connections' keys and the engine's log.
-func newInstanceEngine(t *testing.T, n int) (*Engine, *fakeCluster, []string, *lockedBuffer) {
+// newInstanceRuntime builds a runtime over a fake cluster holding n connections whose plugin
+// instances are running, and returns it with the connections' keys and the runtime's log.
+func newInstanceRuntime(t *testing.T, n int) (*Runtime, *fakeCluster, []string, *lockedBuffer) {
 	t.Helper()
 	c := &fakeCluster{st: state.New()}
 	ctx := context.Background()
@@ -156,7 +156,7 @@ func newInstanceEngine(t *testing.T, n int) (*Engine, *fakeCluster, []string, *l
 		t.Fatal(err)
 	}
 	logs := &lockedBuffer{}
-	e, err := New(Config{Cluster: c, Pool: pool, Logger: hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Debug})})
+	e, err := New(Config{Cluster: c, Pool: FromPool(pool), Logger: hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Debug})})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,12 +187,12 @@ func history(c *fakeCluster, key string) ([]fsm.Event, fsm.State) {
 	return evs, st
 }
 
-// TestInstanceRecordsAreNeverDropped floods the engine with more crash and restart
+// TestInstanceRecordsAreNeverDropped floods the runtime with more crash and restart
 // observations than the old 1024-slot queue held while the lifecycle cannot take any, and
 // checks that every instance's last record reaches its machine once it can.
 func TestInstanceRecordsAreNeverDropped(t *testing.T) {
 	const instances = 1500
-	e, c, keys, _ := newInstanceEngine(t, instances)
+	e, c, keys, _ := newInstanceRuntime(t, instances)
 	release := c.holdProposals()
 	t.Cleanup(release)
 
@@ -215,7 +215,7 @@ func TestInstanceRecordsAreNeverDropped(t *testing.T) {
 			e.Observe(plugins.InstanceEvent{ConnID: k, Kind: plugins.EventStarted, PID: 9000 + i})
 			observed++
 		}
-		// Events the engine records itself are ignored, not queued.
+		// Events the runtime records itself are ignored, not queued.
 		e.Observe(plugins.InstanceEvent{ConnID: k, Kind: plugins.EventStarting})
 		observed++
 	}
@@ -263,7 +263,7 @@ func TestInstanceRecordFailures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, c, keys, logs := newInstanceEngineWith(t, func(c *fakeCluster) {
+			_, c, keys, logs := newInstanceRuntimeWith(t, func(c *fakeCluster) {
 				var failures atomic.Int64
 				c.active = tt.active
 				c.fail = func(p state.LifecycleFire) error {
@@ -301,11 +301,11 @@ func TestInstanceRecordFailures(t *testing.T) {
 	}
 }
 
-// newInstanceEngineWith is newInstanceEngine with one instance whose crash is observed after
+// newInstanceRuntimeWith is newInstanceRuntime with one instance whose crash is observed after
 // setup has configured the cluster.
-func newInstanceEngineWith(t *testing.T, setup func(c *fakeCluster)) (*Engine, *fakeCluster, []string, *lockedBuffer) {
+func newInstanceRuntimeWith(t *testing.T, setup func(c *fakeCluster)) (*Runtime, *fakeCluster, []string, *lockedBuffer) {
 	t.Helper()
-	e, c, keys, logs := newInstanceEngine(t, 1)
+	e, c, keys, logs := newInstanceRuntime(t, 1)
 	c.mu.Lock()
 	setup(c)
 	c.mu.Unlock()
@@ -352,7 +352,7 @@ func TestInstanceRecordCoalescing(t *testing.T) {
 // watcher has yet to report the exit): the crash belongs before the restart, so the machine
 // ends running, not idle while a process runs.
 func TestLateCrashOfAReplacedProcess(t *testing.T) {
-	e, c, keys, _ := newInstanceEngine(t, 1)
+	e, c, keys, _ := newInstanceRuntime(t, 1)
 	release := c.holdProposals() // both observations arrive before either is recorded
 	t.Cleanup(release)
 	e.Observe(plugins.InstanceEvent{ConnID: keys[0], Kind: plugins.EventStarted, PID: 20})
