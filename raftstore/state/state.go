@@ -823,6 +823,11 @@ func (t *txn) rotateCommit() error {
 	if err != nil {
 		return fmt.Errorf("%w: %w (the rotation was rolled back)", ErrConflict, err)
 	}
+	if e.Kind != wal.KindRootRotation || e.Target != key {
+		// Committing another connection's entry would delete it and leave that connection
+		// rotating with nothing for the rollback manager to resolve (found by the property test).
+		return fmt.Errorf("%w: WAL entry %q is not a root rotation of connection %q", ErrInvalid, e.ID, key)
+	}
 	if len(p.Config) == 0 {
 		return fmt.Errorf("%w: rotated config is empty", ErrInvalid)
 	}

@@ -372,3 +372,25 @@ func TestRoleDeletes(t *testing.T) {
 		t.Fatalf("delete of a missing static role: %v", err)
 	}
 }
+
+// TestRotateCommitOfAnotherConnectionsEntry: a commit must name its own connection's root
+// rotation. Before this check, committing db2 with db1's entry deleted db1's entry and left
+// db1 rotating with nothing for the rollback manager to resolve (the property test found it).
+func TestRotateCommitOfAnotherConnectionsEntry(t *testing.T) {
+	a := base(t)
+	a.must(TypeConnPut, ConnPut{Connection: Connection{Mount: "database/", Name: "db2", PluginName: "pg", Config: []byte("sealed")}})
+	a.must(TypeRotateBegin, RotateBegin{Mount: "database", Name: "db1", Entry: wal.Entry{ID: "w1", Data: []byte("sealed-old-new")}})
+	a.must(TypeRotateBegin, RotateBegin{Mount: "database", Name: "db2", Entry: wal.Entry{ID: "w2", Data: []byte("sealed-old-new")}})
+	before := a.snapshot()
+	if _, err := a.apply(TypeRotateCommit, RotateCommit{Mount: "database", Name: "db2", WALID: "w1", Config: []byte("rotated")}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("rotate.commit of db2 with db1's entry: %v, want %v", err, ErrInvalid)
+	}
+	if after := a.snapshot(); !bytes.Equal(withoutIndex(t, before), withoutIndex(t, after)) {
+		t.Fatal("a refused rotate.commit changed the state")
+	}
+	// Its own entry still commits.
+	a.must(TypeRotateCommit, RotateCommit{Mount: "database", Name: "db2", WALID: "w2", Config: []byte("rotated")})
+	if got := a.machineState(fsm.KindConnection, "database/db1"); got != fsm.StateRotating {
+		t.Fatalf("db1 after db2's commit: %q, want %q", got, fsm.StateRotating)
+	}
+}
