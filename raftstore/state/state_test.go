@@ -319,6 +319,29 @@ func TestAppliedBounded(t *testing.T) {
 	}
 }
 
+// TestAppliedBoundedKeepsTheNewestInOrder: far past the bound (through several reallocations of
+// the log), the log holds exactly the newest MaxApplied ids in log order and the map exactly
+// those ids with their indexes.
+func TestAppliedBoundedKeepsTheNewestInOrder(t *testing.T) {
+	d := newData()
+	const total = 3*MaxApplied + 7
+	for i := 0; i < total; i++ {
+		d.remember(AppliedEvent{ID: fmt.Sprint(i), Index: uint64(i)})
+	}
+	if len(d.Applied) != MaxApplied || len(d.Log) != MaxApplied {
+		t.Fatalf("applied ids not bounded: %d %d", len(d.Applied), len(d.Log))
+	}
+	for j, ev := range d.Log {
+		i := total - MaxApplied + j
+		if ev.ID != fmt.Sprint(i) || ev.Index != uint64(i) {
+			t.Fatalf("log[%d] = %+v, want id %d", j, ev, i)
+		}
+		if idx, ok := d.Applied[ev.ID]; !ok || idx != uint64(i) {
+			t.Fatalf("applied[%s] = %d, %v; want %d", ev.ID, idx, ok, i)
+		}
+	}
+}
+
 func TestObserverSeesTransitions(t *testing.T) {
 	a := base(t)
 	var got []fsm.Transition
