@@ -319,6 +319,29 @@ func TestAppliedBounded(t *testing.T) {
 	}
 }
 
+// TestAppliedBoundedKeepsTheNewestInOrder: far past the bound (through several reallocations of
+// the log), the log holds exactly the newest MaxApplied ids in log order and the map exactly
+// those ids with their indexes.
+func TestAppliedBoundedKeepsTheNewestInOrder(t *testing.T) {
+	d := newData()
+	const total = 3*MaxApplied + 7
+	for i := 0; i < total; i++ {
+		d.remember(AppliedEvent{ID: fmt.Sprint(i), Index: uint64(i)})
+	}
+	if len(d.Applied) != MaxApplied || len(d.Log) != MaxApplied {
+		t.Fatalf("applied ids not bounded: %d %d", len(d.Applied), len(d.Log))
+	}
+	for j, ev := range d.Log {
+		i := total - MaxApplied + j
+		if ev.ID != fmt.Sprint(i) || ev.Index != uint64(i) {
+			t.Fatalf("log[%d] = %+v, want id %d", j, ev, i)
+		}
+		if idx, ok := d.Applied[ev.ID]; !ok || idx != uint64(i) {
+			t.Fatalf("applied[%s] = %d, %v; want %d", ev.ID, idx, ok, i)
+		}
+	}
+}
+
 func TestObserverSeesTransitions(t *testing.T) {
 	a := base(t)
 	var got []fsm.Transition
@@ -370,5 +393,27 @@ func TestRoleDeletes(t *testing.T) {
 	}
 	if _, err := a.apply(TypeStaticRoleDelete, RoleRef{Mount: "database", Name: "ro"}); !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "static role") {
 		t.Fatalf("delete of a missing static role: %v", err)
+	}
+}
+
+// TestRotateCommitOfAnotherConnectionsEntry: a commit must name its own connection's root
+// rotation. Before this check, committing db2 with db1's entry deleted db1's entry and left
+// db1 rotating with nothing for the rollback manager to resolve (the property test found it).
+func TestRotateCommitOfAnotherConnectionsEntry(t *testing.T) {
+	a := base(t)
+	a.must(TypeConnPut, ConnPut{Connection: Connection{Mount: "database/", Name: "db2", PluginName: "pg", Config: []byte("sealed")}})
+	a.must(TypeRotateBegin, RotateBegin{Mount: "database", Name: "db1", Entry: wal.Entry{ID: "w1", Data: []byte("sealed-old-new")}})
+	a.must(TypeRotateBegin, RotateBegin{Mount: "database", Name: "db2", Entry: wal.Entry{ID: "w2", Data: []byte("sealed-old-new")}})
+	before := a.snapshot()
+	if _, err := a.apply(TypeRotateCommit, RotateCommit{Mount: "database", Name: "db2", WALID: "w1", Config: []byte("rotated")}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("rotate.commit of db2 with db1's entry: %v, want %v", err, ErrInvalid)
+	}
+	if after := a.snapshot(); !bytes.Equal(withoutIndex(t, before), withoutIndex(t, after)) {
+		t.Fatal("a refused rotate.commit changed the state")
+	}
+	// Its own entry still commits.
+	a.must(TypeRotateCommit, RotateCommit{Mount: "database", Name: "db2", WALID: "w2", Config: []byte("rotated")})
+	if got := a.machineState(fsm.KindConnection, "database/db1"); got != fsm.StateRotating {
+		t.Fatalf("db1 after db2's commit: %q, want %q", got, fsm.StateRotating)
 	}
 }

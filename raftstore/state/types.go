@@ -1,12 +1,3 @@
-// Package state is Baton's replicated state and the stateless dispatcher that applies
-// committed commands to it (rqlite's command processor, in spirit): catalog, mounts,
-// connections, roles, leases, WAL entries, the lifecycle machines of every plugin instance and
-// connection with their history, the ids of applied commands (so a redelivered event is
-// applied once) and the cluster's nodes.
-//
-// Apply is deterministic: it reads no clock (the leader settles the time in the command), does
-// no I/O and never sees a secret in clear (secrets arrive sealed by the active node's barrier).
-// A business failure is Apply's returned error; the command is then not recorded as applied.
 package state
 
 import (

@@ -1,0 +1,48 @@
+package state
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/baton-hq/baton/raftstore/command"
+)
+
+// leaseHandlers change the leases of issued dynamic credentials.
+var leaseHandlers = map[command.Type]handler{
+	TypeLeasePut:    on((*txn).leasePut),
+	TypeLeaseRenew:  on((*txn).leaseRenew),
+	TypeLeaseDelete: on((*txn).leaseDelete),
+}
+
+func (t *txn) leasePut(p LeasePut) error {
+	if p.Lease.ID == "" {
+		return fmt.Errorf("%w: lease id is empty", ErrInvalid)
+	}
+	// The mount must still be there and not being disabled: a credential issued while it
+	// was disabled must not outlive it.
+	if err := t.dbMount(NormalizeMount(p.Lease.Mount)); err != nil {
+		return err
+	}
+	t.d.Leases[p.Lease.ID] = p.Lease
+	return nil
+}
+
+func (t *txn) leaseRenew(p LeaseRenew) error {
+	l, ok := t.d.Leases[p.ID]
+	if !ok {
+		return fmt.Errorf("%w: lease %q", ErrNotFound, p.ID)
+	}
+	// The expiry was settled on the leader; parsing it reads no clock.
+	exp, err := time.Parse(time.RFC3339Nano, p.Expires)
+	if err != nil {
+		return fmt.Errorf("%w: expires: %w", ErrInvalid, err)
+	}
+	l.Expires = exp
+	t.d.Leases[p.ID] = l
+	return nil
+}
+
+func (t *txn) leaseDelete(p LeaseDelete) error {
+	delete(t.d.Leases, p.ID)
+	return nil
+}
