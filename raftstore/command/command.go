@@ -14,7 +14,7 @@ import (
 // Version is the envelope version this build writes. Decode accepts versions up to it.
 const Version = 1
 
-// Type names what a command does; the state's dispatcher switches on it.
+// Type names what a command does; the state looks its handler up by it.
 type Type string
 
 // Source says where a change came from.
