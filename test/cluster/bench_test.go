@@ -109,7 +109,8 @@ type eventBench struct {
 
 func newEventBench(b *testing.B) *eventBench {
 	b.Helper()
-	c := New(b, 3, Options{})
+	fast := raftstore.FastConfig()
+	c := New(b, 3, Options{Raft: &fast})
 	a := c.Active()
 	benchDB(b, c, a)
 	f := &eventBench{c: c}
@@ -435,7 +436,8 @@ func (w *ackWatch) wait(ctx context.Context, seq uint64) (time.Time, error) {
 // their iteration count means nothing.
 func BenchmarkFailover(b *testing.B) {
 	rounds := max(*failoverRounds, minFailoverRounds)
-	c := New(b, 3, Options{})
+	fast := raftstore.FastConfig()
+	c := New(b, 3, Options{Raft: &fast})
 	benchDB(b, c, c.Active())
 	halt := make([]failoverSample, 0, rounds)
 	for i := range rounds {
