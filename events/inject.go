@@ -125,6 +125,13 @@ func ServeInject(nc *nats.Conn, cluster string, h Handler, logger hclog.Logger) 
 		cancel()
 		return nil, fmt.Errorf("events: subscribe %s: %w", subject, err)
 	}
+	// The subscription reaches the server asynchronously; flush so that a request sent the
+	// moment this returns finds its responder instead of "no responders".
+	if err := nc.FlushTimeout(injectStopTimeout); err != nil {
+		_ = sub.Unsubscribe()
+		cancel()
+		return nil, fmt.Errorf("events: subscribe %s: %w", subject, err)
+	}
 	var once sync.Once
 	return func() {
 		once.Do(func() {
