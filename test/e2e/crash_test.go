@@ -121,7 +121,7 @@ func crashOneNode(t *testing.T, pg *pgtest.Server, cc crashCase) {
 
 func crashThreeNodes(t *testing.T, pg *pgtest.Server, cc crashCase) {
 	fe := &faultEnv{points: map[int]string{0: cc.first, 1: cc.second, 2: cc.second}}
-	c := harness.Start(t, harness.Options{Nodes: 3, PGServer: pg, NodeEnv: fe.env})
+	c := harness.Start(t, harness.Options{Nodes: 3, PGServer: pg, NodeEnv: fe.env, PerformanceMultiplier: testMultiplier})
 	armed := c.Nodes[0]
 	if a := c.WaitActive(t, nil, failoverTimeout); a != armed {
 		t.Fatalf("%s is active, want node0 (the node armed with %s)", a.ID, cc.first)

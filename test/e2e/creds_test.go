@@ -25,7 +25,7 @@ func TestCredentialLifecycle(t *testing.T) {
 	pg := pgtest.Start(t)
 	for _, nodes := range []int{1, 3} {
 		t.Run(fmt.Sprintf("%d nodes", nodes), func(t *testing.T) {
-			c := harness.Start(t, harness.Options{Nodes: nodes, PGServer: pg})
+			c := harness.Start(t, harness.Options{Nodes: nodes, PGServer: pg, PerformanceMultiplier: testMultiplier})
 			rec := newRecorder()
 			rec.attach(c)
 			c.SetupPGDB(t)
