@@ -41,7 +41,7 @@ type ACL struct {
 	policies   []string
 	exact      map[string]*rule
 	prefix     *radix[*rule]
-	wild       *radix[[]*wildRule]
+	wild       *segTrie
 	validUntil time.Time
 }
 
@@ -106,15 +106,9 @@ func Compile(now time.Time, policies ...*Policy) (*ACL, error) {
 		}
 	}
 	if len(wilds) > 0 {
-		byLiteral := map[string][]*wildRule{}
+		a.wild = &segTrie{}
 		for k, r := range wilds {
-			w := newWildRule(k, r)
-			lit := k[:w.firstWC]
-			byLiteral[lit] = append(byLiteral[lit], w)
-		}
-		a.wild = &radix[[]*wildRule]{}
-		for k, ws := range byLiteral {
-			a.wild.insert(k, ws)
+			a.wild.insert(newWildRule(k, r))
 		}
 	}
 	return a, nil
@@ -309,53 +303,6 @@ func (a *ACL) nonExact(path string) *rule {
 	if a.wild == nil {
 		return best.r
 	}
-	// Every "+" pattern whose literal head is a prefix of path is a candidate.
-	cur, i := &a.wild.root, 0
-	for {
-		if cur.has {
-			for _, w := range cur.val {
-				if !w.match(path) {
-					continue
-				}
-				c := candidate{firstWC: w.firstWC, prefix: w.prefix, wildcards: w.wildcards, path: w.path, r: w.r}
-				if best.r == nil || best.lower(&c) {
-					best = c
-				}
-			}
-		}
-		if i == len(path) {
-			break
-		}
-		c := cur.child(path[i])
-		if c == nil || !strings.HasPrefix(path[i:], c.label) {
-			break
-		}
-		i += len(c.label)
-		cur = c
-	}
+	a.wild.walk(&a.wild.root, path, &best)
 	return best.r
-}
-
-// match reports whether path matches the pattern, segment by segment: "+" matches any one
-// segment; with a trailing "*", the last segment matches by prefix and any further segments
-// are taken too; without, the number of segments must be equal.
-func (w *wildRule) match(path string) bool {
-	for i, part := range w.parts {
-		seg, rest, more := strings.Cut(path, "/")
-		last := i == len(w.parts)-1
-		switch {
-		case part == "+" || part == seg:
-		case w.prefix && last && strings.HasPrefix(seg, part):
-		default:
-			return false
-		}
-		if last {
-			return w.prefix || !more
-		}
-		if !more {
-			return false
-		}
-		path = rest
-	}
-	return false
 }
