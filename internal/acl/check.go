@@ -12,6 +12,7 @@ type Request struct {
 	// Operation is what the request does.
 	Operation Operation
 	// Path is the API path without "/v1/" ("database/creds/ro"); leading slashes are ignored.
+	// It is matched as given (case-sensitive, not cleaned): the edge passes the path it routes.
 	Path string
 	// Data holds the request's parameters, for allowed_parameters, denied_parameters and
 	// required_parameters; nil when it has none.
