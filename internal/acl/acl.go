@@ -18,11 +18,14 @@ const numCaps = 9
 type rule struct {
 	caps     Capability
 	granting [numCaps][]string // policy names per capability bit, for audit
-	allowed  map[string][]any
-	denied   map[string][]any
-	required []string
-	minWrap  time.Duration
-	maxWrap  time.Duration
+	allowed  map[string][]any  // while compiling
+	denied   map[string][]any  // while compiling
+	// allowedSet and deniedSet are allowed and denied, compiled once merging is done.
+	allowedSet map[string]*valueSet
+	deniedSet  map[string]*valueSet
+	required   []string
+	minWrap    time.Duration
+	maxWrap    time.Duration
 }
 
 // wildRule is a pattern with "+" segments.
@@ -97,6 +100,12 @@ func Compile(now time.Time, policies ...*Policy) (*ACL, error) {
 			} else {
 				table[key] = newRule(p.Name, pr)
 			}
+		}
+	}
+	for _, table := range []map[string]*rule{a.exact, prefixes, wilds} {
+		for _, r := range table {
+			r.allowedSet, r.deniedSet = compileSets(r.allowed), compileSets(r.denied)
+			r.allowed, r.denied = nil, nil
 		}
 	}
 	if len(prefixes) > 0 {

@@ -168,32 +168,32 @@ func (r *rule) checkParams(data map[string]any) Reason {
 	if len(data) == 0 {
 		return ReasonNone
 	}
-	if len(r.denied) > 0 {
-		if _, ok := r.denied["*"]; ok {
+	if len(r.deniedSet) > 0 {
+		if _, ok := r.deniedSet["*"]; ok {
 			return ReasonParameter
 		}
 		for k, v := range data {
-			if list, ok := r.denied[strings.ToLower(k)]; ok && anyIn(v, list) {
+			if set, ok := r.deniedSet[strings.ToLower(k)]; ok && anyIn(v, set) {
 				return ReasonParameter
 			}
 		}
 	}
-	if len(r.allowed) == 0 {
+	if len(r.allowedSet) == 0 {
 		return ReasonNone
 	}
-	_, allowAll := r.allowed["*"]
-	if allowAll && len(r.allowed) == 1 {
+	_, allowAll := r.allowedSet["*"]
+	if allowAll && len(r.allowedSet) == 1 {
 		return ReasonNone
 	}
 	for k, v := range data {
-		list, ok := r.allowed[strings.ToLower(k)]
+		set, ok := r.allowedSet[strings.ToLower(k)]
 		if !ok {
 			if !allowAll {
 				return ReasonParameter
 			}
 			continue
 		}
-		if !allIn(v, list) {
+		if !allIn(v, set) {
 			return ReasonParameter
 		}
 	}
@@ -203,13 +203,13 @@ func (r *rule) checkParams(data map[string]any) Reason {
 // anyIn reports whether a denied list catches v: an empty list catches every value; a list
 // value is caught when any element is; a value of a shape the list cannot describe (an object)
 // is caught, so that an odd shape never slips past a deny.
-func anyIn(v any, list []any) bool {
-	if len(list) == 0 {
+func anyIn(v any, set *valueSet) bool {
+	if set.any {
 		return true
 	}
 	if elems, ok := listElems(v); ok {
 		for _, e := range elems {
-			if anyIn(e, list) {
+			if anyIn(e, set) {
 				return true
 			}
 		}
@@ -218,34 +218,24 @@ func anyIn(v any, list []any) bool {
 	if !isScalar(v) {
 		return true
 	}
-	for _, p := range list {
-		if valueMatches(p, v) {
-			return true
-		}
-	}
-	return false
+	return set.has(v)
 }
 
 // allIn reports whether an allowed list admits v: an empty list admits every value; a list
 // value is admitted when every element is; an object is never admitted by a non-empty list.
-func allIn(v any, list []any) bool {
-	if len(list) == 0 {
+func allIn(v any, set *valueSet) bool {
+	if set.any {
 		return true
 	}
 	if elems, ok := listElems(v); ok {
 		for _, e := range elems {
-			if !allIn(e, list) {
+			if !allIn(e, set) {
 				return false
 			}
 		}
 		return true
 	}
-	for _, p := range list {
-		if valueMatches(p, v) {
-			return true
-		}
-	}
-	return false
+	return set.has(v)
 }
 
 // listElems returns the elements of a slice value.
@@ -282,24 +272,6 @@ func isScalar(v any) bool {
 	}
 	_, ok := number(v)
 	return ok
-}
-
-// valueMatches compares a policy value with a request value: strings by OpenBao's globbing
-// ("foo-*", "*-bar", "*mid*"), booleans by equality, numbers numerically. Types must agree, as
-// in OpenBao: "false" does not match false.
-func valueMatches(p, v any) bool {
-	switch pv := p.(type) {
-	case string:
-		s, ok := v.(string)
-		return ok && globMatch(pv, s)
-	case bool:
-		b, ok := v.(bool)
-		return ok && b == pv
-	case float64:
-		f, ok := number(v)
-		return ok && f == pv
-	}
-	return false
 }
 
 // number converts a numeric request value to float64.

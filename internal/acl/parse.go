@@ -138,6 +138,10 @@ func (p *parser) diagErr(diags hcl.Diagnostics) error {
 		if d.Detail != "" {
 			e.Problem += ": " + d.Detail
 		}
+		if d.Summary == "Invalid argument name" {
+			// HCL 1, which OpenBao uses, also took `allowed_parameters { "x" = [] }`.
+			e.Problem += ` (parameter maps take an equals sign: allowed_parameters = { "name" = [] })`
+		}
 		if d.Subject != nil {
 			e.Line, e.Column = d.Subject.Start.Line, d.Subject.Start.Column
 		}

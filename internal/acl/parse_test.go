@@ -45,6 +45,7 @@ func TestParseErrors(t *testing.T) {
 		{"json unknown key", `{"path": {"a": {"capabilities": ["read"], "colour": 1}}}`, 1, 43, `No argument or block type is named "colour"`},
 		{"json syntax", `{"path": {"a": {"capabilities": ["read"]}}`, 1, 0, ""},
 		{"single-line block with two arguments", "path \"a\" { capabilities = [\"read\"]\n policy = \"read\" }\n", 1, 0, "single-line block"},
+		{"object written as a block (HCL 1 form)", "path \"a\" {\n  allowed_parameters {\n    \"foo\" = []\n  }\n}\n", 3, 5, `allowed_parameters = { "name" = [] }`},
 		{"too large", strings.Repeat("#", MaxPolicySize+1), 0, 0, "larger than"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

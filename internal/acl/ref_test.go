@@ -1,6 +1,7 @@
 package acl
 
 import (
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -110,6 +111,47 @@ func TestTrieMatchesReference(t *testing.T) {
 			q := path()
 			if got, want := a.nonExact(q), refNonExact(a, q); got != want {
 				t.Fatalf("policy:\n%s\npath %q: trie chose %+v, reference %+v", b.String(), q, got, want)
+			}
+		}
+	}
+}
+
+// valueMatches is the reference for valueSet.has: it compares a policy value with a request value: strings by OpenBao's globbing
+// ("foo-*", "*-bar", "*mid*"), booleans by equality, numbers numerically. Types must agree, as
+// in OpenBao: "false" does not match false.
+func valueMatches(p, v any) bool {
+	switch pv := p.(type) {
+	case string:
+		s, ok := v.(string)
+		return ok && globMatch(pv, s)
+	case bool:
+		b, ok := v.(bool)
+		return ok && b == pv
+	case float64:
+		f, ok := number(v)
+		return ok && f == pv
+	}
+	return false
+}
+
+// TestValueSetMatchesReference: a compiled value list answers as the list tried value by value.
+func TestValueSetMatchesReference(t *testing.T) {
+	lists := [][]any{
+		{"zip", "zap"}, {"foo-*"}, {"*-prod", "x"}, {"*mid*"}, {"*"}, {"a", "*"},
+		{false, "false"}, {true}, {float64(3), "3"}, {float64(0.5), false, "s*", "*e"},
+	}
+	values := []any{"zip", "zop", "foo-1", "foo", "db-prod", "a-mid-b", "mid", "*", "a", "x",
+		false, true, "false", "true", 3, int64(3), float64(3), json.Number("3"), json.Number("x"),
+		0.5, float32(0.5), "3", "se", "s", "e", nil, uint8(3)}
+	for _, list := range lists {
+		set := newValueSet(list)
+		for _, v := range values {
+			want := false
+			for _, p := range list {
+				want = want || valueMatches(p, v)
+			}
+			if got := set.has(v); got != want {
+				t.Errorf("list %v value %#v: set says %v, reference %v", list, v, got, want)
 			}
 		}
 	}
