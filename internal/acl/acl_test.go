@@ -139,6 +139,10 @@ func TestPrecedence(t *testing.T) {
 		{"3: more + segments lose", "secret/+/+/baz", "secret/+/bar/baz", "secret/x/bar/baz"},
 		{"4: shorter loses", "secret/+/bar/b*", "secret/+/bar/ba*", "secret/x/bar/baz"},
 		{"5: lexicographically smaller loses", "secret/+/+/b", "secret/+/a/+", "secret/x/a/b"},
+		{"edge: '*' beats '+/*' (same place, fewer +)", "+/*", "*", "foo/bar/bar/baz"},
+		{"edge: '+/*' loses to 'foo/+/*'", "+/*", "foo/+/*", "foo/bar/bar/baz"},
+		{"3: more + loses to a literal, glob or not", "foo/+/+/*", "foo/+/bar/baz", "foo/bar/bar/baz"},
+		{"1: position, not lexicographic order", "foo/+/(ar/baz", "foo/(ar/+/baz", "foo/(ar/(ar/baz"},
 	} {
 		t.Run(tc.rule, func(t *testing.T) {
 			lower := fmt.Sprintf("path %q { capabilities = [\"read\"] }\n", tc.lower)
@@ -368,6 +372,34 @@ path "kv/team*" { capabilities = ["list"] }`)
 		{OpList, "kv/team/", true},
 		{OpList, "kv/teams/", true},
 	})
+}
+
+// TestListDenySubtree: list and scan of "dir/" under a denied glob subtree, and a grant inside it.
+func TestListDenySubtree(t *testing.T) {
+	a := compile(t, `
+path "foo/metadata/*" { capabilities = ["list", "scan"] }
+path "foo/metadata/private/*" { capabilities = ["deny"] }
+path "foo/metadata/private/granted/*" { capabilities = ["list", "scan"] }
+path "*" { capabilities = [] }
+`)
+	for _, tc := range []struct {
+		path  string
+		allow bool
+	}{
+		{"foo/", false},
+		{"foo/metadata/", true},
+		{"foo/metadata/test/", true},
+		{"foo/metadata/private/", false},
+		{"foo/metadata/private/internal/", false},
+		{"foo/metadata/private/granted/", true},
+		{"foo/metadata/private/granted/test/", true},
+	} {
+		for _, op := range []Operation{OpList, OpScan} {
+			if d := a.Allowed(op, tc.path); d.Allowed != tc.allow {
+				t.Errorf("%s %q: allowed=%v (%s), want %v", op, tc.path, d.Allowed, d.Reason, tc.allow)
+			}
+		}
+	}
 }
 
 // TestShorthand: `policy = "…"` maps to OpenBao's capability sets and adds to capabilities.
