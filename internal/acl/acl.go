@@ -32,7 +32,7 @@ type rule struct {
 type wildRule struct {
 	parts     []string // segments; the last one without its trailing "*"
 	prefix    bool     // ended in "*"
-	firstWC   int      // byte offset of the first "+" segment
+	firstWC   int      // byte offset of the first "+"
 	wildcards int      // number of "+" segments
 	path      string   // the pattern without its trailing "*", for the last two priority rules
 	r         *rule
@@ -123,9 +123,12 @@ func Compile(now time.Time, policies ...*Policy) (*ACL, error) {
 	return a, nil
 }
 
-// hasSegmentWildcard reports whether a pattern holds a whole "+" segment.
+// hasSegmentWildcard reports whether a pattern goes with the "+" patterns, by OpenBao's test:
+// "+" alone, or a "+" that starts a segment. Only a whole "+" segment is a wildcard when
+// matching; a "+" starting a longer segment is a literal, but the pattern still ranks among the
+// "+" patterns, from the place of that "+", as in OpenBao.
 func hasSegmentWildcard(p string) bool {
-	return p == "+" || strings.HasPrefix(p, "+/") || strings.Contains(p, "/+/") || strings.HasSuffix(p, "/+")
+	return p == "+" || strings.HasPrefix(p, "+/") || strings.Contains(p, "/+")
 }
 
 func newWildRule(pattern string, r *rule) *wildRule {
@@ -134,17 +137,12 @@ func newWildRule(pattern string, r *rule) *wildRule {
 		w.prefix, w.path = true, s
 	}
 	w.parts = strings.Split(w.path, "/")
-	off, first := 0, -1
 	for _, part := range w.parts {
 		if part == "+" {
 			w.wildcards++
-			if first < 0 {
-				first = off
-			}
 		}
-		off += len(part) + 1
 	}
-	w.firstWC = first
+	w.firstWC = strings.IndexByte(pattern, '+')
 	return w
 }
 

@@ -143,6 +143,7 @@ func TestPrecedence(t *testing.T) {
 		{"edge: '+/*' loses to 'foo/+/*'", "+/*", "foo/+/*", "foo/bar/bar/baz"},
 		{"3: more + loses to a literal, glob or not", "foo/+/+/*", "foo/+/bar/baz", "foo/bar/bar/baz"},
 		{"1: position, not lexicographic order", "foo/+/(ar/baz", "foo/(ar/+/baz", "foo/(ar/(ar/baz"},
+		{"a literal '+b' segment ranks from its '+' and as a glob", "a/+b/c*", "a/+/c/d", "a/+b/c/d"},
 	} {
 		t.Run(tc.rule, func(t *testing.T) {
 			lower := fmt.Sprintf("path %q { capabilities = [\"read\"] }\n", tc.lower)

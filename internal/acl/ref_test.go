@@ -73,7 +73,8 @@ func refNonExact(a *ACL, path string) *rule {
 // paths drawn from a small alphabet, so that matches, near misses and ties are common.
 func TestTrieMatchesReference(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	segs := []string{"a", "b", "ab", "+", ""}
+	segs := []string{"a", "b", "ab", "+", "", "+a"}
+	pathSegs := []string{"a", "b", "ab", "", "+a", "+"} // a "+" in a path is a literal
 	pattern := func() string {
 		n := 1 + rng.IntN(4)
 		parts := make([]string, n)
@@ -90,7 +91,7 @@ func TestTrieMatchesReference(t *testing.T) {
 		n := 1 + rng.IntN(5)
 		parts := make([]string, n)
 		for i := range parts {
-			parts[i] = segs[rng.IntN(len(segs)-1)] // no "+" in paths, but empty segments
+			parts[i] = pathSegs[rng.IntN(len(pathSegs))]
 		}
 		return strings.Join(parts, "/")
 	}
