@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
 )
 
 // ClientConfig says how to reach a NATS server.
@@ -20,6 +22,10 @@ type ClientConfig struct {
 	CredsFile string
 	// NKeySeedFile is a file holding an nkey seed, for nkey authentication.
 	NKeySeedFile string
+	// Identity is an nkey held in memory, used instead of CredsFile or NKeySeedFile.
+	Identity *Identity
+	// InboxPrefix replaces _INBOX as the prefix of reply subjects (see NodeInboxPrefix).
+	InboxPrefix string
 	// CAFile verifies the server's certificate; CertFile and KeyFile are the client's own
 	// certificate for mutual TLS. Setting any of them turns TLS on.
 	CAFile, CertFile, KeyFile string
@@ -110,8 +116,28 @@ func clientOptions(cfg ClientConfig) ([]nats.Option, error) {
 	if cfg.Name != "" {
 		opts = append(opts, nats.Name(cfg.Name))
 	}
-	if cfg.CredsFile != "" && cfg.NKeySeedFile != "" {
-		return nil, errors.New("events: connect: set either a credentials file or an nkey seed file, not both")
+	set := 0
+	for _, b := range []bool{cfg.CredsFile != "", cfg.NKeySeedFile != "", cfg.Identity != nil} {
+		if b {
+			set++
+		}
+	}
+	if set > 1 {
+		return nil, errors.New("events: connect: set one of a credentials file, an nkey seed file or an identity, not several")
+	}
+	if cfg.InboxPrefix != "" {
+		opts = append(opts, nats.CustomInboxPrefix(cfg.InboxPrefix))
+	}
+	if id := cfg.Identity; id != nil {
+		kp, err := nkeys.FromSeed(slices.Clone(id.Seed))
+		if err != nil {
+			return nil, fmt.Errorf("events: connect: %s nkey: %w", id.Role, err)
+		}
+		pub, err := kp.PublicKey()
+		if err != nil {
+			return nil, fmt.Errorf("events: connect: %s nkey: %w", id.Role, err)
+		}
+		opts = append(opts, nats.Nkey(pub, kp.Sign))
 	}
 	if cfg.CredsFile != "" {
 		opts = append(opts, nats.UserCredentials(cfg.CredsFile))
