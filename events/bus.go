@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"sync"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/nats-io/nats.go"
@@ -34,6 +35,7 @@ type Bus struct {
 	embedded  *Embedded
 	keysFile  string
 	local     Identity
+	authMu    sync.Mutex // serialises Authorize (its file and the reload)
 	nc        *nats.Conn
 	js        jetstream.JetStream
 	publisher *Publisher
@@ -110,6 +112,8 @@ func (b *Bus) Authorize(keys AuthorizedKeys) error {
 	if b.embedded == nil {
 		return nil
 	}
+	b.authMu.Lock()
+	defer b.authMu.Unlock()
 	if err := WriteAuthorizedKeys(b.keysFile, keys); err != nil {
 		return err
 	}
