@@ -20,7 +20,7 @@ type activeRun struct {
 	cancel context.CancelFunc
 	intake *events.Intake
 	inject func()
-	done     chan struct{}
+	done   chan struct{}
 }
 
 func (n *Node) waitActive(ctx context.Context) error {
