@@ -9,6 +9,7 @@ import (
 	"slices"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
 )
 
@@ -281,4 +282,17 @@ func WriteSeedFile(path string, id Identity) error {
 		return fmt.Errorf("events: write %s seed: %w", id.Role, err)
 	}
 	return nil
+}
+
+// NATSOption authenticates a nats.go connection as id, signing the server's nonce with the
+// seed held in memory.
+func (i Identity) NATSOption() nats.Option {
+	seed := slices.Clone(i.Seed)
+	return nats.Nkey(i.Public, func(nonce []byte) ([]byte, error) {
+		kp, err := nkeys.FromSeed(slices.Clone(seed))
+		if err != nil {
+			return nil, fmt.Errorf("events: %s nkey: %w", i.Role, err)
+		}
+		return kp.Sign(nonce)
+	})
 }

@@ -4,12 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nkeys"
 )
 
 // ClientConfig says how to reach a NATS server.
@@ -129,15 +127,10 @@ func clientOptions(cfg ClientConfig) ([]nats.Option, error) {
 		opts = append(opts, nats.CustomInboxPrefix(cfg.InboxPrefix))
 	}
 	if id := cfg.Identity; id != nil {
-		kp, err := nkeys.FromSeed(slices.Clone(id.Seed))
-		if err != nil {
-			return nil, fmt.Errorf("events: connect: %s nkey: %w", id.Role, err)
+		if _, err := IdentityFromSeed(id.Role, id.Seed); err != nil {
+			return nil, fmt.Errorf("events: connect: %w", err)
 		}
-		pub, err := kp.PublicKey()
-		if err != nil {
-			return nil, fmt.Errorf("events: connect: %s nkey: %w", id.Role, err)
-		}
-		opts = append(opts, nats.Nkey(pub, kp.Sign))
+		opts = append(opts, id.NATSOption())
 	}
 	if cfg.CredsFile != "" {
 		opts = append(opts, nats.UserCredentials(cfg.CredsFile))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -86,7 +87,7 @@ func connectAs(t testing.TB, url string, id Identity) *nats.Conn {
 // signer signs a server nonce with id's seed, for nats.Nkey.
 func signer(id Identity) nats.SignatureHandler {
 	return func(nonce []byte) ([]byte, error) {
-		kp, err := nkeys.FromSeed(id.Seed)
+		kp, err := nkeys.FromSeed(slices.Clone(id.Seed))
 		if err != nil {
 			return nil, err
 		}
