@@ -59,8 +59,9 @@ func streamMsgs(t *testing.T, js jetstream.JetStream) uint64 {
 	return s.CachedInfo().State.Msgs
 }
 
-// TestEmbeddedRefusesUnknownClients: no credentials, a seed the server does not know, and a
-// node seed used under another key are all refused at connect time.
+// TestEmbeddedRefusesUnknownClients: no credentials, a user and password, a seed the server
+// does not know, a known public key signed with another seed and a replayed signature are all
+// refused at connect time.
 func TestEmbeddedRefusesUnknownClients(t *testing.T) {
 	e := startNATS(t, t.TempDir(), 0)
 	stranger, err := NewIdentity(RoleOperator)
@@ -88,6 +89,22 @@ func TestEmbeddedRefusesUnknownClients(t *testing.T) {
 				t.Fatalf("connect: %v, want an authorization violation", err)
 			}
 		})
+	}
+	// A replayed handshake: the operator's signature of one connection's nonce, captured and
+	// offered on a second connection (which gets another nonce), is refused.
+	var captured []byte
+	nc, err := nats.Connect(e.ClientURL(), nats.Nkey(testIDs.Operator.Public, func(nonce []byte) ([]byte, error) {
+		sig, err := signer(testIDs.Operator)(nonce)
+		captured = sig
+		return sig, err
+	}))
+	if err != nil {
+		t.Fatalf("operator connect: %v", err)
+	}
+	nc.Close()
+	if nc, err := nats.Connect(e.ClientURL(), nats.NoReconnect(), nats.Nkey(testIDs.Operator.Public, func([]byte) ([]byte, error) { return captured, nil })); err == nil {
+		nc.Close()
+		t.Fatal("a replayed signature connected")
 	}
 	// A seed file the server does not know is refused too, through the client config.
 	seed := filepath.Join(t.TempDir(), "stranger.nk")
