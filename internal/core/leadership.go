@@ -110,17 +110,28 @@ func (n *Node) registerSelf(ctx context.Context) {
 }
 
 func (n *Node) startEvents(ctx context.Context, run *activeRun) {
-	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
 	// The intake keeps the stream and the durable consumer in place while this node is active
-	// (checked every 5 s, and at once when the consumer ends).
-	c, err := events.StartIntake(sctx, n.bus.JetStream(), n, events.IntakeConfig{
-		Cluster: n.cfg.Cluster, Logger: n.log.Named("consumer"),
-		Consumer: []events.ConsumerOption{events.WithConcurrency(n.cfg.ConsumerConcurrency)},
-	})
-	if err != nil {
-		n.log.Error("NATS event intake", "error", err)
-		return
+	// (checked every 5 s, and at once when the consumer ends). Starting it needs NATS: while
+	// NATS is unreachable it is tried again every DefaultCheckEvery until this node stops
+	// being active.
+	var c *events.Intake
+	for {
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		var err error
+		c, err = events.StartIntake(sctx, n.bus.JetStream(), n, events.IntakeConfig{
+			Cluster: n.cfg.Cluster, Logger: n.log.Named("consumer"),
+			Consumer: []events.ConsumerOption{events.WithConcurrency(n.cfg.ConsumerConcurrency)},
+		})
+		cancel()
+		if err == nil {
+			break
+		}
+		n.log.Error("NATS event intake; trying again", "error", err, "in", events.DefaultCheckEvery)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(events.DefaultCheckEvery):
+		}
 	}
 	stop, err := events.ServeInject(n.bus.Conn(), n.cfg.Cluster, n, n.log.Named("inject"))
 	if err != nil {
