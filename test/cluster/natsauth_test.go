@@ -1,8 +1,10 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -119,8 +121,9 @@ func TestEmbeddedNATSCredentials(t *testing.T) {
 		}
 		return path, seed
 	}
-	opSeed, _ := seedFile("operator")
-	watchSeed, _ := seedFile("watcher")
+	opSeed, opSecret := seedFile("operator")
+	watchSeed, watchSecret := seedFile("watcher")
+	_, nodeSecret := seedFile("node")
 
 	connect := func(seed string) (*nats.Conn, error) {
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -156,8 +159,31 @@ func TestEmbeddedNATSCredentials(t *testing.T) {
 		t.Fatal("a watcher's event was applied")
 	}
 
-	// Restarted and still sealed, the node's server admits the operator (keys file).
+	// Restarted and still sealed, the node's server admits the operator (keys file). No seed
+	// is in clear anywhere in the node's data dir (Raft log, snapshots, NATS store, keys file).
 	c.Stop(a)
+	err = filepath.WalkDir(a.Cfg.Core.DataDir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil
+		}
+		for _, secret := range []string{opSecret, watchSecret, nodeSecret} {
+			if bytes.Contains(b, []byte(secret)) {
+				t.Errorf("%s holds a NATS seed in clear", p)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := events.ReadAuthorizedKeys(filepath.Join(a.Cfg.Core.DataDir, "nats", events.AuthorizedKeysFile))
+	if err != nil || len(keys.Operator) != 1 || len(keys.Watcher) != 1 || len(keys.Node) != 1 {
+		t.Fatalf("authorised keys file: %+v, %v", keys, err)
+	}
 	c.start(a)
 	if !a.S.Node.Sealed() {
 		t.Fatal("restarted node is not sealed")
