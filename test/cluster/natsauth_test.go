@@ -194,3 +194,33 @@ func TestEmbeddedNATSCredentials(t *testing.T) {
 	}
 	op2.Close()
 }
+
+// TestIntakeStartsOnceNATSIsBack: a node that becomes active while NATS is down keeps trying
+// to start its event intake, and takes events once NATS is back.
+func TestIntakeStartsOnceNATSIsBack(t *testing.T) {
+	c := New(t, 3, Options{})
+	old := c.Active()
+	setupDB(t, c, old)
+	port := c.NATS.Port()
+	c.NATS.Shutdown()
+	c.Halt(old)
+	nl := c.WaitActive(old, 30*time.Second)
+	// Keep NATS down past one start attempt's 10 s bound, so the first attempt has failed and
+	// the intake only starts through the retry (not a timed assertion: a longer outage is the
+	// harder case).
+	time.Sleep(11 * time.Second)
+	nats, err := events.RunEmbedded(events.EmbeddedConfig{DataDir: filepath.Join(c.Dir, "nats"), Port: port, Cluster: c.Name, Keys: c.NATSIDs.Keys()})
+	if err != nil {
+		t.Fatalf("NATS back on port %d: %v", port, err)
+	}
+	c.NATS = nats
+	ctx := testutil.Context(t, 60*time.Second)
+	op := natsConn(t, c)
+	if err := events.Inject(ctx, op, c.Name, reloadEvent("after-nats-back")); err != nil {
+		// The stream may not be back yet either: the intake creates it. Retry until it is.
+		testutil.Eventually(t, 30*time.Second, "the stream back", func() bool {
+			return events.Inject(ctx, op, c.Name, reloadEvent("after-nats-back")) == nil
+		})
+	}
+	testutil.Eventually(t, 30*time.Second, "the event applied by the new active node", func() bool { return applied(nl, "after-nats-back") })
+}
