@@ -3,6 +3,8 @@ package events
 import (
 	"context"
 	"fmt"
+	"path/filepath"
+	"sync"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/nats-io/nats.go"
@@ -31,6 +33,9 @@ type BusConfig struct {
 type Bus struct {
 	url       string
 	embedded  *Embedded
+	keysFile  string
+	local     Identity
+	authMu    sync.Mutex // serialises Authorize (its file and the reload)
 	nc        *nats.Conn
 	js        jetstream.JetStream
 	publisher *Publisher
@@ -46,7 +51,22 @@ func OpenBus(ctx context.Context, cfg BusConfig) (*Bus, error) {
 	}
 	b := &Bus{url: cfg.URL}
 	if b.url == "" {
-		e, err := RunEmbedded(EmbeddedConfig{DataDir: cfg.EmbeddedDir, Port: cfg.EmbeddedPort, Logger: log.Named("nats")})
+		// The node reaches its own server with a key made for this process and never written
+		// anywhere: it holds no other before it is unsealed. The cluster's keys (node,
+		// operator, watcher) come from the file Authorize keeps, so a node that starts sealed
+		// admits them at once.
+		local, err := NewIdentity(RoleNode)
+		if err != nil {
+			return nil, err
+		}
+		b.local = local
+		b.keysFile = filepath.Join(cfg.EmbeddedDir, AuthorizedKeysFile)
+		keys, err := ReadAuthorizedKeys(b.keysFile)
+		if err != nil {
+			return nil, err
+		}
+		e, err := RunEmbedded(EmbeddedConfig{DataDir: cfg.EmbeddedDir, Port: cfg.EmbeddedPort, Logger: log.Named("nats"),
+			Cluster: cfg.Cluster, Keys: keys.Add(local)})
 		if err != nil {
 			return nil, err
 		}
@@ -64,6 +84,10 @@ func (b *Bus) open(ctx context.Context, cfg BusConfig, log hclog.Logger) error {
 	cc := cfg.Client
 	cc.URL = b.url
 	cc.Logger = log.Named("nats-client")
+	cc.InboxPrefix = NodeInboxPrefix
+	if b.embedded != nil {
+		cc.CredsFile, cc.NKeySeedFile, cc.Identity = "", "", &b.local
+	}
 	nc, err := Connect(ctx, cc)
 	if err != nil {
 		return err
@@ -76,6 +100,24 @@ func (b *Bus) open(ctx context.Context, cfg BusConfig, log hclog.Logger) error {
 		return fmt.Errorf("events: bus: transition publisher: %w", err)
 	}
 	return nil
+}
+
+// Embedded reports whether the bus runs its own server.
+func (b *Bus) Embedded() bool { return b.embedded != nil }
+
+// Authorize makes the embedded server admit keys (besides the bus's own) and keeps them in its
+// data directory for the next start. It does nothing for an external server, whose users its
+// administrator manages.
+func (b *Bus) Authorize(keys AuthorizedKeys) error {
+	if b.embedded == nil {
+		return nil
+	}
+	b.authMu.Lock()
+	defer b.authMu.Unlock()
+	if err := WriteAuthorizedKeys(b.keysFile, keys); err != nil {
+		return err
+	}
+	return b.embedded.Authorize(keys.Add(b.local))
 }
 
 // ClientURL is the URL of the server the bus uses: the embedded server's or the external one.

@@ -67,7 +67,17 @@ func TestBusEmbedded(t *testing.T) {
 	if b.Conn().Opts.Name != "baton-n1" || !b.Conn().IsConnected() {
 		t.Fatalf("connection: name %q, connected %v", b.Conn().Opts.Name, b.Conn().IsConnected())
 	}
-	checkBusWorks(t, b, connect(t, b.ClientURL()))
+	// The server admits only the bus's own key until the cluster's keys are authorised.
+	if _, err := nats.Connect(b.ClientURL(), nats.Nkey(testIDs.Watcher.Public, signer(testIDs.Watcher))); err == nil {
+		t.Fatal("a watcher key connected before it was authorised")
+	}
+	if err := b.Authorize(testIDs.Keys()); err != nil {
+		t.Fatalf("Authorize: %v", err)
+	}
+	if keys, err := ReadAuthorizedKeys(filepath.Join(dir, AuthorizedKeysFile)); err != nil || len(keys.Watcher) != 1 || keys.Watcher[0] != testIDs.Watcher.Public {
+		t.Fatalf("authorised keys file: %+v, %v", keys, err)
+	}
+	checkBusWorks(t, b, connectAs(t, b.ClientURL(), testIDs.Watcher))
 
 	b.Close()
 	closed = true
@@ -83,7 +93,7 @@ func TestBusEmbedded(t *testing.T) {
 // TestBusExternal: with a URL the bus runs no server, and Close leaves the external server up.
 func TestBusExternal(t *testing.T) {
 	srv := startNATS(t, t.TempDir(), 0)
-	b := openBus(t, BusConfig{Cluster: testCluster, URL: srv.ClientURL()})
+	b := openBus(t, BusConfig{Cluster: testCluster, URL: srv.ClientURL(), Client: ClientConfig{Identity: &testIDs.Node}})
 	if b.embedded != nil || b.ClientURL() != srv.ClientURL() {
 		t.Fatalf("external bus: embedded %v, ClientURL %q, want %q", b.embedded, b.ClientURL(), srv.ClientURL())
 	}
@@ -106,9 +116,10 @@ func TestOpenBusErrors(t *testing.T) {
 	}{
 		{"embedded without a data dir", BusConfig{Cluster: testCluster}, "empty data dir"},
 		{"external server not answering", BusConfig{Cluster: testCluster, URL: "nats://127.0.0.1:1"}, "connect to NATS"},
-		{"bad client options", BusConfig{Cluster: testCluster, URL: srv.ClientURL(), Client: ClientConfig{CredsFile: "a", NKeySeedFile: "b"}}, "not both"},
-		{"bad cluster name, embedded", BusConfig{Cluster: "a.b", EmbeddedDir: t.TempDir()}, "transition publisher"},
-		{"bad cluster name, external", BusConfig{Cluster: "", URL: srv.ClientURL()}, "transition publisher"},
+		{"bad client options", BusConfig{Cluster: testCluster, URL: srv.ClientURL(), Client: ClientConfig{CredsFile: "a", NKeySeedFile: "b"}}, "not several"},
+		{"bad cluster name, embedded", BusConfig{Cluster: "a.b", EmbeddedDir: t.TempDir()}, "cluster name"},
+		{"bad cluster name, external", BusConfig{Cluster: "", URL: srv.ClientURL(), Client: ClientConfig{Identity: &testIDs.Node}}, "transition publisher"},
+		{"external server, no credentials", BusConfig{Cluster: testCluster, URL: srv.ClientURL()}, "Authorization Violation"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -20,6 +20,10 @@ type ClientConfig struct {
 	CredsFile string
 	// NKeySeedFile is a file holding an nkey seed, for nkey authentication.
 	NKeySeedFile string
+	// Identity is an nkey held in memory, used instead of CredsFile or NKeySeedFile.
+	Identity *Identity
+	// InboxPrefix replaces _INBOX as the prefix of reply subjects (see NodeInboxPrefix).
+	InboxPrefix string
 	// CAFile verifies the server's certificate; CertFile and KeyFile are the client's own
 	// certificate for mutual TLS. Setting any of them turns TLS on.
 	CAFile, CertFile, KeyFile string
@@ -110,8 +114,23 @@ func clientOptions(cfg ClientConfig) ([]nats.Option, error) {
 	if cfg.Name != "" {
 		opts = append(opts, nats.Name(cfg.Name))
 	}
-	if cfg.CredsFile != "" && cfg.NKeySeedFile != "" {
-		return nil, errors.New("events: connect: set either a credentials file or an nkey seed file, not both")
+	set := 0
+	for _, b := range []bool{cfg.CredsFile != "", cfg.NKeySeedFile != "", cfg.Identity != nil} {
+		if b {
+			set++
+		}
+	}
+	if set > 1 {
+		return nil, errors.New("events: connect: set one of a credentials file, an nkey seed file or an identity, not several")
+	}
+	if cfg.InboxPrefix != "" {
+		opts = append(opts, nats.CustomInboxPrefix(cfg.InboxPrefix))
+	}
+	if id := cfg.Identity; id != nil {
+		if _, err := IdentityFromSeed(id.Role, id.Seed); err != nil {
+			return nil, fmt.Errorf("events: connect: %w", err)
+		}
+		opts = append(opts, id.NATSOption())
 	}
 	if cfg.CredsFile != "" {
 		opts = append(opts, nats.UserCredentials(cfg.CredsFile))

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -29,6 +30,11 @@ type EmbeddedConfig struct {
 	ReadyTimeout time.Duration
 	// Logger receives the server's log; nil discards it.
 	Logger hclog.Logger
+	// Cluster names the cluster whose subjects the permissions cover. Required.
+	Cluster string
+	// Keys are the nkey users the server admits, with their role's permissions (see
+	// Permissions). Required: the server admits no anonymous client, so at least one key.
+	Keys AuthorizedKeys
 }
 
 // shutdownTimeout bounds Embedded.Shutdown.
@@ -38,6 +44,8 @@ const shutdownTimeout = 10 * time.Second
 type Embedded struct {
 	srv *server.Server
 	log hclog.Logger
+	cfg EmbeddedConfig
+	mu  sync.Mutex // serialises Authorize
 }
 
 // RunEmbedded starts a NATS server with JetStream in this process and waits until it accepts
@@ -45,6 +53,12 @@ type Embedded struct {
 func RunEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 	if cfg.DataDir == "" {
 		return nil, errors.New("events: embedded NATS: empty data dir")
+	}
+	if err := ValidateCluster(cfg.Cluster); err != nil {
+		return nil, fmt.Errorf("events: embedded NATS: %w", err)
+	}
+	if err := checkKeys(cfg.Keys); err != nil {
+		return nil, err
 	}
 	if cfg.Name == "" {
 		cfg.Name = "baton"
@@ -58,26 +72,10 @@ func RunEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.NewNullLogger()
 	}
-	port := cfg.Port
-	if port == 0 {
-		// For nats-server 0 means its default port 4222; RANDOM_PORT asks for a free one.
-		port = server.RANDOM_PORT
-	}
-	store := filepath.Join(cfg.DataDir, "jetstream")
-	if err := os.MkdirAll(store, 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Join(cfg.DataDir, "jetstream"), 0o700); err != nil {
 		return nil, fmt.Errorf("events: embedded NATS: %w", err)
 	}
-	opts := &server.Options{
-		ServerName: cfg.Name,
-		Host:       cfg.Host,
-		Port:       port,
-		JetStream:  true,
-		StoreDir:   store,
-		NoSigs:     true,
-		// No HTTP monitoring, cluster or leaf ports: only the client port is opened.
-		HTTPPort: 0,
-	}
-	srv, err := server.NewServer(opts)
+	srv, err := server.NewServer(serverOptions(cfg, cfg.Port))
 	if err != nil {
 		return nil, fmt.Errorf("events: embedded NATS: %w", err)
 	}
@@ -89,7 +87,57 @@ func RunEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 		shutdown(srv, log)
 		return nil, fmt.Errorf("events: embedded NATS on %s:%d not ready within %s", cfg.Host, cfg.Port, cfg.ReadyTimeout)
 	}
-	return &Embedded{srv: srv, log: log}, nil
+	// Keep the port chosen, so that a reload does not ask for another free one.
+	e := &Embedded{srv: srv, log: log, cfg: cfg}
+	e.cfg.Port = e.Port()
+	return e, nil
+}
+
+func checkKeys(k AuthorizedKeys) error {
+	if k.Empty() {
+		return errors.New("events: embedded NATS: no authorized nkeys: the server admits no anonymous client")
+	}
+	if err := k.Validate(); err != nil {
+		return fmt.Errorf("events: embedded NATS: %w", err)
+	}
+	return nil
+}
+
+// serverOptions builds the server's options; Authorize rebuilds them with new keys.
+func serverOptions(cfg EmbeddedConfig, port int) *server.Options {
+	if port == 0 {
+		// For nats-server 0 means its default port 4222; RANDOM_PORT asks for a free one.
+		port = server.RANDOM_PORT
+	}
+	return &server.Options{
+		ServerName: cfg.Name,
+		Host:       cfg.Host,
+		Port:       port,
+		JetStream:  true,
+		StoreDir:   filepath.Join(cfg.DataDir, "jetstream"),
+		NoSigs:     true,
+		// No HTTP monitoring, cluster or leaf ports: only the client port is opened.
+		HTTPPort: 0,
+		// Every client authenticates with an nkey; nothing is anonymous.
+		Nkeys: nkeyUsers(cfg.Cluster, cfg.Keys),
+	}
+}
+
+// Authorize replaces the users the server admits (a live reload: clients whose key is no
+// longer listed are disconnected, the others keep their connections).
+func (e *Embedded) Authorize(keys AuthorizedKeys) error {
+	if err := checkKeys(keys); err != nil {
+		return err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	cfg := e.cfg
+	cfg.Keys = keys
+	if err := e.srv.ReloadOptions(serverOptions(cfg, cfg.Port)); err != nil {
+		return fmt.Errorf("events: embedded NATS: authorize: %w", err)
+	}
+	e.cfg = cfg
+	return nil
 }
 
 // ClientURL is the URL clients connect to, for example nats://127.0.0.1:41234.

@@ -23,8 +23,8 @@ func TestRunEmbedded(t *testing.T) {
 	if !e.Server().JetStreamEnabled() {
 		t.Fatal("JetStream off")
 	}
-	// Another process reaches it over TCP, not only in process.
-	nc, err := nats.Connect(e.ClientURL())
+	// Another process reaches it over TCP, not only in process, with a key it admits.
+	nc, err := nats.Connect(e.ClientURL(), nats.Nkey(testIDs.Operator.Public, signer(testIDs.Operator)))
 	if err != nil {
 		t.Fatalf("TCP connect: %v", err)
 	}
@@ -38,9 +38,15 @@ func TestRunEmbeddedErrors(t *testing.T) {
 	if _, err := RunEmbedded(EmbeddedConfig{}); err == nil {
 		t.Error("empty data dir accepted")
 	}
+	if _, err := RunEmbedded(EmbeddedConfig{DataDir: t.TempDir(), Cluster: testCluster}); err == nil || !strings.Contains(err.Error(), "no authorized nkeys") {
+		t.Errorf("a server with no keys: %v", err)
+	}
+	if _, err := RunEmbedded(EmbeddedConfig{DataDir: t.TempDir(), Cluster: testCluster, Keys: AuthorizedKeys{Operator: []string{"not-a-key"}}}); err == nil || !strings.Contains(err.Error(), "is not an nkey user public key") {
+		t.Errorf("a server with a bad key: %v", err)
+	}
 	// A port in use: nats-server reports it through Fatalf, which must not exit the process.
 	first := startNATS(t, t.TempDir(), 0)
-	_, err := RunEmbedded(EmbeddedConfig{DataDir: t.TempDir(), Port: first.Port(), ReadyTimeout: 500 * time.Millisecond, Logger: testLogger()})
+	_, err := RunEmbedded(EmbeddedConfig{DataDir: t.TempDir(), Port: first.Port(), ReadyTimeout: 500 * time.Millisecond, Logger: testLogger(), Cluster: testCluster, Keys: testIDs.Keys()})
 	if err == nil || !strings.Contains(err.Error(), "not ready") {
 		t.Errorf("second server on a used port: %v", err)
 	}
@@ -50,7 +56,7 @@ func TestConnect(t *testing.T) {
 	e := startNATS(t, t.TempDir(), 0)
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	nc, err := Connect(ctx, ClientConfig{URL: e.ClientURL(), Name: "baton-node-1"})
+	nc, err := Connect(ctx, ClientConfig{URL: e.ClientURL(), Name: "baton-node-1", Identity: &testIDs.Node})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +77,7 @@ func TestConnectErrors(t *testing.T) {
 	}{
 		{"no url", ClientConfig{}, "empty NATS URL"},
 		{"missing seed file", ClientConfig{URL: "nats://127.0.0.1:1", NKeySeedFile: filepath.Join(dir, "none.nk")}, "nkey seed"},
-		{"creds and nkey", ClientConfig{URL: "nats://127.0.0.1:1", CredsFile: "a", NKeySeedFile: "b"}, "not both"},
+		{"creds and nkey", ClientConfig{URL: "nats://127.0.0.1:1", CredsFile: "a", NKeySeedFile: "b"}, "not several"},
 		{"cert without key", ClientConfig{URL: "nats://127.0.0.1:1", CertFile: "c.pem"}, "both a cert file and a key file"},
 		{"nothing listening", ClientConfig{URL: "nats://127.0.0.1:1"}, "connect to NATS"},
 	}
@@ -100,7 +106,7 @@ func TestConnectRetryOnFailedConnect(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	nc, err := Connect(ctx, ClientConfig{URL: probe.ClientURL(), RetryOnFailedConnect: true, ReconnectWait: 20 * time.Millisecond})
+	nc, err := Connect(ctx, ClientConfig{URL: probe.ClientURL(), RetryOnFailedConnect: true, ReconnectWait: 20 * time.Millisecond, Identity: &testIDs.Node})
 	if err != nil {
 		t.Fatalf("Connect before the server: %v", err)
 	}

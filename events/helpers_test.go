@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
 	"go.uber.org/goleak"
 
 	"github.com/baton-hq/baton/test/testutil"
@@ -41,7 +43,7 @@ const waitTimeout = 15 * time.Second
 // dir is removed.
 func startNATS(t testing.TB, dir string, port int) *Embedded {
 	t.Helper()
-	e, err := RunEmbedded(EmbeddedConfig{DataDir: dir, Port: port, Logger: testLogger()})
+	e, err := RunEmbedded(EmbeddedConfig{DataDir: dir, Port: port, Logger: testLogger(), Cluster: testCluster, Keys: testIDs.Keys()})
 	if err != nil {
 		t.Fatalf("RunEmbedded: %v", err)
 	}
@@ -49,17 +51,48 @@ func startNATS(t testing.TB, dir string, port int) *Embedded {
 	return e
 }
 
-// connect opens a reconnect-for-ever client closed at cleanup.
+// testIDs are the identities every test server admits.
+var testIDs = func() Identities {
+	ids, err := NewIdentities()
+	if err != nil {
+		panic(err)
+	}
+	return ids
+}()
+
+// connect opens a reconnect-for-ever client closed at cleanup, as a node.
 func connect(t testing.TB, url string) *nats.Conn {
+	t.Helper()
+	return connectAs(t, url, testIDs.Node)
+}
+
+// connectAs opens a reconnect-for-ever client closed at cleanup, as id (a node's connection
+// uses the node inbox prefix, as the bus's does).
+func connectAs(t testing.TB, url string, id Identity) *nats.Conn {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	nc, err := Connect(ctx, ClientConfig{URL: url, Name: t.Name(), ReconnectWait: 50 * time.Millisecond, Logger: testLogger()})
+	cc := ClientConfig{URL: url, Name: t.Name(), ReconnectWait: 50 * time.Millisecond, Logger: testLogger(), Identity: &id}
+	if id.Role == RoleNode {
+		cc.InboxPrefix = NodeInboxPrefix
+	}
+	nc, err := Connect(ctx, cc)
 	if err != nil {
 		t.Fatalf("Connect: %v", err)
 	}
 	t.Cleanup(nc.Close)
 	return nc
+}
+
+// signer signs a server nonce with id's seed, for nats.Nkey.
+func signer(id Identity) nats.SignatureHandler {
+	return func(nonce []byte) ([]byte, error) {
+		kp, err := nkeys.FromSeed(slices.Clone(id.Seed))
+		if err != nil {
+			return nil, err
+		}
+		return kp.Sign(nonce)
+	}
 }
 
 func newJS(t testing.TB, nc *nats.Conn) jetstream.JetStream {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/baton-hq/baton/events"
 	"github.com/baton-hq/baton/internal/core"
 	"github.com/baton-hq/baton/internal/server"
 	"github.com/baton-hq/baton/raftstore"
@@ -87,13 +88,17 @@ func runDev(ctx context.Context, f serverFlags, stdout, stderr io.Writer) int {
 		err = devSetup(ictx, handlerAPI(s.API.Handler(), res.RootToken), log, devSteps(res.RootToken, sums, dataDir))
 	}
 	cancel()
+	seedFile := filepath.Join(dataDir, devOperatorSeed)
+	if err == nil {
+		err = writeOperatorSeed(s.Node, seedFile)
+	}
 	if err != nil {
 		log.Error("setting up the dev node", "error", err)
 		shutdown(s, log)
 		return 1
 	}
 	s.Serve()
-	printDev(stdout, f, s, res, natsAddr, dataDir, pluginDir, extra, sums)
+	printDev(stdout, f, s, res, natsAddr, seedFile, dataDir, pluginDir, extra, sums)
 	<-ctx.Done()
 	return shutdown(s, log)
 }
@@ -256,13 +261,26 @@ func selfCommand() string {
 	return exe
 }
 
-func printDev(w io.Writer, f serverFlags, s *server.Server, res core.InitResult, natsAddr, dataDir, pluginDir string, extra []string, sums map[string]string) {
+// devOperatorSeed is the file, in the dev node's data dir, holding the NATS operator's nkey seed.
+const devOperatorSeed = "nats-operator.nk"
+
+// writeOperatorSeed writes the cluster's NATS operator seed to path (0600), so that the dev
+// banner's event command runs as printed.
+func writeOperatorSeed(n *core.Node, path string) error {
+	c, err := n.NATSCredentials(string(events.RoleOperator))
+	if err != nil {
+		return err
+	}
+	return events.WriteSeedFile(path, events.Identity{Role: events.RoleOperator, Public: c.PublicKey, Seed: []byte(c.Seed)})
+}
+
+func printDev(w io.Writer, f serverFlags, s *server.Server, res core.InitResult, natsAddr, seedFile, dataDir, pluginDir string, extra []string, sums map[string]string) {
 	node := selfCommand()
 	fmt.Fprintf(w, `
 Baton dev node: initialised, unsealed and active. Nothing here survives a restart.
 
     API address:  %s
-    NATS:         nats://%s
+    NATS:         nats://%s (operator nkey seed: %s)
     Unseal key:   %s
     Root token:   %s
     Data dir:     %s
@@ -283,9 +301,12 @@ With PostgreSQL (the bundled plugin is registered as %s):
     %s read database/creds/readonly
     %s write -f database/rotate-root/pg
 
-Lifecycle of every plugin and connection: %s lifecycle   (events: %s event inject -nats nats://%s -target-type=plugin -target=%s reload)
-`, s.URL(), natsAddr, res.Keys[0], res.RootToken, dataDir, pluginDir, testPluginName, postgresPluginName, extraList(extra),
-		s.URL(), res.RootToken, node, postgresPluginName, node, postgresPluginName, node, node, node, node, node, natsAddr, testPluginName)
+Lifecycle of every plugin and connection: %s lifecycle
+Events over NATS (as the operator identity; "operator nats-creds" prints its seed):
+
+    %s event inject -nats nats://%s -nkey-seed %s -sync -target-type=plugin -target=%s reload
+`, s.URL(), natsAddr, seedFile, res.Keys[0], res.RootToken, dataDir, pluginDir, testPluginName, postgresPluginName, extraList(extra),
+		s.URL(), res.RootToken, node, postgresPluginName, node, postgresPluginName, node, node, node, node, node, natsAddr, seedFile, testPluginName)
 }
 
 func extraList(extra []string) string {

@@ -8,14 +8,17 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/nats-io/nats.go"
 	"go.uber.org/goleak"
 
+	"github.com/baton-hq/baton/events"
 	"github.com/baton-hq/baton/internal/core"
 	"github.com/baton-hq/baton/internal/server"
 	"github.com/baton-hq/baton/plugins/postgresql"
@@ -141,6 +144,30 @@ func TestDevNodeHealthyOnlyOnceSetUp(t *testing.T) {
 	r, err := cl.Do(cctx, "GET", "database/creds/dev", nil)
 	if err != nil || r.Status != http.StatusOK || r.Data()["username"] == nil {
 		t.Fatalf("database/creds/dev: %d %v %s", r.Status, err, r.Raw)
+	}
+
+	// The banner names the operator's NATS seed file (0600); with it an event is committed,
+	// without it the dev node's NATS refuses the connection.
+	banner := stdout.String()
+	m := regexp.MustCompile(`NATS: +(nats://\S+) \(operator nkey seed: (\S+)\)`).FindStringSubmatch(banner)
+	if m == nil {
+		t.Fatalf("the banner does not name the NATS URL and operator seed:\n%s", banner)
+	}
+	if fi, err := os.Stat(m[2]); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("operator seed file %s: %v, %v", m[2], fi, err)
+	}
+	if nc, err := nats.Connect(m[1], nats.NoReconnect()); err == nil {
+		nc.Close()
+		t.Fatal("an anonymous client connected to the dev node's NATS")
+	}
+	nc, err := events.Connect(cctx, events.ClientConfig{URL: m[1], NKeySeedFile: m[2]})
+	if err != nil {
+		t.Fatalf("connecting with the operator seed: %v", err)
+	}
+	defer nc.Close()
+	ev := events.Event{V: events.Version, ID: "dev-reload", Kind: events.KindReload, Target: events.Target{Type: events.TargetPlugin, ID: testPluginName}, Source: "test"}
+	if _, err := events.InjectSync(cctx, nc, "baton", ev); err != nil {
+		t.Fatalf("injecting as the operator: %v", err)
 	}
 
 	stop()

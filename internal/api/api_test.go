@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -609,6 +610,56 @@ func TestInitRefusals(t *testing.T) {
 			r := do(t, newTestServer(n, newFakeSecrets()), "PUT", "/v1/sys/init", map[string]any{})
 			if r.status != 400 || !strings.Contains(r.errs(), tt.msg) {
 				t.Fatalf("%d %q, want 400 %q", r.status, r.errs(), tt.msg)
+			}
+		})
+	}
+}
+
+// TestNATSCredentials: sys/nats/credentials hands a root caller the seed of the role asked
+// for (operator by default); without the root token, with a wrong one, sealed or with another
+// method it answers an error and never reaches the node's seeds.
+func TestNATSCredentials(t *testing.T) {
+	tests := []struct {
+		name     string
+		method   string
+		path     string
+		hdr      []string
+		sealed   bool
+		fail     error
+		want     int
+		msg      string
+		wantRole string
+	}{
+		{name: "default role", method: "GET", path: "/v1/sys/nats/credentials", want: 200, wantRole: "operator"},
+		{name: "watcher", method: "GET", path: "/v1/sys/nats/credentials?role=watcher", want: 200, wantRole: "watcher"},
+		{name: "node", method: "GET", path: "/v1/sys/nats/credentials?role=node", want: 200, wantRole: "node"},
+		{name: "no token", method: "GET", path: "/v1/sys/nats/credentials", hdr: []string{TokenHeader, ""}, want: 403, msg: "permission denied"},
+		{name: "wrong token", method: "GET", path: "/v1/sys/nats/credentials?role=node", hdr: []string{TokenHeader, "nope"}, want: 403, msg: "permission denied"},
+		{name: "sealed", sealed: true, method: "GET", path: "/v1/sys/nats/credentials", want: 503, msg: "sealed"},
+		{name: "wrong method", method: "PUT", path: "/v1/sys/nats/credentials", want: 405, msg: "not allowed"},
+		{name: "unknown role", method: "GET", path: "/v1/sys/nats/credentials?role=admin", want: 400, msg: "unknown role"},
+		{name: "no identities", method: "GET", path: "/v1/sys/nats/credentials", fail: core.ErrNoNATSIdentities, want: 404, msg: "no NATS identities"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n := newFakeNode()
+			n.sealed = tt.sealed
+			if tt.fail != nil {
+				n.fail("NATSCredentials", tt.fail)
+			}
+			r := do(t, newTestServer(n, newFakeSecrets()), tt.method, tt.path, nil, tt.hdr...)
+			if r.status != tt.want || !strings.Contains(r.errs(), tt.msg) {
+				t.Fatalf("%s %s: %d %q, want %d %q", tt.method, tt.path, r.status, r.errs(), tt.want, tt.msg)
+			}
+			asked := slices.ContainsFunc(n.log, func(l string) bool { return strings.HasPrefix(l, "NATSCredentials") })
+			if askedOK := tt.want == 200 || tt.want == 400 || tt.want == 404; asked != askedOK {
+				t.Fatalf("the node was asked for a seed: %v", n.log)
+			}
+			if tt.want == 200 {
+				d := r.dataOf(t)
+				if d["role"] != tt.wantRole || d["seed"] != "SU-"+tt.wantRole || d["cluster"] != "baton-test" || d["public_key"] != "U-"+tt.wantRole {
+					t.Fatalf("data: %v", d)
+				}
 			}
 		})
 	}

@@ -87,6 +87,17 @@ func (f *fakeNode) Lifecycle(withApplied bool) core.Lifecycle {
 	return f.lifecycle
 }
 
+// NATSCredentials answers a fixed seed per role; a role it does not know is an invalid request.
+func (f *fakeNode) NATSCredentials(role string) (core.NATSCredentials, error) {
+	if err := f.call("NATSCredentials", role); err != nil {
+		return core.NATSCredentials{}, err
+	}
+	if role != "node" && role != "operator" && role != "watcher" {
+		return core.NATSCredentials{}, fmt.Errorf("%w: unknown role", core.ErrInvalidRequest)
+	}
+	return core.NATSCredentials{Role: role, PublicKey: "U-" + role, Seed: "SU-" + role, Cluster: f.cfg.Cluster, URL: "nats://127.0.0.1:4222"}, nil
+}
+
 func (f *fakeNode) CheckRootToken(token string) error {
 	if token == "" || token != f.token {
 		return fmt.Errorf("checking the token: %w", core.ErrPermissionDenied)

@@ -49,6 +49,9 @@ type Node interface {
 	// Peers is the Raft configuration and this node's applied index.
 	Peers() ([]core.RaftServer, uint64, error)
 
+	// NATSCredentials opens one of the cluster's NATS identities (node, operator, watcher).
+	NATSCredentials(role string) (core.NATSCredentials, error)
+
 	// Lifecycle reads the lifecycle machines and WAL from this node's replicated state.
 	Lifecycle(withApplied bool) core.Lifecycle
 }

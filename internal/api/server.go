@@ -102,7 +102,7 @@ func statusOf(err error) (int, string) {
 		return http.StatusForbidden, err.Error()
 	case errors.Is(err, core.ErrWrongKey), errors.Is(err, core.ErrInvalidRequest):
 		return http.StatusBadRequest, err.Error()
-	case errors.Is(err, database.ErrNotFound), errors.Is(err, catalog.ErrNotFound):
+	case errors.Is(err, database.ErrNotFound), errors.Is(err, catalog.ErrNotFound), errors.Is(err, core.ErrNoNATSIdentities):
 		return http.StatusNotFound, err.Error()
 	case errors.Is(err, database.ErrInvalid), errors.Is(err, catalog.ErrInvalid), errors.Is(err, database.ErrExists):
 		return http.StatusBadRequest, err.Error()
@@ -290,6 +290,7 @@ func (s *Server) match(p string) (*route, string) {
 		{"sys/mounts", route{auth: true, h: s.mounts}},
 		{"sys/leases/", route{auth: true, h: s.leases}},
 		{"sys/lifecycle", route{auth: true, localOnAsk: true, h: s.lifecycle}},
+		{"sys/nats/credentials", route{auth: true, h: s.natsCredentials}},
 	}
 	for _, e := range table {
 		if p == e.prefix || strings.HasPrefix(p, e.prefix+"/") || (strings.HasSuffix(e.prefix, "/") && strings.HasPrefix(p, e.prefix)) {

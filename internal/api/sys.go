@@ -537,3 +537,26 @@ func (s *Server) lifecycle(w http.ResponseWriter, r *http.Request, _ string) err
 	writeJSON(w, http.StatusOK, data(out))
 	return nil
 }
+
+// natsCredentials serves GET sys/nats/credentials?role=operator|watcher|node: the nkey seed of
+// one of the cluster's NATS identities (root token only; operator when no role is given).
+func (s *Server) natsCredentials(w http.ResponseWriter, r *http.Request, rest string) error {
+	if err := requireMethod(r, http.MethodGet); err != nil {
+		return err
+	}
+	if rest != "" {
+		return errStatus(http.StatusNotFound, "no handler for route %q", "sys/nats/credentials/"+rest)
+	}
+	role := r.URL.Query().Get("role")
+	if role == "" {
+		role = "operator"
+	}
+	c, err := s.node.NATSCredentials(role)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, data(map[string]any{
+		"role": c.Role, "public_key": c.PublicKey, "seed": c.Seed, "cluster": c.Cluster, "url": c.URL,
+	}))
+	return nil
+}

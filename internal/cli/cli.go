@@ -73,7 +73,7 @@ func init() {
 		cmdStatus,
 		cmdRead, cmdWrite, cmdDelete, cmdList,
 		cmdPluginRegister, cmdPluginList, cmdPluginInfo, cmdPluginDeregister, cmdPluginReload,
-		cmdOperatorInit, cmdOperatorUnseal, cmdOperatorSeal, cmdOperatorStepDown,
+		cmdOperatorInit, cmdOperatorUnseal, cmdOperatorSeal, cmdOperatorStepDown, cmdOperatorNATSCreds,
 		cmdRaftJoin, cmdRaftListPeers, cmdRaftRemovePeer,
 		cmdLeaseRenew, cmdLeaseRevoke, cmdLeaseLookup,
 		cmdLifecycle,
@@ -194,6 +194,7 @@ func printListing(w io.Writer, group string) {
 			{envAddr, "API address when -address is not given (default " + defaultAddr + ")"},
 			{envToken, "token when -token is not given"},
 			{envNATS, "NATS URL for event inject when -nats is not given (default " + defaultNATS + ")"},
+			{envNATSSeed, "nkey seed file for event inject when -nkey-seed is not given"},
 		})
 		fmt.Fprintf(w, "\nRun \"%s help COMMAND\" or \"%s COMMAND -h\" for a command's options.\n", progName, progName)
 	}

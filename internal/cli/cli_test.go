@@ -24,6 +24,8 @@ func TestAPICommands(t *testing.T) {
 	}
 	const creds = `{"request_id":"r1","lease_id":"database/creds/ro/AbC","renewable":true,"lease_duration":3600,
 		"data":{"username":"v-ro-x","password":"pw-1"},"warnings":null}`
+	const natsCreds = `{"data":{"role":"operator","public_key":"UAOPERATOR","seed":"SUAOPERATORSEED","cluster":"baton","url":"nats://127.0.0.1:4222"}}`
+	seedOut := filepath.Join(t.TempDir(), "watcher.nk")
 	const sealStatus = `{"type":"shamir","initialized":true,"sealed":false,"t":1,"n":1,"progress":0,"nonce":"","version":"0.1.0","storage_type":"raft","cluster_name":"baton"}`
 	const lifecycle = `{"data":{"machines":[
 		{"kind":"plugin","id":"database/pg","state":"running","history":[{"event":"start","from":"idle","to":"starting","event_id":"e0","source":"internal","index":5,"time":"2026-11-01T10:00:00Z"},{"event":"started","from":"starting","to":"running","event_id":"e1","source":"internal","index":6,"time":"2026-11-01T10:00:01Z"}]},
@@ -290,6 +292,34 @@ func TestAPICommands(t *testing.T) {
 			routes: map[string]reply{"PUT /v1/sys/unseal": {200, `{"type":"shamir","initialized":true,"sealed":true,"t":2,"n":3,"progress":1,"nonce":"n-1"}`}},
 			reqs:   []wantReq{{"PUT", "/v1/sys/unseal", "", `{"key":"q80="}`}},
 			outHas: []string{"Sealed             true", "Unseal Progress    1/2", "Unseal Nonce       n-1"},
+		},
+		{
+			name:   "operator nats-creds prints the operator seed",
+			args:   []string{"operator", "nats-creds"},
+			routes: map[string]reply{"GET /v1/sys/nats/credentials": {200, natsCreds}},
+			reqs:   []wantReq{{"GET", "/v1/sys/nats/credentials", "role=operator", ""}},
+			out:    "SUAOPERATORSEED\n",
+		},
+		{
+			name:   "operator nats-creds -role watcher -out FILE writes the seed 0600",
+			args:   []string{"operator", "nats-creds", "-role=watcher", "-out=" + seedOut},
+			routes: map[string]reply{"GET /v1/sys/nats/credentials": {200, natsCreds}},
+			reqs:   []wantReq{{"GET", "/v1/sys/nats/credentials", "role=watcher", ""}},
+			out:    "Wrote the watcher nkey seed (public key UAOPERATOR) to " + seedOut + "\n",
+		},
+		{
+			name:   "operator nats-creds refuses an unknown role before asking",
+			args:   []string{"operator", "nats-creds", "-role=admin"},
+			code:   ExitUsage,
+			errHas: []string{"invalid -role", "unknown NATS role"},
+		},
+		{
+			name:   "operator nats-creds without the root token",
+			args:   []string{"operator", "nats-creds"},
+			routes: map[string]reply{"GET /v1/sys/nats/credentials": {403, `{"errors":["permission denied"]}`}},
+			reqs:   []wantReq{{"GET", "/v1/sys/nats/credentials", "role=operator", ""}},
+			code:   ExitError,
+			errHas: []string{"permission denied"},
 		},
 		{
 			name:   "operator seal",

@@ -17,7 +17,9 @@ var cmdEventInject = &command{
 	args:     "KIND [KEY=VALUE ...]",
 	synopsis: "Inject a lifecycle event over NATS",
 	help: `Publishes a lifecycle event of KIND to the cluster's JetStream stream, with the
-KEY=VALUE pairs as its parameters, and waits until JetStream has stored it. The active node applies it once, by id: re-injecting the same
+KEY=VALUE pairs as its parameters, and waits until JetStream has stored it. NATS admits
+only known nkeys: pass the operator seed file from "operator nats-creds" with -nkey-seed
+(or $BATON_NATS_NKEY_SEED). The active node applies it once, by id: re-injecting the same
 -id is harmless. With -sync the event goes through the request/reply subject instead and the
 command waits until the active node has committed it, printing the Raft index.
 
@@ -48,6 +50,7 @@ const defaultSource = "cli"
 func runEventInject(in *invocation, args []string) error {
 	natsURL := in.fs.String("nats", "", "NATS URL (default $"+envNATS+", else "+defaultNATS+").")
 	creds := in.fs.String("nats-creds", "", "NATS user credentials file.")
+	seed := in.fs.String("nkey-seed", "", "NATS nkey seed file, e.g. the operator's from `operator nats-creds` (default $"+envNATSSeed+").")
 	caFile := in.fs.String("nats-ca-cert", "", "CA certificate that verifies the NATS server (turns TLS on).")
 	cluster := in.fs.String("cluster", "baton", "Baton cluster name (the NATS subjects carry it).")
 	id := in.fs.String("id", "", "Event id, unique per intended change (default: a random one).")
@@ -95,9 +98,15 @@ func runEventInject(in *invocation, args []string) error {
 	if addr == "" {
 		addr = defaultNATS
 	}
+	if *seed == "" && *creds == "" {
+		*seed = in.getenv(envNATSSeed)
+	}
+	if *seed != "" && *creds != "" {
+		return usagef("-nkey-seed and -nats-creds both given: use one")
+	}
 	ctx, cancel := context.WithTimeout(in.ctx, *timeout)
 	defer cancel()
-	nc, err := events.Connect(ctx, events.ClientConfig{URL: addr, Name: "baton-cli", CredsFile: *creds, CAFile: *caFile})
+	nc, err := events.Connect(ctx, events.ClientConfig{URL: addr, Name: "baton-cli", CredsFile: *creds, NKeySeedFile: *seed, CAFile: *caFile})
 	if err != nil {
 		if inner := errors.Unwrap(err); inner != nil {
 			err = inner

@@ -18,11 +18,24 @@ type natsFixture struct {
 	url    string
 	nc     *nats.Conn
 	stream jetstream.Stream
+	// opSeed, watchSeed and nodeSeed are seed files of the identities the server admits.
+	opSeed, watchSeed, nodeSeed string
 }
 
 func newNATS(t *testing.T) *natsFixture {
 	t.Helper()
-	emb, err := events.RunEmbedded(events.EmbeddedConfig{DataDir: t.TempDir()})
+	ids, err := events.NewIdentities()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	f := &natsFixture{opSeed: dir + "/operator.nk", watchSeed: dir + "/watcher.nk", nodeSeed: dir + "/node.nk"}
+	for path, id := range map[string]events.Identity{f.opSeed: ids.Operator, f.watchSeed: ids.Watcher, f.nodeSeed: ids.Node} {
+		if err := events.WriteSeedFile(path, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	emb, err := events.RunEmbedded(events.EmbeddedConfig{DataDir: t.TempDir(), Cluster: testCluster, Keys: ids.Keys()})
 	if err != nil {
 		t.Fatalf("RunEmbedded: %v", err)
 	}
@@ -30,7 +43,7 @@ func newNATS(t *testing.T) *natsFixture {
 	t.Cleanup(emb.Shutdown)
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	nc, err := events.Connect(ctx, events.ClientConfig{URL: emb.ClientURL(), Name: t.Name()})
+	nc, err := events.Connect(ctx, events.ClientConfig{URL: emb.ClientURL(), Name: t.Name(), Identity: &ids.Node, InboxPrefix: events.NodeInboxPrefix})
 	if err != nil {
 		t.Fatalf("Connect: %v", err)
 	}
@@ -43,7 +56,8 @@ func newNATS(t *testing.T) *natsFixture {
 	if err != nil {
 		t.Fatalf("EnsureStream: %v", err)
 	}
-	return &natsFixture{url: emb.ClientURL(), nc: nc, stream: stream}
+	f.url, f.nc, f.stream = emb.ClientURL(), nc, stream
+	return f
 }
 
 // stored returns the events in the stream, in order.
@@ -79,7 +93,7 @@ func (f *natsFixture) stored(t *testing.T) []events.Event {
 func TestEventInject(t *testing.T) {
 	t.Parallel()
 	f := newNATS(t)
-	env := map[string]string{envNATS: f.url}
+	env := map[string]string{envNATS: f.url, envNATSSeed: f.opSeed}
 
 	res := runCLI(t, env, "", "event", "inject", "-cluster="+testCluster, "-id=ev-1", "-target-type=connection", "-target=database/pg",
 		"conn_update", "max_open_connections=4", "note=a=b")
@@ -132,7 +146,7 @@ func TestEventInjectSync(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(stop)
-	env := map[string]string{envNATS: f.url}
+	env := map[string]string{envNATS: f.url, envNATSSeed: f.opSeed}
 
 	tests := []struct {
 		name   string
@@ -184,20 +198,38 @@ func TestEventInjectFailures(t *testing.T) {
 		{
 			name:   "no stream for the cluster",
 			env:    map[string]string{envNATS: f.url},
-			args:   []string{"-cluster=other", "step_down"},
+			args:   []string{"-nkey-seed=" + f.nodeSeed, "-cluster=other", "step_down"},
 			errHas: []string{"Error: events: inject", "(does NATS at " + f.url + " hold the stream BATON_OTHER_EVENTS of cluster \"other\"?)"},
 		},
 		{
 			name:   "sync without an active node",
-			env:    map[string]string{envNATS: f.url},
+			env:    map[string]string{envNATS: f.url, envNATSSeed: f.opSeed},
 			args:   []string{"-sync", "-cluster=" + testCluster, "step_down"},
 			errHas: []string{"event not applied, retry", "(is an active node of cluster \"" + testCluster + "\" serving NATS at"},
 		},
 		{
 			name:   "the -nats flag wins over the environment",
-			env:    map[string]string{envNATS: f.url},
+			env:    map[string]string{envNATS: f.url, envNATSSeed: f.opSeed},
 			args:   []string{"-nats=nats://" + closedAddr(t), "-timeout=5s", "step_down"},
 			errHas: []string{"Error: cannot reach NATS at nats://127.0.0.1:"},
+		},
+		{
+			name:   "no seed: the server refuses the connection",
+			env:    map[string]string{envNATS: f.url},
+			args:   []string{"-cluster=" + testCluster, "-timeout=5s", "step_down"},
+			errHas: []string{"Error: cannot reach NATS at " + f.url, "Authorization Violation"},
+		},
+		{
+			name:   "the -nkey-seed flag wins over the environment",
+			env:    map[string]string{envNATS: f.url, envNATSSeed: f.opSeed},
+			args:   []string{"-nkey-seed=" + f.opSeed + ".missing", "-cluster=" + testCluster, "step_down"},
+			errHas: []string{"cannot reach NATS", "operator.nk.missing"},
+		},
+		{
+			name:   "a watcher cannot inject",
+			env:    map[string]string{envNATS: f.url, envNATSSeed: f.watchSeed},
+			args:   []string{"-cluster=" + testCluster, "-timeout=3s", "step_down"},
+			errHas: []string{"Error: events: inject"},
 		},
 	}
 	for _, tc := range tests {
@@ -216,5 +248,20 @@ func TestEventInjectFailures(t *testing.T) {
 				t.Errorf("the NATS password appears in %q", res.stderr)
 			}
 		})
+	}
+	t.Cleanup(func() {
+		// Whatever failed above stored nothing (the parallel subtests end before cleanups).
+		if got := f.stored(t); len(got) != 0 {
+			t.Errorf("%d events stored by failed injections", len(got))
+		}
+	})
+}
+
+// TestEventInjectBothCredentials: a seed file and a credentials file together are a usage
+// error, before NATS is touched (a -nats-creds flag alone wins over $BATON_NATS_NKEY_SEED).
+func TestEventInjectBothCredentials(t *testing.T) {
+	res := runCLI(t, nil, "", "event", "inject", "-nkey-seed=/x/seed.nk", "-nats-creds=/x/user.creds", "step_down")
+	if res.code != ExitUsage || !strings.Contains(res.stderr, "-nkey-seed and -nats-creds") {
+		t.Fatalf("exit code %d, stderr %q", res.code, res.stderr)
 	}
 }

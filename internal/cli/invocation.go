@@ -14,6 +14,7 @@ const (
 	envAddr     = "BATON_ADDR"
 	envToken    = "BATON_TOKEN"
 	envNATS     = "BATON_NATS_URL"
+	envNATSSeed = "BATON_NATS_NKEY_SEED"
 	defaultAddr = "http://127.0.0.1:8200"
 	defaultNATS = "nats://127.0.0.1:4222"
 )

@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net/url"
 	"os"
 	"strings"
+
+	"github.com/baton-hq/baton/events"
 )
 
 var cmdStatus = &command{
@@ -50,6 +53,18 @@ var cmdOperatorStepDown = &command{
 	synopsis: "Make the active node hand leadership over",
 	api:      true,
 	run:      runOperatorStepDown,
+}
+
+var cmdOperatorNATSCreds = &command{
+	name:     "operator nats-creds",
+	synopsis: "Get an nkey seed for the cluster's NATS (root token)",
+	help: `Fetches the nkey seed of one of the cluster's NATS identities (GET sys/nats/credentials):
+operator (publish and request events, watch transitions and rejections), watcher (watch
+transitions only) or node (everything; for nodes that share another node's NATS). With -out
+the seed is written to FILE (mode 0600, for "event inject -nkey-seed FILE" or the nats CLI's
+--nkey FILE); otherwise it is printed.`,
+	api: true,
+	run: runOperatorNATSCreds,
 }
 
 var cmdRaftJoin = &command{
@@ -381,4 +396,47 @@ func isTerminal(r io.Reader) bool {
 	}
 	fi, err := f.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+func runOperatorNATSCreds(in *invocation, args []string) error {
+	role := in.fs.String("role", "operator", "Identity: operator, watcher or node.")
+	out := in.fs.String("out", "", "Write the seed to this file (mode 0600) instead of printing it.")
+	if _, err := in.parse(args, 0, 0); err != nil {
+		return err
+	}
+	r, err := events.ParseRole(*role)
+	if err != nil {
+		return usagef("invalid -role: %v", err)
+	}
+	body, err := in.call("GET", "sys/nats/credentials", url.Values{"role": {string(r)}}, nil)
+	if err != nil {
+		return err
+	}
+	var reply struct {
+		Data map[string]any `json:"data"`
+	}
+	if err := decode(body, &reply); err != nil {
+		return err
+	}
+	d := reply.Data
+	seed, _ := d["seed"].(string)
+	pub, _ := d["public_key"].(string)
+	if seed == "" {
+		return errors.New("unexpected reply from Baton: no seed")
+	}
+	if *out != "" {
+		if err := events.WriteSeedFile(*out, events.Identity{Role: r, Public: pub, Seed: []byte(seed)}); err != nil {
+			return err
+		}
+		if in.json() {
+			return printJSON(in.stdout, map[string]any{"role": r, "public_key": pub, "seed_file": *out, "cluster": d["cluster"], "url": d["url"]})
+		}
+		_, err := fmt.Fprintf(in.stdout, "Wrote the %s nkey seed (public key %s) to %s\n", r, pub, *out)
+		return err
+	}
+	if in.json() {
+		return printJSON(in.stdout, d)
+	}
+	_, err = fmt.Fprintln(in.stdout, seed)
+	return err
 }

@@ -17,10 +17,10 @@ import (
 
 // activeRun is what runs while this node is active.
 type activeRun struct {
-	cancel   context.CancelFunc
-	consumer *events.Consumer
-	inject   func()
-	done     chan struct{}
+	cancel context.CancelFunc
+	intake *events.Intake
+	inject func()
+	done   chan struct{}
 }
 
 func (n *Node) waitActive(ctx context.Context) error {
@@ -91,6 +91,7 @@ func (n *Node) becomeActive(st *raftstore.Store) {
 			}
 		}
 		if n.bus != nil && ctx.Err() == nil {
+			n.authorizeNATS()
 			n.startEvents(ctx, run)
 		}
 	}()
@@ -109,17 +110,28 @@ func (n *Node) registerSelf(ctx context.Context) {
 }
 
 func (n *Node) startEvents(ctx context.Context, run *activeRun) {
-	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if _, err := events.EnsureStream(sctx, n.bus.JetStream(), n.cfg.Cluster, 1); err != nil {
-		n.log.Error("NATS stream", "error", err)
-		return
-	}
-	c, err := events.StartConsumer(ctx, n.bus.JetStream(), n.cfg.Cluster, n, n.log.Named("consumer"),
-		events.WithConcurrency(n.cfg.ConsumerConcurrency))
-	if err != nil {
-		n.log.Error("NATS consumer", "error", err)
-		return
+	// The intake keeps the stream and the durable consumer in place while this node is active
+	// (checked every 5 s, and at once when the consumer ends). Starting it needs NATS: while
+	// NATS is unreachable it is tried again every DefaultCheckEvery until this node stops
+	// being active.
+	var c *events.Intake
+	for {
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		var err error
+		c, err = events.StartIntake(sctx, n.bus.JetStream(), n, events.IntakeConfig{
+			Cluster: n.cfg.Cluster, Logger: n.log.Named("consumer"),
+			Consumer: []events.ConsumerOption{events.WithConcurrency(n.cfg.ConsumerConcurrency)},
+		})
+		cancel()
+		if err == nil {
+			break
+		}
+		n.log.Error("NATS event intake; trying again", "error", err, "in", events.DefaultCheckEvery)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(events.DefaultCheckEvery):
+		}
 	}
 	stop, err := events.ServeInject(n.bus.Conn(), n.cfg.Cluster, n, n.log.Named("inject"))
 	if err != nil {
@@ -127,7 +139,7 @@ func (n *Node) startEvents(ctx context.Context, run *activeRun) {
 	}
 	n.mu.Lock()
 	if n.active == run {
-		run.consumer = c
+		run.intake = c
 		run.inject = stop
 		n.mu.Unlock()
 		return
@@ -158,7 +170,7 @@ func (n *Node) becomeStandby(why string) {
 		n.log.Warn("activation did not stop within 30s")
 	}
 	n.mu.Lock()
-	c, stop := run.consumer, run.inject
+	c, stop := run.intake, run.inject
 	n.mu.Unlock()
 	if stop != nil {
 		stop()

@@ -262,11 +262,16 @@ func (n *Node) Init(ctx context.Context, rootToken string) (InitResult, error) {
 	if err := n.waitActive(ctx); err != nil {
 		return InitResult{}, err
 	}
+	natsIDs, err := n.newNATSIdentities()
+	if err != nil {
+		return InitResult{}, err
+	}
 	if _, err := n.Propose(ctx, state.TypeInit, "", command.SourceAPI, state.Init{Seal: state.Seal{
-		KeyCheck: check, Shares: 1, Threshold: 1, RootTokenHash: barrier.HashToken(rootToken),
+		KeyCheck: check, Shares: 1, Threshold: 1, RootTokenHash: barrier.HashToken(rootToken), NATS: natsIDs,
 	}}); err != nil {
 		return InitResult{}, fmt.Errorf("core: init: %w", err)
 	}
+	n.authorizeNATS()
 	if err := n.writeLocalSeal(localSeal{KeyCheck: check}); err != nil {
 		return InitResult{}, err
 	}
@@ -324,6 +329,7 @@ func (n *Node) AdoptSeal(ctx context.Context) error {
 		n.Seal(ctx)
 		return barrier.ErrWrongKey
 	}
+	n.authorizeNATS()
 	return n.writeLocalSeal(localSeal{KeyCheck: check})
 }
 

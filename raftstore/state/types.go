@@ -22,6 +22,23 @@ type Seal struct {
 	Shares        int    `json:"shares,omitempty"`
 	Threshold     int    `json:"threshold,omitempty"`
 	RootTokenHash string `json:"root_token_hash,omitempty"`
+	// NATS are the cluster's NATS identities, created at init; nil for a cluster initialised
+	// before they existed.
+	NATS *NATSIdentities `json:"nats,omitempty"`
+}
+
+// NATSIdentities are the nkey users of the cluster's embedded NATS: one node identity every
+// node shares, an operator and a watcher.
+type NATSIdentities struct {
+	Node     NATSIdentity `json:"node"`
+	Operator NATSIdentity `json:"operator"`
+	Watcher  NATSIdentity `json:"watcher"`
+}
+
+// NATSIdentity is one nkey user: its public key in clear, its seed sealed by the barrier.
+type NATSIdentity struct {
+	Public     string `json:"public"`
+	SealedSeed []byte `json:"sealed_seed"`
 }
 
 // Mount is an enabled secrets engine.

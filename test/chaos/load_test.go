@@ -147,7 +147,7 @@ func startLoad(t testing.TB, c *harness.Cluster, rec *recorder, spec loadSpec, s
 	l := &load{t: t, a: api{c}, rec: rec, spec: spec, runID: fmt.Sprintf("chaos-%d-%d", seed, time.Now().UnixNano()%1e6),
 		seed: seed, cancel: cancel, stats: map[string]*[2]int{}, errs: map[string][]string{}}
 	if spec.Events {
-		nc, err := nats.Connect(c.NATSURL, nats.Name("chaos-load"), nats.MaxReconnects(-1),
+		nc, err := nats.Connect(c.NATSURL, nats.Name("chaos-load"), c.NATSAuth(events.RoleOperator), nats.MaxReconnects(-1),
 			nats.ReconnectWait(50*time.Millisecond), nats.RetryOnFailedConnect(true))
 		if err != nil {
 			cancel()

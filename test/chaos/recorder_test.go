@@ -67,7 +67,7 @@ func startRecorder(t testing.TB, c *harness.Cluster, scenario string) *recorder 
 	} else {
 		r.watch = w
 	}
-	nc, err := nats.Connect(c.NATSURL, nats.Name("chaos-recorder"), nats.MaxReconnects(-1),
+	nc, err := nats.Connect(c.NATSURL, nats.Name("chaos-recorder"), c.NATSAuth(events.RoleWatcher), nats.MaxReconnects(-1),
 		nats.ReconnectWait(50*time.Millisecond), nats.RetryOnFailedConnect(true))
 	if err != nil {
 		if r.watch != nil {

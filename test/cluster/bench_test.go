@@ -115,12 +115,10 @@ func newEventBench(b *testing.B) *eventBench {
 	benchDB(b, c, a)
 	f := &eventBench{c: c}
 	f.active.Store(a)
-	nc, err := nats.Connect(c.NATS.ClientURL(), nats.Name("baton-bench"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(nc.Close)
+	// The bench watches JetStream's acks, which only a node identity may see.
+	nc := c.NATSConn(b, events.RoleNode)
 	f.nc = nc
+	var err error
 	if f.js, err = jetstream.New(nc); err != nil {
 		b.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/nats-io/nats.go"
 
 	"github.com/baton-hq/baton/events"
 	"github.com/baton-hq/baton/internal/core"
@@ -29,10 +30,14 @@ type Cluster struct {
 	Dir       string
 	PluginDir string
 	NATS      *events.Embedded
-	Key       string
-	Token     string
-	Plugin    testutil.Binary
-	Name      string
+	// NATSIDs are the identities the shared NATS server admits; the nodes connect with the
+	// node identity's seed (NodeSeedFile), as an operator's nats { nkey_seed } would.
+	NATSIDs      events.Identities
+	NodeSeedFile string
+	Key          string
+	Token        string
+	Plugin       testutil.Binary
+	Name         string
 	// Nodes is filled by New before any test goroutine reads it.
 	Nodes []*Member
 }
@@ -53,6 +58,9 @@ type Options struct {
 	RollbackMinAge time.Duration
 	// RollbackWindow for the engine (its default when zero).
 	RollbackWindow time.Duration
+	// EmbeddedNATS has each node run its own NATS server (on a port kept across restarts)
+	// instead of the shared one: the single-node deployment. The shared server still runs.
+	EmbeddedNATS bool
 }
 
 // TestRaftConfig is the Raft profile of the tests: the fast profile's timings tripled (heartbeat
@@ -82,7 +90,14 @@ func New(t testing.TB, n int, opts Options) *Cluster {
 		t.Fatal(err)
 	}
 	c.Plugin = bin
-	nats, err := events.RunEmbedded(events.EmbeddedConfig{DataDir: filepath.Join(dir, "nats")})
+	if c.NATSIDs, err = events.NewIdentities(); err != nil {
+		t.Fatal(err)
+	}
+	c.NodeSeedFile = filepath.Join(dir, "node.nk")
+	if err := events.WriteSeedFile(c.NodeSeedFile, c.NATSIDs.Node); err != nil {
+		t.Fatal(err)
+	}
+	nats, err := events.RunEmbedded(events.EmbeddedConfig{DataDir: filepath.Join(dir, "nats"), Cluster: c.Name, Keys: c.NATSIDs.Keys()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,12 +147,13 @@ func (c *Cluster) add(i int, opts Options, retryJoin ...string) {
 	raftPort := testutil.FreePort(c.t)
 	cfg := server.Config{
 		Core: core.Config{
-			NodeID:   id,
-			DataDir:  filepath.Join(c.Dir, id),
-			RaftBind: "127.0.0.1:" + strconv.Itoa(raftPort),
-			Raft:     rc,
-			Cluster:  c.Name,
-			NATSURL:  c.NATS.ClientURL(),
+			NodeID:     id,
+			DataDir:    filepath.Join(c.Dir, id),
+			RaftBind:   "127.0.0.1:" + strconv.Itoa(raftPort),
+			Raft:       rc,
+			Cluster:    c.Name,
+			NATSURL:    c.NATS.ClientURL(),
+			NATSClient: events.ClientConfig{NKeySeedFile: c.NodeSeedFile},
 			Logger: hclog.New(&hclog.LoggerOptions{Name: id, Level: hclog.LevelFromString(envOr("BATON_TEST_LOG", "warn")),
 				Output: os.Stderr}),
 		},
@@ -151,6 +167,10 @@ func (c *Cluster) add(i int, opts Options, retryJoin ...string) {
 		RetryJoin:      retryJoin,
 	}
 	cfg.Core.APIAddr = "http://" + cfg.Listen
+	if opts.EmbeddedNATS {
+		cfg.Core.NATSURL, cfg.Core.NATSClient = "", events.ClientConfig{}
+		cfg.Core.EmbeddedNATSPort = testutil.FreePort(c.t)
+	}
 	m := &Member{ID: id, Cfg: cfg}
 	c.start(m)
 	c.Nodes = append(c.Nodes, m)
@@ -225,6 +245,24 @@ func (c *Cluster) WaitActive(not *Member, timeout time.Duration) *Member {
 		return a != nil && a != not
 	})
 	return a
+}
+
+// NATSConn connects to the cluster's NATS server as one of its identities (a node's
+// connection uses the node inbox prefix, as the nodes' own do); it is closed at cleanup.
+func (c *Cluster) NATSConn(t testing.TB, role events.Role) *nats.Conn {
+	t.Helper()
+	id := map[events.Role]events.Identity{events.RoleNode: c.NATSIDs.Node, events.RoleOperator: c.NATSIDs.Operator, events.RoleWatcher: c.NATSIDs.Watcher}[role]
+	cc := events.ClientConfig{URL: c.NATS.ClientURL(), Name: t.Name() + "-" + string(role), Identity: &id}
+	if role == events.RoleNode {
+		cc.InboxPrefix = events.NodeInboxPrefix
+	}
+	ctx := testutil.Context(t, 30*time.Second)
+	nc, err := events.Connect(ctx, cc)
+	if err != nil {
+		t.Fatalf("NATS as %s: %v", role, err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
 }
 
 func (c *Cluster) close() {

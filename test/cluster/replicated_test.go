@@ -21,14 +21,10 @@ import (
 	"github.com/baton-hq/baton/test/testutil"
 )
 
+// natsConn is an operator's connection: what a tool injecting events holds.
 func natsConn(t *testing.T, c *Cluster) *nats.Conn {
 	t.Helper()
-	nc, err := nats.Connect(c.NATS.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	return nc
+	return c.NATSConn(t, events.RoleOperator)
 }
 
 func pluginPIDs(m *Member) int {
@@ -194,9 +190,14 @@ func TestEventDeliveredTwiceAppliedOnce(t *testing.T) {
 		})
 		return n
 	}
-	// Wait until the JetStream copy has been consumed (acked), then count on every node.
+	// Wait until the JetStream copy has been consumed (acked), then count on every node. The
+	// consumer's state is read as a node (an operator may not use $JS.API).
+	nodeJS, err := jetstream.New(c.NATSConn(t, events.RoleNode))
+	if err != nil {
+		t.Fatal(err)
+	}
 	testutil.Eventually(t, 10*time.Second, "the JetStream copy consumed", func() bool {
-		cons, err := js.Consumer(ctx, "BATON_"+strings.ToUpper(c.Name)+"_EVENTS", "baton-"+c.Name+"-active")
+		cons, err := nodeJS.Consumer(ctx, "BATON_"+strings.ToUpper(c.Name)+"_EVENTS", "baton-"+c.Name+"-active")
 		if err != nil {
 			return false
 		}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -25,12 +26,12 @@ const (
 
 // devOutput is what the dev node prints that an operator copies.
 type devOutput struct {
-	addr, token, pluginDir, dataDir string
-	exportLine, readLine            string
+	addr, token, pluginDir, dataDir, natsURL string
+	exportLine, readLine, eventLine          string
 }
 
 var (
-	devField  = regexp.MustCompile(`^\s*(API address|Root token|Plugin dir|Data dir):\s+(\S+)`)
+	devField  = regexp.MustCompile(`^\s*(API address|Root token|Plugin dir|Data dir|NATS):\s+(\S+)`)
 	devAddr   = regexp.MustCompile(`^http://127\.0\.0\.1:[1-9][0-9]*$`)
 	devExport = regexp.MustCompile(`^\s*export BATON_ADDR=(\S+) BATON_TOKEN=(\S+)\s*$`)
 )
@@ -155,6 +156,34 @@ func runDev(t *testing.T, cliPath string, argv []string, group bool) {
 		t.Fatalf("no plugin process runs from %s after issuing a credential", out.pluginDir)
 	}
 
+	// NATS: the README's example as written (the operator seed from the API, then a synchronous
+	// injection with it), then the banner's own event command; without a seed NATS refuses.
+	runCLI := func(env []string, args ...string) (string, error) {
+		cmd := exec.CommandContext(ctx, cliPath, args...)
+		cmd.Env = append(cleanEnv(), env...)
+		b, err := cmd.CombinedOutput()
+		return string(b), err
+	}
+	api := []string{"BATON_ADDR=" + m[1], "BATON_TOKEN=" + m[2]}
+	seed := filepath.Join(t.TempDir(), "operator.nk")
+	if got, err := runCLI(api, "operator", "nats-creds", "-out", seed); err != nil {
+		t.Fatalf("operator nats-creds -out: %v\n%s", err, got)
+	}
+	if got, err := runCLI(nil, "event", "inject", "-nats", out.natsURL, "-nkey-seed", seed, "-sync",
+		"-target-type=plugin", "-target=baton-postgresql-plugin", "reload"); err != nil || !strings.Contains(got, "committed at index") {
+		t.Fatalf("README's event inject: %v\n%s", err, got)
+	}
+	evArgs := strings.Fields(strings.TrimSpace(out.eventLine))
+	if !slices.Equal(evArgs[:len(argv)], argv) {
+		t.Fatalf("printed event command %q does not start with %q", out.eventLine, strings.Join(argv, " "))
+	}
+	if got, err := runCLI(nil, evArgs[len(argv):]...); err != nil || !strings.Contains(got, "committed at index") {
+		t.Fatalf("the banner's event command: %v\n%s", err, got)
+	}
+	if got, err := runCLI(nil, "event", "inject", "-nats", out.natsURL, "-timeout=5s", "-sync", "step_down"); err == nil || !strings.Contains(got, "Authorization Violation") {
+		t.Fatalf("event inject without a seed: %v\n%s", err, got)
+	}
+
 	target := -pgid
 	if !group {
 		kids := harness.Children(pgid)
@@ -192,7 +221,8 @@ func readDevOutput(t *testing.T, lines <-chan string, exited <-chan struct{}, wa
 	var out devOutput
 	var all strings.Builder
 	deadline := time.After(devStartTimeout)
-	for out.addr == "" || out.token == "" || out.pluginDir == "" || out.dataDir == "" || out.exportLine == "" || out.readLine == "" {
+	for out.addr == "" || out.token == "" || out.pluginDir == "" || out.dataDir == "" || out.natsURL == "" ||
+		out.exportLine == "" || out.readLine == "" || out.eventLine == "" {
 		select {
 		case l, ok := <-lines:
 			if !ok {
@@ -210,6 +240,8 @@ func readDevOutput(t *testing.T, lines <-chan string, exited <-chan struct{}, wa
 					out.pluginDir = m[2]
 				case "Data dir":
 					out.dataDir = m[2]
+				case "NATS":
+					out.natsURL = m[2]
 				}
 			}
 			if devExport.MatchString(l) {
@@ -217,6 +249,9 @@ func readDevOutput(t *testing.T, lines <-chan string, exited <-chan struct{}, wa
 			}
 			if strings.HasSuffix(strings.TrimSpace(l), " read database/creds/dev") {
 				out.readLine = l
+			}
+			if strings.Contains(l, " event inject ") {
+				out.eventLine = l
 			}
 		case <-deadline:
 			t.Fatalf("no dev banner after %s:\n%s\n%s", devStartTimeout, all.String(), stderr.String())

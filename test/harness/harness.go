@@ -29,7 +29,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/baton-hq/baton/events"
+	"github.com/baton-hq/baton/internal/config"
 	"github.com/baton-hq/baton/test/pgtest"
 	"github.com/baton-hq/baton/test/testutil"
 )
@@ -89,6 +92,10 @@ type Cluster struct {
 	NATS    *events.Embedded
 	// natsPort is the port StopNATS found, for StartNATS.
 	natsPort int
+	// NATSIDs are the identities the NATS server admits; the nodes connect with the node
+	// identity (nats { nkey_seed = NodeSeedFile }), tools with NATSAuth's.
+	NATSIDs      events.Identities
+	NodeSeedFile string
 	// Key is the unseal key (keys_base64[0] of sys/init) and Token the root token.
 	Key, Token string
 	// NodeBin is the node binary; TestPlugin and PGPlugin are the plugins in PluginDir.
@@ -169,7 +176,14 @@ func Start(t testing.TB, opts Options) *Cluster {
 	case opts.Postgres:
 		c.PG = pgtest.Start(t)
 	}
-	c.NATS, err = events.RunEmbedded(events.EmbeddedConfig{DataDir: filepath.Join(c.Dir, "nats")})
+	if c.NATSIDs, err = events.NewIdentities(); err != nil {
+		t.Fatal(err)
+	}
+	c.NodeSeedFile = filepath.Join(c.Dir, "node.nk")
+	if err := events.WriteSeedFile(c.NodeSeedFile, c.NATSIDs.Node); err != nil {
+		t.Fatal(err)
+	}
+	c.NATS, err = c.runNATS(0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -341,7 +355,8 @@ storage "raft" {
 %s}
 
 nats {
-  url = %q
+  url       = %q
+  nkey_seed = %q
 }
 
 rollback {
@@ -349,7 +364,7 @@ rollback {
   min_age = %q
 }
 `, n.ID, level, n.APIAddr, "http://"+n.RaftAddr, c.PluginDir, apiHostPort, n.RaftAddr,
-		n.DataDir, n.ID, c.opts.PerformanceMultiplier, join.String(), c.NATSURL,
+		n.DataDir, n.ID, c.opts.PerformanceMultiplier, join.String(), c.NATSURL, c.NodeSeedFile,
 		c.opts.RollbackPeriod.String(), c.opts.RollbackMinAge.String())
 }
 
@@ -833,11 +848,25 @@ func (c *Cluster) RestartNATS(t testing.TB) {
 	t.Helper()
 	port := c.NATS.Port()
 	c.NATS.Shutdown()
-	srv, err := events.RunEmbedded(events.EmbeddedConfig{DataDir: filepath.Join(c.Dir, "nats"), Port: port})
+	srv, err := c.runNATS(port)
 	if err != nil {
 		t.Fatalf("restart NATS on port %d: %v", port, err)
 	}
 	c.NATS = srv
+}
+
+// runNATS starts the cluster's NATS server on port (0: any free one), admitting the
+// cluster's identities with their permissions.
+func (c *Cluster) runNATS(port int) (*events.Embedded, error) {
+	return events.RunEmbedded(events.EmbeddedConfig{DataDir: filepath.Join(c.Dir, "nats"), Port: port,
+		Cluster: config.DefaultClusterName, Keys: c.NATSIDs.Keys()})
+}
+
+// NATSAuth is the option a test's NATS client authenticates with as role (an operator to
+// inject, a watcher to follow transitions).
+func (c *Cluster) NATSAuth(role events.Role) nats.Option {
+	id := map[events.Role]events.Identity{events.RoleNode: c.NATSIDs.Node, events.RoleOperator: c.NATSIDs.Operator, events.RoleWatcher: c.NATSIDs.Watcher}[role]
+	return id.NATSOption()
 }
 
 // StopNATS shuts the cluster's NATS server down; StartNATS brings it back on the same port.
@@ -850,7 +879,7 @@ func (c *Cluster) StopNATS() {
 func (c *Cluster) StartNATS(t testing.TB) {
 	t.Helper()
 	port := c.natsPort
-	srv, err := events.RunEmbedded(events.EmbeddedConfig{DataDir: filepath.Join(c.Dir, "nats"), Port: port})
+	srv, err := c.runNATS(port)
 	if err != nil {
 		t.Fatalf("restart NATS on port %d: %v", port, err)
 	}
