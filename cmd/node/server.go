@@ -124,6 +124,12 @@ func runConfigured(f serverFlags, stderr io.Writer) int {
 		Permissions: perm, RollbackPeriod: cfg.Rollback.Period, RollbackMinAge: cfg.Rollback.MinAge,
 		RollbackWindow: cfg.Rollback.Window,
 		RetryJoin:      join,
+		Limits: &server.Limits{
+			ReadHeaderTimeout: cfg.Listener.HTTPReadHeaderTimeout, ReadTimeout: cfg.Listener.HTTPReadTimeout,
+			WriteTimeout: cfg.Listener.HTTPWriteTimeout, IdleTimeout: cfg.Listener.HTTPIdleTimeout,
+			MaxRequestSize: cfg.Listener.MaxRequestSize, MaxRequestDuration: cfg.Listener.MaxRequestDuration,
+			MaxConnections: cfg.Listener.MaxConnections,
+		},
 	}
 	sc.Core.NATSClient.CredsFile = cfg.NATS.Credentials
 	sc.Core.NATSClient.NKeySeedFile = cfg.NATS.NKeySeed
