@@ -176,8 +176,12 @@ func TestBodyOverMaxRequestSize(t *testing.T) {
 		}
 		raw, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(raw), "max_request_size") {
-			t.Fatalf("a %d-byte body over a 256-byte limit: %d %s, want 413 naming max_request_size", len(over), resp.StatusCode, raw)
+		if resp.StatusCode != http.StatusRequestEntityTooLarge {
+			// The body is not quoted: an accepted sys/init answers with the root token.
+			t.Fatalf("a %d-byte body over a 256-byte limit: %d, want 413", len(over), resp.StatusCode)
+		}
+		if !strings.Contains(string(raw), "max_request_size") {
+			t.Fatalf("413 body %s does not name max_request_size", raw)
 		}
 		if s.Node.InitializedLocally() {
 			t.Fatal("a body over max_request_size was acted on: the node is initialised")
