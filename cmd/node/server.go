@@ -124,6 +124,7 @@ func runConfigured(f serverFlags, stderr io.Writer) int {
 		Permissions: perm, RollbackPeriod: cfg.Rollback.Period, RollbackMinAge: cfg.Rollback.MinAge,
 		RollbackWindow: cfg.Rollback.Window,
 		RetryJoin:      join,
+		Limits:         listenerLimits(cfg.Listener),
 	}
 	sc.Core.NATSClient.CredsFile = cfg.NATS.Credentials
 	sc.Core.NATSClient.NKeySeedFile = cfg.NATS.NKeySeed
@@ -202,4 +203,15 @@ func installSelf(dir, name string) (string, error) {
 		return "", err
 	}
 	return catalog.SHA256File(dst)
+}
+
+// listenerLimits turns the listener stanza's HTTP limit keys (defaults already filled by
+// config.Parse) into the server's limits.
+func listenerLimits(l config.Listener) *server.Limits {
+	return &server.Limits{
+		ReadHeaderTimeout: l.HTTPReadHeaderTimeout, ReadTimeout: l.HTTPReadTimeout,
+		WriteTimeout: l.HTTPWriteTimeout, IdleTimeout: l.HTTPIdleTimeout,
+		MaxRequestSize: l.MaxRequestSize, MaxRequestDuration: l.MaxRequestDuration,
+		MaxConnections: l.MaxConnections,
+	}
 }

@@ -90,7 +90,7 @@ func do(t *testing.T, h http.Handler, method, path string, body any, hdr ...stri
 }
 
 func newTestServer(n *fakeNode, s *fakeSecrets) http.Handler {
-	return New(Config{Node: n, Secrets: s, Version: "v-test"}).Handler()
+	return New(Config{Node: n, Secrets: s, Version: "v-test", MaxRequestSize: testMaxRequestSize}).Handler()
 }
 
 // TestHealth checks sys/health's status code in each node state, the code overrides of
@@ -449,7 +449,7 @@ func TestBadInput(t *testing.T) {
 		msg    string
 	}{
 		{name: "not a JSON object", method: "PUT", path: "/v1/sys/mounts/x", body: "[1,2]", want: 400, msg: "not a JSON object"},
-		{name: "body too large", method: "PUT", path: "/v1/sys/mounts/x", body: `{"type":"` + strings.Repeat("a", maxBody) + `"}`, want: 413, msg: "larger than"},
+		{name: "body too large", method: "PUT", path: "/v1/sys/mounts/x", body: `{"type":"` + strings.Repeat("a", testMaxRequestSize) + `"}`, want: 413, msg: "larger than"},
 		{name: "mount without type", method: "PUT", path: "/v1/sys/mounts/x", body: map[string]any{}, want: 400, msg: "type is required"},
 		{name: "catalog unknown field", method: "PUT", path: "/v1/sys/plugins/catalog/database/pg", body: map[string]any{"sha256": "a", "color": "red"}, want: 400, msg: `unknown field "color"`},
 		{name: "catalog without sha256", method: "PUT", path: "/v1/sys/plugins/catalog/database/pg", body: map[string]any{}, want: 400, msg: "sha256 is required"},

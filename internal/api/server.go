@@ -40,8 +40,13 @@ const TokenHeader = "X-Vault-Token"
 // forwardedHeader marks a request a standby forwarded, so it is never forwarded twice.
 const forwardedHeader = "X-Baton-Forwarded"
 
-// maxBody bounds request bodies.
-const maxBody = 1 << 20
+// OpenBao's request limits, which apply when Config leaves them zero.
+const (
+	// DefaultMaxRequestSize is the largest request body in bytes (OpenBao's 32 MiB).
+	DefaultMaxRequestSize = 32 << 20
+	// DefaultMaxRequestDuration bounds how long a request runs before its context ends.
+	DefaultMaxRequestDuration = 90 * time.Second
+)
 
 // Server serves the API of one node.
 type Server struct {
@@ -49,6 +54,9 @@ type Server struct {
 	secrets Secrets
 	log     hclog.Logger
 	version string
+	// maxSize is the body limit in bytes, <0 for none; maxDuration bounds a request.
+	maxSize     int64
+	maxDuration time.Duration
 }
 
 // Config configures a Server.
@@ -57,6 +65,14 @@ type Config struct {
 	Secrets Secrets
 	Logger  hclog.Logger
 	Version string
+	// MaxRequestSize is the largest request body in bytes, as OpenBao's listener key
+	// max_request_size: 0 means DefaultMaxRequestSize, a negative value no limit. A larger
+	// body is answered 413 before any handler acts on it.
+	MaxRequestSize int64
+	// MaxRequestDuration bounds a request, as OpenBao's max_request_duration: past it the
+	// request's context ends, so that what the handler waits on (a Raft apply, a plugin
+	// call, the forwarded request) gives up; 0 means DefaultMaxRequestDuration.
+	MaxRequestDuration time.Duration
 }
 
 // New builds a server.
@@ -64,7 +80,16 @@ func New(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.NewNullLogger()
 	}
-	return &Server{node: cfg.Node, secrets: cfg.Secrets, log: cfg.Logger, version: cfg.Version}
+	if cfg.MaxRequestSize == 0 {
+		cfg.MaxRequestSize = DefaultMaxRequestSize
+	}
+	if cfg.MaxRequestDuration <= 0 {
+		cfg.MaxRequestDuration = DefaultMaxRequestDuration
+	}
+	return &Server{
+		node: cfg.Node, secrets: cfg.Secrets, log: cfg.Logger, version: cfg.Version,
+		maxSize: cfg.MaxRequestSize, maxDuration: cfg.MaxRequestDuration,
+	}
 }
 
 // apiError is an error with its HTTP status.
@@ -149,12 +174,14 @@ func newRequestID() string {
 // body decodes a JSON request body into a generic map; an empty body is an empty map.
 func body(r *http.Request) (map[string]any, error) {
 	m := map[string]any{}
-	b, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	// Handler has capped r.Body at max_request_size (http.MaxBytesReader).
+	b, err := io.ReadAll(r.Body)
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return nil, tooLargeErr(tooLarge.Limit)
+	}
 	if err != nil {
 		return nil, errStatus(http.StatusBadRequest, "reading the request body: %v", err)
-	}
-	if len(b) > maxBody {
-		return nil, errStatus(http.StatusRequestEntityTooLarge, "request body is larger than %d bytes", maxBody)
 	}
 	if len(strings.TrimSpace(string(b))) == 0 {
 		return m, nil
@@ -169,7 +196,28 @@ func body(r *http.Request) (map[string]any, error) {
 
 // Handler returns the HTTP handler.
 func (s *Server) Handler() http.Handler {
-	return http.HandlerFunc(s.serve)
+	return http.HandlerFunc(s.limit)
+}
+
+// limit applies the request limits, then serves: a body declared larger than
+// max_request_size is refused before anything reads it, one that turns out larger (chunked)
+// fails where it is read, and the request's context ends after max_request_duration.
+func (s *Server) limit(w http.ResponseWriter, r *http.Request) {
+	if s.maxSize >= 0 {
+		if r.ContentLength > s.maxSize {
+			writeErr(w, tooLargeErr(s.maxSize))
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, s.maxSize)
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.maxDuration)
+	defer cancel()
+	s.serve(w, r.WithContext(ctx))
+}
+
+// tooLargeErr is the 413 for a body over max_request_size.
+func tooLargeErr(limit int64) error {
+	return errStatus(http.StatusRequestEntityTooLarge, "request body is larger than %d bytes (the listener's max_request_size)", limit)
 }
 
 // route is one endpoint.

@@ -39,6 +39,28 @@ const (
 	maxClusterNameLen = 64
 )
 
+// The listener's HTTP limits when the file leaves them out: OpenBao's defaults, and Baton's
+// own for max_connections (OpenBao has no such key). server.DefaultLimits holds the same
+// values for nodes built in code (dev mode, tests); this package is a leaf and cannot
+// import it.
+const (
+	// DefaultHTTPReadHeaderTimeout bounds reading a request's headers.
+	DefaultHTTPReadHeaderTimeout = 10 * time.Second
+	// DefaultHTTPReadTimeout bounds reading a whole request, body included.
+	DefaultHTTPReadTimeout = 30 * time.Second
+	// DefaultHTTPWriteTimeout is 0: no bound on writing a response, as in OpenBao.
+	DefaultHTTPWriteTimeout = 0
+	// DefaultHTTPIdleTimeout bounds how long a keep-alive connection waits for its next
+	// request.
+	DefaultHTTPIdleTimeout = 5 * time.Minute
+	// DefaultMaxRequestSize is the largest request body in bytes (32 MiB).
+	DefaultMaxRequestSize = 32 << 20
+	// DefaultMaxRequestDuration bounds how long a request may run before its context ends.
+	DefaultMaxRequestDuration = 90 * time.Second
+	// DefaultMaxConnections caps the connections a listener holds open at once.
+	DefaultMaxConnections = 4096
+)
+
 // Seal types Baton accepts.
 const (
 	// SealFile reads the unseal key (base64) from a file.
@@ -119,6 +141,22 @@ type Listener struct {
 	ClusterAddress string
 	// TLSDisable must be true: Baton has no TLS listener yet.
 	TLSDisable bool
+	// HTTPReadHeaderTimeout, HTTPReadTimeout, HTTPWriteTimeout and HTTPIdleTimeout are
+	// OpenBao's http_read_header_timeout, http_read_timeout, http_write_timeout and
+	// http_idle_timeout; 0 means no bound. Parse fills the Default* values when absent.
+	HTTPReadHeaderTimeout time.Duration
+	HTTPReadTimeout       time.Duration
+	HTTPWriteTimeout      time.Duration
+	HTTPIdleTimeout       time.Duration
+	// MaxRequestSize is the largest request body in bytes; a negative value means no
+	// limit (as OpenBao's max_request_size), 0 in the file means the default.
+	MaxRequestSize int64
+	// MaxRequestDuration bounds a request: past it, the handler's context ends. 0 in the
+	// file means the default.
+	MaxRequestDuration time.Duration
+	// MaxConnections caps the connections the listener holds open at once; the next one
+	// waits in the kernel's backlog until one closes. 0 in the file means the default.
+	MaxConnections int
 }
 
 // Storage is the storage "raft" block.
@@ -366,6 +404,14 @@ func (v *validator) listener(l Listener) {
 	}
 	if !l.TLSDisable {
 		v.bad("listener.tls_disable", "TLS listeners are not supported yet: set tls_disable = true")
+	}
+	v.nonNegative("listener.http_read_header_timeout", l.HTTPReadHeaderTimeout)
+	v.nonNegative("listener.http_read_timeout", l.HTTPReadTimeout)
+	v.nonNegative("listener.http_write_timeout", l.HTTPWriteTimeout)
+	v.nonNegative("listener.http_idle_timeout", l.HTTPIdleTimeout)
+	v.nonNegative("listener.max_request_duration", l.MaxRequestDuration)
+	if l.MaxConnections < 0 {
+		v.bad("listener.max_connections", fmt.Sprintf("%d is negative: write max_connections = %d", l.MaxConnections, DefaultMaxConnections))
 	}
 }
 

@@ -67,7 +67,12 @@ func TestOpenBaoFile(t *testing.T) {
 		PluginStartTimeout:    15 * time.Second,
 		LogLevel:              hclog.Warn,
 		ClusterName:           "prod-eu",
-		Listener:              Listener{Address: "0.0.0.0:8200", ClusterAddress: "0.0.0.0:8201", TLSDisable: true},
+		Listener: Listener{
+			Address: "0.0.0.0:8200", ClusterAddress: "0.0.0.0:8201", TLSDisable: true,
+			HTTPReadHeaderTimeout: DefaultHTTPReadHeaderTimeout, HTTPReadTimeout: DefaultHTTPReadTimeout,
+			HTTPIdleTimeout: DefaultHTTPIdleTimeout, MaxRequestSize: DefaultMaxRequestSize,
+			MaxRequestDuration: DefaultMaxRequestDuration, MaxConnections: DefaultMaxConnections,
+		},
 		Storage: Storage{
 			Path: "/var/lib/baton/node1", NodeID: "node1", PerformanceMultiplier: 5,
 			SnapshotThreshold: 4096, TrailingLogs: 5000, SnapshotInterval: 30 * time.Second,
@@ -612,5 +617,83 @@ func TestLogWarnings(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("log lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// TestListenerHTTPLimits checks OpenBao's listener limit keys (and Baton's max_connections):
+// the defaults when absent, durations as strings or seconds, 0 meaning no bound for a
+// timeout and the default for the others, and bad values refused naming the key.
+func TestListenerHTTPLimits(t *testing.T) {
+	withKeys := func(keys string) string {
+		return strings.Replace(minimal, "  tls_disable = true\n", "  tls_disable = true\n"+keys, 1)
+	}
+	defaults := Listener{
+		Address: "127.0.0.1:8200", ClusterAddress: "127.0.0.1:8201", TLSDisable: true,
+		HTTPReadHeaderTimeout: 10 * time.Second, HTTPReadTimeout: 30 * time.Second, HTTPWriteTimeout: 0,
+		HTTPIdleTimeout: 5 * time.Minute, MaxRequestSize: 32 << 20, MaxRequestDuration: 90 * time.Second,
+		MaxConnections: 4096,
+	}
+	tests := []struct {
+		name string
+		keys string
+		want func(l *Listener)
+	}{
+		{"absent: OpenBao's defaults", "", func(*Listener) {}},
+		{"strings", `http_read_header_timeout = "2s"
+http_read_timeout = "1m"
+http_write_timeout = "45s"
+http_idle_timeout = "10m"
+max_request_size = 1048576
+max_request_duration = "2m"
+max_connections = 100
+`, func(l *Listener) {
+			l.HTTPReadHeaderTimeout, l.HTTPReadTimeout, l.HTTPWriteTimeout, l.HTTPIdleTimeout = 2*time.Second, time.Minute, 45*time.Second, 10*time.Minute
+			l.MaxRequestSize, l.MaxRequestDuration, l.MaxConnections = 1<<20, 2*time.Minute, 100
+		}},
+		{"seconds", "http_read_timeout = 5\nhttp_idle_timeout = \"60\"\nmax_request_duration = 7\n", func(l *Listener) {
+			l.HTTPReadTimeout, l.HTTPIdleTimeout, l.MaxRequestDuration = 5*time.Second, time.Minute, 7*time.Second
+		}},
+		{"zero: no bound for timeouts, the default for the rest", "http_read_timeout = 0\nhttp_idle_timeout = \"0s\"\nmax_request_size = 0\nmax_request_duration = 0\nmax_connections = 0\n", func(l *Listener) {
+			l.HTTPReadTimeout, l.HTTPIdleTimeout = 0, 0
+		}},
+		{"negative size: no limit, as OpenBao", "max_request_size = -1\n", func(l *Listener) { l.MaxRequestSize = -1 }},
+		{"above 2 GiB", "max_request_size = 4294967296\n", func(l *Listener) { l.MaxRequestSize = 4 << 30 }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, ws := parse(t, withKeys(tt.keys))
+			want := defaults
+			tt.want(&want)
+			if c.Listener != want {
+				t.Errorf("listener:\n got %+v\nwant %+v", c.Listener, want)
+			}
+			for _, w := range ws {
+				if strings.Contains(w.Key, "http_") || strings.Contains(w.Key, "max_") {
+					t.Errorf("warning for a known key: %s", w)
+				}
+			}
+		})
+	}
+
+	bad := []struct {
+		name, keys, want string
+	}{
+		{"word", `http_read_timeout = "soon"`, `test.hcl:5: listener.http_read_timeout: must be a duration: write http_read_timeout = "30s" (or "1m", "1h", or a number of seconds)`},
+		{"bool", `http_idle_timeout = true`, `test.hcl:5: listener.http_idle_timeout: must be a duration: write http_idle_timeout = "30s" (or "1m", "1h", or a number of seconds)`},
+		{"negative header timeout", `http_read_header_timeout = "-1s"`, `test.hcl:5: listener.http_read_header_timeout: -1s is negative: write a duration such as "30s"`},
+		{"negative write timeout", `http_write_timeout = -3`, `test.hcl:5: listener.http_write_timeout: -3s is negative: write a duration such as "30s"`},
+		{"negative duration", `max_request_duration = "-90s"`, `test.hcl:5: listener.max_request_duration: -1m30s is negative: write a duration such as "30s"`},
+		{"size not a number", `max_request_size = "32MiB"`, `test.hcl:5: listener.max_request_size: must be a whole number: write max_request_size = 1`},
+		{"size fraction", `max_request_size = 1.5`, `test.hcl:5: listener.max_request_size: must be a whole number: write max_request_size = 1`},
+		{"negative connections", `max_connections = -5`, `test.hcl:5: listener.max_connections: -5 is negative: write max_connections = 4096`},
+		{"connections not a number", `max_connections = "many"`, `test.hcl:5: listener.max_connections: must be a whole number: write max_connections = 1`},
+	}
+	for _, tt := range bad {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := Parse([]byte(withKeys(tt.keys+"\n")), "test.hcl")
+			if !errors.Is(err, ErrInvalid) || err.Error() != tt.want {
+				t.Errorf("Parse error:\n got %v\nwant %s", err, tt.want)
+			}
+		})
 	}
 }

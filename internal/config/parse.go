@@ -50,8 +50,17 @@ type rawListener struct {
 	Address        *hcl.Attribute `hcl:"address,optional"`
 	ClusterAddress *hcl.Attribute `hcl:"cluster_address,optional"`
 	TLSDisable     *hcl.Attribute `hcl:"tls_disable,optional"`
-	DefRange       hcl.Range      `hcl:",def_range"`
-	Remain         hcl.Body       `hcl:",remain"`
+
+	HTTPReadHeaderTimeout *hcl.Attribute `hcl:"http_read_header_timeout,optional"`
+	HTTPReadTimeout       *hcl.Attribute `hcl:"http_read_timeout,optional"`
+	HTTPWriteTimeout      *hcl.Attribute `hcl:"http_write_timeout,optional"`
+	HTTPIdleTimeout       *hcl.Attribute `hcl:"http_idle_timeout,optional"`
+	MaxRequestSize        *hcl.Attribute `hcl:"max_request_size,optional"`
+	MaxRequestDuration    *hcl.Attribute `hcl:"max_request_duration,optional"`
+	MaxConnections        *hcl.Attribute `hcl:"max_connections,optional"`
+
+	DefRange hcl.Range `hcl:",def_range"`
+	Remain   hcl.Body  `hcl:",remain"`
 }
 
 type rawStorage struct {
@@ -244,6 +253,31 @@ func (d *decoder) listeners(ls []rawListener) {
 	d.str("listener.address", l.Address, &out.Address)
 	d.str("listener.cluster_address", l.ClusterAddress, &out.ClusterAddress)
 	d.boolean("listener.tls_disable", l.TLSDisable, &out.TLSDisable)
+
+	// OpenBao's defaults apply to an absent key; a written 0 means no bound for the
+	// timeouts, and the default for max_request_size and max_request_duration (as in
+	// OpenBao).
+	out.HTTPReadHeaderTimeout = DefaultHTTPReadHeaderTimeout
+	out.HTTPReadTimeout = DefaultHTTPReadTimeout
+	out.HTTPWriteTimeout = DefaultHTTPWriteTimeout
+	out.HTTPIdleTimeout = DefaultHTTPIdleTimeout
+	out.MaxConnections = DefaultMaxConnections
+	d.duration("listener.http_read_header_timeout", l.HTTPReadHeaderTimeout, &out.HTTPReadHeaderTimeout)
+	d.duration("listener.http_read_timeout", l.HTTPReadTimeout, &out.HTTPReadTimeout)
+	d.duration("listener.http_write_timeout", l.HTTPWriteTimeout, &out.HTTPWriteTimeout)
+	d.duration("listener.http_idle_timeout", l.HTTPIdleTimeout, &out.HTTPIdleTimeout)
+	var size int64
+	if d.int64("listener.max_request_size", l.MaxRequestSize, &size) && size != 0 {
+		out.MaxRequestSize = size
+	} else {
+		out.MaxRequestSize = DefaultMaxRequestSize
+	}
+	if !d.duration("listener.max_request_duration", l.MaxRequestDuration, &out.MaxRequestDuration) || out.MaxRequestDuration == 0 {
+		out.MaxRequestDuration = DefaultMaxRequestDuration
+	}
+	if d.integer("listener.max_connections", l.MaxConnections, &out.MaxConnections) && out.MaxConnections == 0 {
+		out.MaxConnections = DefaultMaxConnections
+	}
 }
 
 func (d *decoder) storage(ss []rawStorage) {
@@ -518,6 +552,21 @@ func (d *decoder) integer(field string, a *hcl.Attribute, out *int) bool {
 		return false
 	}
 	*out = int(n)
+	return true
+}
+
+// int64 takes a whole number (max_request_size is a byte count that may pass 2 GiB).
+func (d *decoder) int64(field string, a *hcl.Attribute, out *int64) bool {
+	f, ok := d.number(field, a)
+	if !ok {
+		return false
+	}
+	n, acc := f.Int64()
+	if acc != big.Exact {
+		d.fail(a.Range, field, "is out of range")
+		return false
+	}
+	*out = n
 	return true
 }
 

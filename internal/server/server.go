@@ -47,6 +47,8 @@ type Config struct {
 	RollbackWindow time.Duration
 	// RetryJoin lists leader API addresses to join through once unsealed.
 	RetryJoin []string
+	// Limits are the API listener's HTTP limits; nil means DefaultLimits (dev mode).
+	Limits *Limits
 	// ServeLater binds the listener in New but serves nothing until Serve: a client that
 	// connects in between waits in the listen backlog. The dev node sets itself up first
 	// (through API.Handler, in process), so nobody sees it before it is ready.
@@ -83,10 +85,21 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Listen == "" {
 		return nil, errors.New("server: listen address is required")
 	}
-	ln, err := net.Listen("tcp", cfg.Listen)
+	lim := DefaultLimits()
+	if cfg.Limits != nil {
+		lim = *cfg.Limits
+	}
+	if lim.MaxConnections == 0 {
+		lim.MaxConnections = DefaultMaxConnections
+	}
+	if lim.MaxConnections < 0 {
+		return nil, fmt.Errorf("server: max connections %d is negative", lim.MaxConnections)
+	}
+	tcp, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("server: listen on %s: %w", cfg.Listen, err)
 	}
+	ln := newCapListener(tcp, lim.MaxConnections, log.Named("listener"))
 	if cfg.Core.APIAddr == "" {
 		cfg.Core.APIAddr = "http://" + ln.Addr().String()
 	}
@@ -138,8 +151,18 @@ func New(cfg Config) (*Server, error) {
 	s.Engine = eng
 	node.SetRuntime(rt)
 	s.Membership = core.NewMembership(node, cfg.RetryJoin)
-	s.API = api.New(api.Config{Node: apiNode{node, s.Membership}, Secrets: eng, Logger: log.Named("api"), Version: Version})
-	s.http = &http.Server{Handler: s.API.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	s.API = api.New(api.Config{
+		Node: apiNode{node, s.Membership}, Secrets: eng, Logger: log.Named("api"), Version: Version,
+		MaxRequestSize: lim.MaxRequestSize, MaxRequestDuration: lim.MaxRequestDuration,
+	})
+	s.http = &http.Server{
+		Handler:           s.API.Handler(),
+		ReadHeaderTimeout: lim.ReadHeaderTimeout,
+		ReadTimeout:       lim.ReadTimeout,
+		WriteTimeout:      lim.WriteTimeout,
+		IdleTimeout:       lim.IdleTimeout,
+		ErrorLog:          log.Named("http").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
+	}
 	if !cfg.ServeLater {
 		s.Serve()
 	}
