@@ -28,6 +28,7 @@ func (t *txn) policyPut(p PolicyPut) error {
 	}
 	prev, had := t.d.Policies[name]
 	t.d.Policies[name] = Policy{Name: name, Text: p.Policy}
+	t.bumpPolicies()
 	t.undo = append(t.undo, func() {
 		if had {
 			t.d.Policies[name] = prev
@@ -53,8 +54,16 @@ func (t *txn) policyDelete(p PolicyDelete) error {
 		return nil
 	}
 	delete(t.d.Policies, name)
+	t.bumpPolicies()
 	t.undo = append(t.undo, func() { t.d.Policies[name] = prev })
 	return nil
+}
+
+// bumpPolicies records that the policy store changed at this command's index.
+func (t *txn) bumpPolicies() {
+	prev := t.d.PoliciesVersion
+	t.d.PoliciesVersion = t.index
+	t.undo = append(t.undo, func() { t.d.PoliciesVersion = prev })
 }
 
 // defaultPolicies is the policy store of a new cluster: the built-in default policy with

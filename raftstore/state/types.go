@@ -122,6 +122,9 @@ type Data struct {
 	Machines    map[string]*fsm.Machine `json:"machines"`
 	// Policies are the ACL policies by (lower-cased) name; default is always there.
 	Policies map[string]Policy `json:"policies"`
+	// PoliciesVersion is the index of the last command that changed Policies: a compiled
+	// policy set is stale once it moves.
+	PoliciesVersion uint64 `json:"policies_version"`
 	// Applied maps each applied command id to its index; Log keeps them in log order.
 	// Both are bounded by MaxApplied, oldest first out, identically on every node.
 	Applied map[string]uint64 `json:"applied"`
