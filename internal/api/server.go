@@ -29,6 +29,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/baton-hq/baton/internal/auth"
 	"github.com/baton-hq/baton/internal/core"
 	"github.com/baton-hq/baton/plugins/catalog"
 	"github.com/baton-hq/baton/plugins/database"
@@ -45,18 +46,21 @@ const maxBody = 1 << 20
 
 // Server serves the API of one node.
 type Server struct {
-	node    Node
-	secrets Secrets
-	log     hclog.Logger
-	version string
+	node     Node
+	secrets  Secrets
+	policies Policies
+	log      hclog.Logger
+	version  string
 }
 
 // Config configures a Server.
 type Config struct {
 	Node    Node
 	Secrets Secrets
-	Logger  hclog.Logger
-	Version string
+	// Policies is the ACL policy store; without it the policy endpoints answer 404.
+	Policies Policies
+	Logger   hclog.Logger
+	Version  string
 }
 
 // New builds a server.
@@ -64,7 +68,7 @@ func New(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.NewNullLogger()
 	}
-	return &Server{node: cfg.Node, secrets: cfg.Secrets, log: cfg.Logger, version: cfg.Version}
+	return &Server{node: cfg.Node, secrets: cfg.Secrets, policies: cfg.Policies, log: cfg.Logger, version: cfg.Version}
 }
 
 // apiError is an error with its HTTP status.
@@ -102,6 +106,10 @@ func statusOf(err error) (int, string) {
 		return http.StatusForbidden, err.Error()
 	case errors.Is(err, core.ErrWrongKey), errors.Is(err, core.ErrInvalidRequest):
 		return http.StatusBadRequest, err.Error()
+	case errors.Is(err, auth.ErrInvalid):
+		return http.StatusBadRequest, err.Error()
+	case errors.Is(err, auth.ErrNotFound):
+		return http.StatusNotFound, err.Error()
 	case errors.Is(err, database.ErrNotFound), errors.Is(err, catalog.ErrNotFound):
 		return http.StatusNotFound, err.Error()
 	case errors.Is(err, database.ErrInvalid), errors.Is(err, catalog.ErrInvalid), errors.Is(err, database.ErrExists):
@@ -289,6 +297,8 @@ func (s *Server) match(p string) (*route, string) {
 		{"sys/plugins/reload/backend", route{auth: true, h: s.reload}},
 		{"sys/mounts", route{auth: true, h: s.mounts}},
 		{"sys/leases/", route{auth: true, h: s.leases}},
+		{"sys/policies/acl", route{auth: true, h: s.policiesACL}},
+		{"sys/policy", route{auth: true, h: s.policiesOld}},
 		{"sys/lifecycle", route{auth: true, localOnAsk: true, h: s.lifecycle}},
 	}
 	for _, e := range table {
