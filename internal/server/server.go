@@ -19,6 +19,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/baton-hq/baton/internal/api"
+	"github.com/baton-hq/baton/internal/auth"
 	"github.com/baton-hq/baton/internal/core"
 	"github.com/baton-hq/baton/plugins"
 	"github.com/baton-hq/baton/plugins/catalog"
@@ -60,6 +61,8 @@ type Server struct {
 	Engine  *database.Engine
 	Pool    *plugins.Pool
 	API     *api.Server
+	// Policies is the ACL policy store (the authoriser will compile tokens' policies from it).
+	Policies *auth.PolicyStore
 	// Membership joins this node to a cluster and adds and removes peers; its Unseal is the
 	// one every entry point calls (the API, cmd/node's auto-unseal).
 	Membership *core.Membership
@@ -138,7 +141,8 @@ func New(cfg Config) (*Server, error) {
 	s.Engine = eng
 	node.SetRuntime(rt)
 	s.Membership = core.NewMembership(node, cfg.RetryJoin)
-	s.API = api.New(api.Config{Node: apiNode{node, s.Membership}, Secrets: eng, Logger: log.Named("api"), Version: Version})
+	s.Policies = auth.NewPolicyStore(node)
+	s.API = api.New(api.Config{Node: apiNode{node, s.Membership}, Secrets: eng, Policies: s.Policies, Logger: log.Named("api"), Version: Version})
 	s.http = &http.Server{Handler: s.API.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	if !cfg.ServeLater {
 		s.Serve()
