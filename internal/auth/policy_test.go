@@ -91,6 +91,10 @@ func TestPutGetListDelete(t *testing.T) {
 	if err := s.Put(ctx, "Read-Creds", readCreds); err != nil {
 		t.Fatal(err)
 	}
+	// A replayed write (the same request again) leaves the same policy.
+	if err := s.Put(ctx, "read-creds", readCreds); err != nil {
+		t.Fatalf("replayed Put: %v", err)
+	}
 	p, err := s.Get("READ-creds")
 	if err != nil || p.Name != "read-creds" || p.Text != readCreds {
 		t.Fatalf("Get = %+v, %v", p, err)

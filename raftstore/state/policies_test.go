@@ -3,6 +3,7 @@ package state
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"testing"
@@ -55,6 +56,7 @@ func TestPolicyPutDelete(t *testing.T) {
 func (a *applier) snapshotPolicies() []byte {
 	a.t.Helper()
 	var b bytes.Buffer
+	a.s.View(func(d *Data) { fmt.Fprintf(&b, "v%d\x00", d.PoliciesVersion) })
 	ps := a.policies()
 	for _, k := range slices.Sorted(maps.Keys(ps)) {
 		p := ps[k]
