@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/baton-hq/baton/internal/acl"
+	"github.com/baton-hq/baton/internal/auth"
 	"github.com/baton-hq/baton/internal/core"
 	"github.com/baton-hq/baton/plugins/catalog"
 	"github.com/baton-hq/baton/plugins/database"
@@ -246,3 +248,82 @@ var (
 	_ Node    = (*fakeNode)(nil)
 	_ Secrets = (*fakeSecrets)(nil)
 )
+
+// fakePolicies is a policy store in memory that refuses what the real one refuses (it uses
+// the ACL engine's parser and built-in rules); its writes are recorded.
+type fakePolicies struct {
+	calls
+	mu    sync.Mutex
+	texts map[string]string
+}
+
+func newFakePolicies() *fakePolicies {
+	return &fakePolicies{texts: map[string]string{acl.DefaultName: acl.DefaultPolicyHCL}}
+}
+
+func (f *fakePolicies) Put(_ context.Context, name, text string) error {
+	if err := f.call("Put", name); err != nil {
+		return err
+	}
+	n := acl.NormalizeName(name)
+	if err := acl.CheckWrite(n); err != nil {
+		return fmt.Errorf("%w: %w", auth.ErrInvalid, err)
+	}
+	if _, err := acl.Parse(n, []byte(text)); err != nil {
+		return fmt.Errorf("%w: %w", auth.ErrInvalid, err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.texts[n] = text
+	return nil
+}
+
+func (f *fakePolicies) Get(name string) (auth.Policy, error) {
+	n := acl.NormalizeName(name)
+	if n == acl.RootName {
+		return auth.Policy{Name: n}, nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	t, ok := f.texts[n]
+	if !ok {
+		return auth.Policy{}, fmt.Errorf("%w: %q", auth.ErrNotFound, n)
+	}
+	return auth.Policy{Name: n, Text: t}, nil
+}
+
+func (f *fakePolicies) List() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := []string{acl.RootName}
+	for n := range f.texts {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (f *fakePolicies) Delete(_ context.Context, name string) error {
+	if err := f.call("Delete", name); err != nil {
+		return err
+	}
+	n := acl.NormalizeName(name)
+	if err := acl.CheckDelete(n); err != nil {
+		return fmt.Errorf("%w: %w", auth.ErrInvalid, err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.texts, n)
+	return nil
+}
+
+// snapshot is the stored texts, for "nothing changed" checks.
+func (f *fakePolicies) snapshot() map[string]string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[string]string{}
+	for k, v := range f.texts {
+		out[k] = v
+	}
+	return out
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/baton-hq/baton/internal/auth"
 	"github.com/baton-hq/baton/internal/core"
 	"github.com/baton-hq/baton/plugins/catalog"
 	"github.com/baton-hq/baton/plugins/database"
@@ -113,4 +114,18 @@ type Secrets interface {
 	DeleteStaticRole(ctx context.Context, mount, name string) error
 	StaticCreds(mount, name string) (map[string]any, error)
 	RotateStaticRole(ctx context.Context, mount, name string) error
+}
+
+// Policies is what the API asks of the ACL policy store (sys/policies/acl, sys/policy).
+// internal/server wires the *auth.PolicyStore into it.
+type Policies interface {
+	// Put parses and writes a policy; a bad text or a built-in that cannot be written is
+	// auth.ErrInvalid.
+	Put(ctx context.Context, name, text string) error
+	// Get reads a policy (auth.ErrNotFound when there is none).
+	Get(name string) (auth.Policy, error)
+	// List names every policy, root and default included.
+	List() []string
+	// Delete removes a policy (missing is not an error; root and default are auth.ErrInvalid).
+	Delete(ctx context.Context, name string) error
 }

@@ -29,6 +29,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/baton-hq/baton/internal/auth"
 	"github.com/baton-hq/baton/internal/core"
 	"github.com/baton-hq/baton/plugins/catalog"
 	"github.com/baton-hq/baton/plugins/database"
@@ -50,10 +51,11 @@ const (
 
 // Server serves the API of one node.
 type Server struct {
-	node    Node
-	secrets Secrets
-	log     hclog.Logger
-	version string
+	node     Node
+	secrets  Secrets
+	policies Policies
+	log      hclog.Logger
+	version  string
 	// maxSize is the body limit in bytes, <0 for none; maxDuration bounds a request.
 	maxSize     int64
 	maxDuration time.Duration
@@ -63,8 +65,10 @@ type Server struct {
 type Config struct {
 	Node    Node
 	Secrets Secrets
-	Logger  hclog.Logger
-	Version string
+	// Policies is the ACL policy store; without it the policy endpoints answer 404.
+	Policies Policies
+	Logger   hclog.Logger
+	Version  string
 	// MaxRequestSize is the largest request body in bytes, as OpenBao's listener key
 	// max_request_size: 0 means DefaultMaxRequestSize, a negative value no limit. A larger
 	// body is answered 413 before any handler acts on it.
@@ -87,7 +91,7 @@ func New(cfg Config) *Server {
 		cfg.MaxRequestDuration = DefaultMaxRequestDuration
 	}
 	return &Server{
-		node: cfg.Node, secrets: cfg.Secrets, log: cfg.Logger, version: cfg.Version,
+		node: cfg.Node, secrets: cfg.Secrets, policies: cfg.Policies, log: cfg.Logger, version: cfg.Version,
 		maxSize: cfg.MaxRequestSize, maxDuration: cfg.MaxRequestDuration,
 	}
 }
@@ -127,6 +131,10 @@ func statusOf(err error) (int, string) {
 		return http.StatusForbidden, err.Error()
 	case errors.Is(err, core.ErrWrongKey), errors.Is(err, core.ErrInvalidRequest):
 		return http.StatusBadRequest, err.Error()
+	case errors.Is(err, auth.ErrInvalid):
+		return http.StatusBadRequest, err.Error()
+	case errors.Is(err, auth.ErrNotFound):
+		return http.StatusNotFound, err.Error()
 	case errors.Is(err, database.ErrNotFound), errors.Is(err, catalog.ErrNotFound), errors.Is(err, core.ErrNoNATSIdentities):
 		return http.StatusNotFound, err.Error()
 	case errors.Is(err, database.ErrInvalid), errors.Is(err, catalog.ErrInvalid), errors.Is(err, database.ErrExists):
@@ -337,6 +345,8 @@ func (s *Server) match(p string) (*route, string) {
 		{"sys/plugins/reload/backend", route{auth: true, h: s.reload}},
 		{"sys/mounts", route{auth: true, h: s.mounts}},
 		{"sys/leases/", route{auth: true, h: s.leases}},
+		{"sys/policies/acl", route{auth: true, h: s.policiesACL}},
+		{"sys/policy", route{auth: true, h: s.policiesOld}},
 		{"sys/lifecycle", route{auth: true, localOnAsk: true, h: s.lifecycle}},
 		{"sys/nats/credentials", route{auth: true, h: s.natsCredentials}},
 	}

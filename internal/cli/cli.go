@@ -77,6 +77,7 @@ func init() {
 		cmdRaftJoin, cmdRaftListPeers, cmdRaftRemovePeer,
 		cmdLeaseRenew, cmdLeaseRevoke, cmdLeaseLookup,
 		cmdLifecycle,
+		cmdPolicyWrite, cmdPolicyRead, cmdPolicyList, cmdPolicyDelete,
 		cmdEventInject,
 		cmdHelp,
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/baton-hq/baton/internal/api"
+	"github.com/baton-hq/baton/internal/auth"
 	"github.com/baton-hq/baton/internal/core"
 	"github.com/baton-hq/baton/plugins"
 	"github.com/baton-hq/baton/plugins/catalog"
@@ -62,6 +63,8 @@ type Server struct {
 	Engine  *database.Engine
 	Pool    *plugins.Pool
 	API     *api.Server
+	// Policies is the ACL policy store (the authoriser will compile tokens' policies from it).
+	Policies *auth.PolicyStore
 	// Membership joins this node to a cluster and adds and removes peers; its Unseal is the
 	// one every entry point calls (the API, cmd/node's auto-unseal).
 	Membership *core.Membership
@@ -151,8 +154,9 @@ func New(cfg Config) (*Server, error) {
 	s.Engine = eng
 	node.SetRuntime(rt)
 	s.Membership = core.NewMembership(node, cfg.RetryJoin)
+	s.Policies = auth.NewPolicyStore(node)
 	s.API = api.New(api.Config{
-		Node: apiNode{node, s.Membership}, Secrets: eng, Logger: log.Named("api"), Version: Version,
+		Node: apiNode{node, s.Membership}, Secrets: eng, Policies: s.Policies, Logger: log.Named("api"), Version: Version,
 		MaxRequestSize: lim.MaxRequestSize, MaxRequestDuration: lim.MaxRequestDuration,
 	})
 	s.http = &http.Server{

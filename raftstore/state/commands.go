@@ -38,6 +38,8 @@ const (
 	TypePluginReload       command.Type = "plugin.reload"
 	TypeStaticRotateBegin  command.Type = "static_rotate.begin"
 	TypeStaticRotateCommit command.Type = "static_rotate.commit"
+	TypePolicyPut          command.Type = "policy.put"
+	TypePolicyDelete       command.Type = "policy.delete"
 	TypeNoop               command.Type = "noop"
 	TypeBatch              command.Type = "batch"
 )
@@ -208,4 +210,16 @@ type StaticRotateCommit struct {
 // own success or failure. The batch's id is not recorded.
 type Batch struct {
 	Commands []*command.Command `json:"commands"`
+}
+
+// PolicyPut writes an ACL policy: its name (lower-cased on apply, as OpenBao stores it) and its
+// raw HCL text, already parsed by the proposer.
+type PolicyPut struct {
+	Name   string `json:"name"`
+	Policy string `json:"policy"`
+}
+
+// PolicyDelete removes an ACL policy.
+type PolicyDelete struct {
+	Name string `json:"name"`
 }

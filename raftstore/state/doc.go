@@ -13,11 +13,13 @@
 // built from one table per aggregate, each in its own file with its handlers and rules:
 // cluster.go (nodes, seal, noop), catalog.go, mounts.go, connections.go (connections and the
 // roles that use them), leases.go, rotation.go (root and static rotations, their WAL entries
-// and rollbacks) and lifecycle.go (direct lifecycle events, broadcasts, reloads). commands.go
+// and rollbacks), lifecycle.go (direct lifecycle events, broadcasts, reloads) and policies.go
+// (the ACL policy store: names and HCL texts, the built-ins' rules). commands.go
 // declares the command types and payloads, types.go the data.
 //
 // Imports: the standard library and Baton's leaves only: raftstore/command (the envelope),
-// fsm (the lifecycle machines), wal (the WAL table) and plugins/catalog (the catalog). It
+// fsm (the lifecycle machines), wal (the WAL table), plugins/catalog (the catalog) and
+// internal/acl (the built-in policies' names and rules; a leaf like the barrier). It
 // never imports raftstore itself (raftstore takes the state as its Dispatcher), a node, an
 // engine, the barrier or anything that does I/O.
 package state

@@ -40,6 +40,7 @@ var aggregates = []aggregate{
 	{"leases", leaseHandlers},
 	{"rotation", rotationHandlers},
 	{"lifecycle", lifecycleHandlers},
+	{"policies", policyHandlers},
 }
 
 // handlers is the dispatcher's table: each command type to the one handler that applies it.

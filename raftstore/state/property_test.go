@@ -360,6 +360,15 @@ func (m *model) actions() map[string]func(*rapid.T) {
 			m.propose(TypeLifecycleAll, m.source(), LifecycleBroadcast{Kind: fsm.KindPlugin, Event: ev})
 		},
 		"failover": func(*rapid.T) { m.reconcile(false) },
+		// Policy writes and deletes, the built-ins' refusals among them.
+		"policy": func(*rapid.T) {
+			name := rapid.SampledFrom([]string{"app", "App", "default", "root", ""}).Draw(m.t, "policy")
+			if rapid.Bool().Draw(m.t, "delete") {
+				m.propose(TypePolicyDelete, command.SourceAPI, PolicyDelete{Name: name})
+				return
+			}
+			m.propose(TypePolicyPut, command.SourceAPI, PolicyPut{Name: name, Policy: rapid.SampledFrom([]string{"", `path "a" { capabilities = ["read"] }`}).Draw(m.t, "text")})
+		},
 		// JetStream redelivers an event the old leader applied but did not ack.
 		"redeliver": func(*rapid.T) {
 			if len(m.applied) == 0 {
@@ -388,6 +397,13 @@ func (m *model) check() {
 func (m *model) checkShape() {
 	m.t.Helper()
 	m.view(func(d *Data) {
+		// The built-ins: default is always stored, root never.
+		if _, ok := d.Policies["default"]; !ok {
+			m.t.Fatalf("the default policy is gone")
+		}
+		if _, ok := d.Policies["root"]; ok {
+			m.t.Fatalf("a root policy was stored")
+		}
 		for key, c := range d.Connections {
 			if _, ok := d.Mounts[c.Mount]; !ok {
 				m.t.Fatalf("connection %s outlived its mount", key)

@@ -189,6 +189,10 @@ func (d *Data) fill() {
 	orEmpty(&d.Leases)
 	orEmpty(&d.Machines)
 	orEmpty(&d.Applied)
+	if d.Policies == nil {
+		// A snapshot from before the policy store: the cluster has only the built-in default.
+		d.Policies = defaultPolicies()
+	}
 	if d.Catalog == nil {
 		d.Catalog = &catalog.Catalog{}
 	}

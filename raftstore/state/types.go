@@ -137,11 +137,22 @@ type Data struct {
 	Leases      map[string]Lease        `json:"leases"`
 	WAL         *wal.Table              `json:"wal"`
 	Machines    map[string]*fsm.Machine `json:"machines"`
+	// Policies are the ACL policies by (lower-cased) name; default is always there.
+	Policies map[string]Policy `json:"policies"`
+	// PoliciesVersion is the index of the last command that changed Policies: a compiled
+	// policy set is stale once it moves.
+	PoliciesVersion uint64 `json:"policies_version"`
 	// Applied maps each applied command id to its index; Log keeps them in log order.
 	// Both are bounded by MaxApplied, oldest first out, identically on every node.
 	Applied map[string]uint64 `json:"applied"`
 	Log     []AppliedEvent    `json:"log"`
 	Index   uint64            `json:"index"`
+}
+
+// Policy is one stored ACL policy: its name and the HCL text the operator wrote.
+type Policy struct {
+	Name string `json:"name"`
+	Text string `json:"text"`
 }
 
 // MaxApplied bounds the remembered command ids. JetStream redelivers an unacked event within
@@ -160,6 +171,7 @@ func newData() *Data {
 		Leases:      map[string]Lease{},
 		WAL:         wal.NewTable(),
 		Machines:    map[string]*fsm.Machine{},
+		Policies:    defaultPolicies(),
 		Applied:     map[string]uint64{},
 	}
 }
