@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/baton-hq/baton/events"
+	"github.com/baton-hq/baton/raftstore/state"
 	"github.com/baton-hq/baton/test/pgtest"
 	"github.com/baton-hq/baton/test/testutil"
 )
@@ -231,6 +232,33 @@ func TestEventsCarryNoSecret(t *testing.T) {
 		t.Error("a refused event changed the state")
 	}
 	// The stored connection still reaches the real database.
+	a.Client.Must(t, ctx, "GET", "database/creds/ro", nil)
+
+	// An allowed conn_update through the stream is applied, and once: its replay under a new
+	// message id (past JetStream's dedup), even with another value, changes nothing.
+	maxOpen := func() string {
+		var v any
+		a.S.Node.State().View(func(d *state.Data) { v = d.Connections[state.Key("database", "pg")].Redacted["max_open_connections"] })
+		return fmt.Sprint(v)
+	}
+	if _, err := opJS.Publish(ctx, subject, connUpdateRaw("allowed-1", "max_open_connections", "8"), jetstream.WithMsgID("allowed-1")); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 30*time.Second, "the allowed conn_update applied", func() bool { return applied(a, "allowed-1") && maxOpen() == "8" })
+	if _, err := opJS.Publish(ctx, subject, connUpdateRaw("allowed-1", "max_open_connections", "9"), jetstream.WithMsgID("allowed-1-replay")); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 30*time.Second, "the replay consumed", func() bool {
+		c, err := nodeJS.Consumer(ctx, events.StreamName(c.Name), events.ConsumerName(c.Name))
+		if err != nil {
+			return false
+		}
+		info, err := c.Info(ctx)
+		return err == nil && info.NumPending == 0 && info.NumAckPending == 0
+	})
+	if got := maxOpen(); got != "8" {
+		t.Errorf("after the replay max_open_connections = %s, want 8", got)
+	}
 	a.Client.Must(t, ctx, "GET", "database/creds/ro", nil)
 	if n := dialled.Load(); n != 0 {
 		t.Errorf("%d connections reached the attacker's listener", n)
