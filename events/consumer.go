@@ -138,6 +138,8 @@ type ConsumerStats struct {
 	Rejected uint64
 	// Returned events were taken from the client buffer during Stop and handed back unhandled.
 	Returned uint64
+	// Erased events held a secret and were overwritten in the stream (secure delete).
+	Erased uint64
 }
 
 // Consumer takes injected events from the cluster's durable pull consumer and hands them to a
@@ -164,6 +166,8 @@ type Consumer struct {
 	nacked atomic.Uint64
 	rej    atomic.Uint64
 	ret    atomic.Uint64
+	erased atomic.Uint64
+	js     jetstream.JetStream
 }
 
 // StartConsumer creates or updates the durable consumer baton-<cluster>-active on the cluster's
@@ -231,6 +235,7 @@ func StartConsumer(ctx context.Context, js jetstream.JetStream, cluster string, 
 	c := &Consumer{
 		log:   log,
 		nc:    js.Conn(),
+		js:    js,
 		h:     h,
 		opts:  o,
 		clust: cluster,
@@ -254,7 +259,7 @@ func (c *Consumer) Info(ctx context.Context) (*jetstream.ConsumerInfo, error) {
 
 // Stats returns what this consumer did so far.
 func (c *Consumer) Stats() ConsumerStats {
-	return ConsumerStats{Acked: c.acked.Load(), Nacked: c.nacked.Load(), Rejected: c.rej.Load(), Returned: c.ret.Load()}
+	return ConsumerStats{Acked: c.acked.Load(), Nacked: c.nacked.Load(), Rejected: c.rej.Load(), Returned: c.ret.Load(), Erased: c.erased.Load()}
 }
 
 // Done is closed when the consumer stopped fetching: after Stop, or when the server deleted the
@@ -376,7 +381,7 @@ func (c *Consumer) returnBuffered(taken ...jetstream.Msg) {
 func (c *Consumer) handle(msg jetstream.Msg) {
 	ev, err := decodeOn(c.clust, msg.Subject(), msg.Data())
 	if err != nil {
-		c.reject(msg, ev.ID, err)
+		c.reject(msg, ev, err)
 		return
 	}
 	ctx, cancel := context.WithTimeout(c.hctx, c.opts.handlerTimeout)
@@ -391,7 +396,7 @@ func (c *Consumer) handle(msg jetstream.Msg) {
 			c.log.Warn("acking an applied event", "id", ev.ID, "index", index, "error", aerr)
 		}
 	case errors.Is(err, ErrRejected):
-		c.reject(msg, ev.ID, err)
+		c.reject(msg, ev, err)
 	default:
 		c.nacked.Add(1)
 		c.log.Warn("event not applied, redelivering later", "id", ev.ID, "kind", ev.Kind, "delay", c.opts.nakDelay, "error", err)
@@ -401,13 +406,39 @@ func (c *Consumer) handle(msg jetstream.Msg) {
 	}
 }
 
-func (c *Consumer) reject(msg jetstream.Msg, id string, reason error) {
+// reject terminates a refused event and reports it. An event that holds a secret is erased
+// first, so that once its rejection is seen the secret is no longer in the stream.
+func (c *Consumer) reject(msg jetstream.Msg, ev Event, reason error) {
 	c.rej.Add(1)
-	c.log.Info("event rejected", "id", id, "subject", msg.Subject(), "reason", reason)
-	publishRejected(c.nc, c.clust, msg.Subject(), msg.Data(), id, reason, c.log)
-	if err := msg.TermWithReason(clip(reason.Error(), 256)); err != nil {
-		c.log.Warn("terminating a rejected event", "id", id, "error", err)
+	c.log.Info("event rejected", "id", ev.ID, "subject", msg.Subject(), "reason", reason)
+	if errors.Is(reason, ErrSecret) {
+		c.erase(msg, ev.ID)
 	}
+	if err := msg.TermWithReason(clip(reason.Error(), 256)); err != nil {
+		c.log.Warn("terminating a rejected event", "id", ev.ID, "error", err)
+	}
+	publishRejected(c.nc, c.clust, msg.Subject(), ev.ID, ev.Kind, reason, c.log)
+}
+
+// erase overwrites a stored event that holds a secret (JetStream's secure delete), so that the
+// secret is not left in the stream's files for StreamMaxAge. A failure is logged: the event is
+// terminated anyway and ages out.
+func (c *Consumer) erase(msg jetstream.Msg, id string) {
+	md, err := msg.Metadata()
+	if err == nil {
+		ctx, cancel := context.WithTimeout(c.lctx, 5*time.Second)
+		defer cancel()
+		var s jetstream.Stream
+		if s, err = c.js.Stream(ctx, StreamName(c.clust)); err == nil {
+			err = s.SecureDeleteMsg(ctx, md.Sequence.Stream)
+		}
+	}
+	if err != nil {
+		c.log.Error("erasing an event that holds a secret from the stream", "id", id, "error", err)
+		return
+	}
+	c.erased.Add(1)
+	c.log.Info("erased an event that holds a secret from the stream", "id", id)
 }
 
 // decodeOn decodes an event received on subject and checks that the subject names its kind,
@@ -416,7 +447,8 @@ func (c *Consumer) reject(msg jetstream.Msg, id string, reason error) {
 func decodeOn(cluster, subject string, data []byte) (Event, error) {
 	ev, err := Decode(data)
 	if err != nil {
-		return Event{ID: peekID(data)}, err
+		id, kind := peek(data)
+		return Event{ID: id, Kind: kind}, err
 	}
 	k, ok := kindFromSubject(cluster, subject)
 	if !ok {
@@ -428,43 +460,44 @@ func decodeOn(cluster, subject string, data []byte) (Event, error) {
 	return ev, nil
 }
 
-// peekID recovers a well-formed id from an invalid event, for reports and logs.
-func peekID(data []byte) string {
+// peek recovers a well-formed id and a known kind from an invalid event, for reports and logs.
+func peek(data []byte) (string, Kind) {
 	if len(data) > MaxEventSize {
-		return ""
+		return "", ""
 	}
 	var p struct {
-		ID string `json:"id"`
+		ID   string `json:"id"`
+		Kind Kind   `json:"kind"`
 	}
-	if json.Unmarshal(data, &p) != nil || validateID(p.ID) != nil {
-		return ""
+	if json.Unmarshal(data, &p) != nil {
+		return "", ""
 	}
-	return p.ID
+	if validateID(p.ID) != nil {
+		p.ID = ""
+	}
+	if !p.Kind.Valid() {
+		p.Kind = ""
+	}
+	return p.ID, p.Kind
 }
 
-// MaxRejectedData is how much of a refused payload a rejection report carries.
-const MaxRejectedData = 4 << 10
-
-// Rejection is published on baton.<cluster>.rejected for every refused event. Data is the
-// submitter's own payload, truncated: it is returned to whoever can publish events anyway.
+// Rejection is published on baton.<cluster>.rejected for every refused event. It never carries
+// the event's params or payload, which may hold a secret: only why, where, which and what kind.
 type Rejection struct {
 	// Reason says why, as the validation error or the handler's refusal.
 	Reason string `json:"reason"`
 	// Subject is where the event was published.
 	Subject string `json:"subject"`
-	// Data is the payload, up to MaxRejectedData bytes.
-	Data string `json:"data"`
 	// ID is the event id when the payload had a well-formed one.
 	ID string `json:"id,omitempty"`
+	// Kind is the event's kind when the payload named a known one.
+	Kind Kind `json:"kind,omitempty"`
 	// Time is when the event was refused.
 	Time time.Time `json:"time"`
 }
 
-func publishRejected(nc *nats.Conn, cluster, subject string, data []byte, id string, reason error, log hclog.Logger) {
-	if len(data) > MaxRejectedData {
-		data = data[:MaxRejectedData]
-	}
-	b, err := json.Marshal(Rejection{Reason: reason.Error(), Subject: subject, Data: string(data), ID: id, Time: time.Now().UTC()})
+func publishRejected(nc *nats.Conn, cluster, subject, id string, kind Kind, reason error, log hclog.Logger) {
+	b, err := json.Marshal(Rejection{Reason: reason.Error(), Subject: subject, ID: id, Kind: kind, Time: time.Now().UTC()})
 	if err == nil {
 		err = nc.Publish(RejectedSubject(cluster), b)
 	}

@@ -55,6 +55,9 @@ type ValidationError struct {
 	Field string
 	// Reason says what is wrong, for a human.
 	Reason string
+	// secret marks a refusal because the field holds a secret; the error then also wraps
+	// ErrSecret.
+	secret bool
 }
 
 func (e *ValidationError) Error() string {
@@ -64,8 +67,14 @@ func (e *ValidationError) Error() string {
 	return "invalid event: " + e.Field + ": " + e.Reason
 }
 
-// Unwrap lets errors.Is(err, ErrInvalid) hold for every validation error.
-func (e *ValidationError) Unwrap() error { return ErrInvalid }
+// Unwrap lets errors.Is(err, ErrInvalid) hold for every validation error, and
+// errors.Is(err, ErrSecret) for one that refuses a secret.
+func (e *ValidationError) Unwrap() []error {
+	if e.secret {
+		return []error{ErrInvalid, ErrSecret}
+	}
+	return []error{ErrInvalid}
+}
 
 func invalid(field, format string, args ...any) error {
 	return &ValidationError{Field: field, Reason: fmt.Sprintf(format, args...)}
@@ -281,6 +290,9 @@ func (e Event) Validate() error {
 		return err
 	}
 	if err := validateParams(e.Params); err != nil {
+		return err
+	}
+	if err := checkParams(e.Kind, e.Params); err != nil {
 		return err
 	}
 	if len(e.Source) > MaxSourceLen {

@@ -29,6 +29,7 @@ func TestValidate(t *testing.T) {
 		{name: "disable a mount", ev: Event{V: 1, ID: "a", Kind: KindDisable, Target: Target{Type: TargetMount, ID: "db/"}}, ok: true},
 		{name: "crashed plugin instance", ev: Event{V: 1, ID: "a", Kind: KindCrashed, Target: Target{Type: TargetConnection, ID: "pg"}}, ok: true},
 		{name: "params and source", ev: valid(func(e *Event) {
+			e.Kind = KindConnUpdate
 			e.Params = map[string]string{"max_open_connections": "4"}
 			e.Source = "ops script"
 			e.Time = time.Now()

@@ -81,9 +81,9 @@ func ServeInject(nc *nats.Conn, cluster string, h Handler, logger hclog.Logger) 
 	sub, err := nc.QueueSubscribe(subject, injectQueue, func(m *nats.Msg) {
 		ev, err := Decode(m.Data)
 		if err != nil {
-			id := peekID(m.Data)
+			id, kind := peek(m.Data)
 			log.Info("event rejected", "id", id, "subject", subject, "reason", err)
-			publishRejected(nc, cluster, subject, m.Data, id, err, log)
+			publishRejected(nc, cluster, subject, id, kind, err, log)
 			respond(m, InjectReply{Error: err.Error(), Code: ReplyInvalid})
 			return
 		}
@@ -113,7 +113,7 @@ func ServeInject(nc *nats.Conn, cluster string, h Handler, logger hclog.Logger) 
 				respond(m, InjectReply{Index: &index})
 			case errors.Is(err, ErrRejected):
 				log.Info("event rejected", "id", ev.ID, "subject", subject, "reason", err)
-				publishRejected(nc, cluster, subject, m.Data, ev.ID, err, log)
+				publishRejected(nc, cluster, subject, ev.ID, ev.Kind, err, log)
 				respond(m, InjectReply{Error: err.Error(), Code: ReplyRejected})
 			default:
 				log.Warn("event not applied", "id", ev.ID, "kind", ev.Kind, "error", err)

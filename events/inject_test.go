@@ -99,7 +99,7 @@ func TestInjectSyncInvalidOnTheWire(t *testing.T) {
 	if err := json.Unmarshal(receive(t, rejected).Data, &r); err != nil {
 		t.Fatal(err)
 	}
-	if r.Reason != want || r.Data != payload || r.ID != "wire" {
+	if r.Reason != want || r.Kind != KindSeal || r.ID != "wire" {
 		t.Errorf("rejection = %+v", r)
 	}
 	if rec.total() != 0 {

@@ -96,13 +96,13 @@ func TestEventInject(t *testing.T) {
 	env := map[string]string{envNATS: f.url, envNATSSeed: f.opSeed}
 
 	res := runCLI(t, env, "", "event", "inject", "-cluster="+testCluster, "-id=ev-1", "-target-type=connection", "-target=database/pg",
-		"conn_update", "max_open_connections=4", "note=a=b")
+		"conn_update", "max_open_connections=4", "password_policy=a=b")
 	if res.code != ExitOK || res.stdout != "Event ev-1 accepted\n" {
 		t.Fatalf("exit code %d, stdout %q, stderr %q", res.code, res.stdout, res.stderr)
 	}
 	// The same id again is the same event: accepted, stored once.
 	res = runCLI(t, env, "", "event", "inject", "-cluster="+testCluster, "-id=ev-1", "-target-type=connection", "-target=database/pg",
-		"conn_update", "max_open_connections=4", "note=a=b")
+		"conn_update", "max_open_connections=4", "password_policy=a=b")
 	if res.code != ExitOK {
 		t.Fatalf("re-inject: exit code %d, stderr %q", res.code, res.stderr)
 	}
@@ -117,7 +117,7 @@ func TestEventInject(t *testing.T) {
 	}
 	first := got[0]
 	if first.ID != "ev-1" || first.Kind != events.KindConnUpdate || first.Target != (events.Target{Type: events.TargetConnection, ID: "database/pg"}) ||
-		len(first.Params) != 2 || first.Params["max_open_connections"] != "4" || first.Params["note"] != "a=b" ||
+		len(first.Params) != 2 || first.Params["max_open_connections"] != "4" || first.Params["password_policy"] != "a=b" ||
 		first.Source != defaultSource || first.Time.IsZero() {
 		t.Errorf("stored event %+v", first)
 	}
@@ -130,6 +130,27 @@ func TestEventInject(t *testing.T) {
 	}
 }
 
+// A secret, or a conn_update field that could redirect the root credential, is refused before
+// anything is sent, and the error does not echo the value.
+func TestEventInjectRefusesSecrets(t *testing.T) {
+	t.Parallel()
+	f := newNATS(t)
+	env := map[string]string{envNATS: f.url, envNATSSeed: f.opSeed}
+	for _, tc := range []struct{ param, want string }{
+		{"password=s3cr3t-cli", "secrets are not accepted in events: send them over the HTTP API"},
+		{"connection_url=postgres://127.0.0.1:1/x", "conn_update cannot change connection_url over NATS"},
+	} {
+		res := runCLI(t, env, "", "event", "inject", "-cluster="+testCluster, "-id=ev-secret", "-target-type=connection", "-target=database/pg",
+			"conn_update", tc.param)
+		if res.code == ExitOK || !strings.Contains(res.stderr, tc.want) || strings.Contains(res.stderr+res.stdout, "s3cr3t-cli") {
+			t.Errorf("%s: exit code %d, stdout %q, stderr %q", tc.param, res.code, res.stdout, res.stderr)
+		}
+	}
+	if got := f.stored(t); len(got) != 0 {
+		t.Errorf("%d events stored, want none", len(got))
+	}
+}
+
 func TestEventInjectSync(t *testing.T) {
 	t.Parallel()
 	f := newNATS(t)
@@ -137,7 +158,7 @@ func TestEventInjectSync(t *testing.T) {
 		if ev.Kind == events.KindDisable {
 			return 0, fmt.Errorf("%w: mount database/ is already disabled", events.ErrRejected)
 		}
-		if ev.Params["ttl"] != "1h" {
+		if ev.Params["max_open_connections"] != "4" {
 			return 0, fmt.Errorf("%w: params %v", events.ErrRejected, ev.Params)
 		}
 		return 42, nil
@@ -155,8 +176,8 @@ func TestEventInjectSync(t *testing.T) {
 		out    string
 		errHas string
 	}{
-		{name: "committed", args: []string{"-id=s-1", "-target-type=plugin", "-target=pg", "reload", "ttl=1h"}, out: "Event s-1 committed at index 42\n"},
-		{name: "committed, JSON", args: []string{"-id=s-2", "-format=json", "-target-type=plugin", "-target=pg", "reload", "ttl=1h"}, out: "{\n  \"id\": \"s-2\",\n  \"index\": 42\n}\n"},
+		{name: "committed", args: []string{"-id=s-1", "-target-type=connection", "-target=database/pg", "conn_update", "max_open_connections=4"}, out: "Event s-1 committed at index 42\n"},
+		{name: "committed, JSON", args: []string{"-id=s-2", "-format=json", "-target-type=connection", "-target=database/pg", "conn_update", "max_open_connections=4"}, out: "{\n  \"id\": \"s-2\",\n  \"index\": 42\n}\n"},
 		{name: "rejected", args: []string{"-id=s-3", "-target-type=mount", "-target=database/", "disable"}, code: ExitError, errHas: "event rejected: mount database/ is already disabled"},
 	}
 	for _, tc := range tests {

@@ -416,7 +416,7 @@ func TestEventErrors(t *testing.T) {
 		{"connection id without a name", events.Event{ID: "e1", Kind: events.KindConnReset, Target: conn("db1")}, state.ErrInvalid, "want mount/name"},
 		{"reset of an unknown connection", events.Event{ID: "e2", Kind: events.KindConnReset, Target: conn("database/nope")}, state.ErrNotFound, `connection "database/nope"`},
 		{"rotation of an unknown connection", events.Event{ID: "e3", Kind: events.KindRootRotate, Target: conn("database/nope")}, state.ErrNotFound, `connection "database/nope"`},
-		{"update without a mount", events.Event{ID: "e4", Kind: events.KindConnUpdate, Target: conn("other/db1"), Params: map[string]string{"plugin_name": "pg"}}, state.ErrNotFound, "no database secrets engine is mounted"},
+		{"update without a mount", events.Event{ID: "e4", Kind: events.KindConnUpdate, Target: conn("other/db1"), Params: map[string]string{"max_open_connections": "4"}}, state.ErrNotFound, "no database secrets engine is mounted"},
 		{"a kind nobody takes", events.Event{ID: "e5", Kind: events.Kind("no_such_kind"), Target: conn("database/db1")}, state.ErrInvalid, "does not take no_such_kind events"},
 		{"reset of a known connection", events.Event{ID: "e6", Kind: events.KindConnReset, Target: conn("database/db1")}, nil, ""},
 	}
