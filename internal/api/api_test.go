@@ -136,6 +136,38 @@ func TestHealth(t *testing.T) {
 	}
 }
 
+// TestHealthBadCode checks that a status-code override outside 100–599, or not a number,
+// answers 400 naming the parameter instead of panicking in WriteHeader or being ignored.
+func TestHealthBadCode(t *testing.T) {
+	tests := []struct {
+		name                        string
+		initialized, sealed, active bool
+		query                       string
+	}{
+		{name: "activecode too small", initialized: true, active: true, query: "activecode=1"},
+		{name: "activecode too large", initialized: true, active: true, query: "activecode=600"},
+		{name: "activecode negative", initialized: true, active: true, query: "activecode=-200"},
+		{name: "activecode not a number", initialized: true, active: true, query: "activecode=ok"},
+		{name: "standbycode zero", initialized: true, query: "standbycode=0"},
+		{name: "sealedcode huge", initialized: true, sealed: true, query: "sealedcode=99999999999999999999"},
+		{name: "uninitcode 99", query: "uninitcode=99"},
+		{name: "perfstandbyokcode unused but bad", initialized: true, active: true, query: "performancestandbycode=1000"},
+		{name: "drsecondarycode bad", initialized: true, active: true, query: "drsecondarycode=x"},
+		{name: "bad code for another state", initialized: true, active: true, query: "sealedcode=7"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n := newFakeNode()
+			n.initialized, n.sealed, n.active = tt.initialized, tt.sealed, tt.active
+			r := do(t, newTestServer(n, newFakeSecrets()), "GET", "/v1/sys/health?"+tt.query, nil, TokenHeader, "")
+			name := tt.query[:strings.Index(tt.query, "=")]
+			if r.status != http.StatusBadRequest || !strings.Contains(r.errs(), name) || !strings.Contains(r.errs(), "100") {
+				t.Fatalf("%s: %d %q, want 400 naming %s and the range", tt.query, r.status, r.errs(), name)
+			}
+		})
+	}
+}
+
 // TestStatusShapes checks OpenBao's shapes of sys/seal-status, sys/leader, GET sys/init and
 // sys/storage/raft/configuration, served from the node's status.
 func TestStatusShapes(t *testing.T) {

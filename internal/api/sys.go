@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -97,13 +98,38 @@ func (s *Server) sysUnseal(w http.ResponseWriter, r *http.Request, _ string) err
 	return nil
 }
 
+// healthCodes are sys/health's status-code overrides, OpenBao's names. Every one given is
+// checked, whether or not it applies to this node's state, so a script's typo shows at once.
+var healthCodes = []string{"activecode", "standbycode", "sealedcode", "uninitcode",
+	"performancestandbycode", "drsecondarycode", "haunhealthycode", "removedcode"}
+
+// healthCodeOverrides reads the overrides given in q. A code outside 100–599 would make
+// WriteHeader panic (or send a status no client understands), so it is refused.
+func healthCodeOverrides(q url.Values) (map[string]int, error) {
+	out := map[string]int{}
+	for _, name := range healthCodes {
+		v := q.Get(name)
+		if v == "" {
+			continue
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 100 || n > 599 {
+			return nil, errStatus(http.StatusBadRequest, "%s must be an HTTP status code from 100 to 599, not %q", name, v)
+		}
+		out[name] = n
+	}
+	return out, nil
+}
+
 func (s *Server) sysHealth(w http.ResponseWriter, r *http.Request, _ string) error {
 	q := r.URL.Query()
+	codes, err := healthCodeOverrides(q)
+	if err != nil {
+		return err
+	}
 	code := func(name string, def int) int {
-		if v := q.Get(name); v != "" {
-			if n, err := strconv.Atoi(v); err == nil {
-				return n
-			}
+		if n, ok := codes[name]; ok {
+			return n
 		}
 		return def
 	}
