@@ -2,7 +2,9 @@ package api
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -96,6 +98,12 @@ func (p params) statements(k string) ([]string, error) {
 	return p.list(k)
 }
 
+// maxSeconds is the largest number of seconds a time.Duration holds (about 292 years); more
+// would wrap around to a negative TTL.
+const maxSeconds = int64(math.MaxInt64 / int64(time.Second))
+
+// duration reads a TTL: whole seconds (a number or a numeric string) or a Go duration. A negative
+// one, or one a time.Duration cannot hold, is refused rather than wrapped around.
 func (p params) duration(k string) (time.Duration, bool, error) {
 	v, ok := p[k]
 	if !ok || v == nil {
@@ -104,17 +112,20 @@ func (p params) duration(k string) (time.Duration, bool, error) {
 	switch x := v.(type) {
 	case json.Number:
 		n, err := x.Int64()
-		if err != nil || n < 0 {
-			return 0, true, errStatus(http.StatusBadRequest, "%s must be a whole number of seconds, not %s", k, x)
+		if err != nil || n < 0 || n > maxSeconds {
+			return 0, true, errStatus(http.StatusBadRequest, "%s must be a whole number of seconds from 0 to %d, not %s", k, maxSeconds, x)
 		}
 		return time.Duration(n) * time.Second, true, nil
 	case string:
-		if n, err := strconv.ParseInt(x, 10, 64); err == nil && n >= 0 {
+		if n, err := strconv.ParseInt(x, 10, 64); err == nil || errors.Is(err, strconv.ErrRange) {
+			if err != nil || n < 0 || n > maxSeconds {
+				return 0, true, errStatus(http.StatusBadRequest, "%s must be a whole number of seconds from 0 to %d, not %q", k, maxSeconds, x)
+			}
 			return time.Duration(n) * time.Second, true, nil
 		}
 		d, err := time.ParseDuration(x)
 		if err != nil || d < 0 {
-			return 0, true, errStatus(http.StatusBadRequest, "%s must be seconds or a duration like \"1h\", not %q", k, x)
+			return 0, true, errStatus(http.StatusBadRequest, "%s must be seconds or a duration like \"1h\" (not negative, at most %d seconds), not %q", k, maxSeconds, x)
 		}
 		return d, true, nil
 	}
