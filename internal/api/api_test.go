@@ -400,8 +400,8 @@ func TestActions(t *testing.T) {
 		{name: "disable mount", method: "DELETE", path: "/v1/sys/mounts/database", want: 204, sec: []string{"DisableMount database/ api"}},
 		{name: "reload by plugin", method: "PUT", path: "/v1/sys/plugins/reload/backend", body: map[string]any{"plugin": "pg"},
 			want: 200, sec: []string{"Reload pg  api true"}},
-		{name: "reload by mounts", method: "PUT", path: "/v1/sys/plugins/reload/backend", body: map[string]any{"mounts": []string{"a/", "b/"}},
-			want: 200, sec: []string{"Reload  a/ api true", "Reload  b/ api true"}},
+		{name: "reload by mounts", method: "PUT", path: "/v1/sys/plugins/reload/backend", body: map[string]any{"mounts": []string{"database", "team/db/"}},
+			want: 200, sec: []string{"Reload  database api true", "Reload  team/db/ api true"}},
 		{name: "write config", method: "POST", path: "/v1/team/db/config/pg",
 			body: map[string]any{"plugin_name": "pg", "allowed_roles": "ro,rw", "connection_url": "postgres://{{username}}@h/db"},
 			want: 204, sec: []string{"WriteConfig team/db/ pg pg [ro rw] [connection_url=postgres://{{username}}@h/db] api"}},
@@ -493,6 +493,7 @@ func TestBadInput(t *testing.T) {
 		{name: "add peer without proof", method: "PUT", path: "/v1/sys/storage/raft/add-peer", body: map[string]any{"node_id": "n4"}, want: 400, msg: "proof are required"},
 		{name: "remove peer without id", method: "PUT", path: "/v1/sys/storage/raft/remove-peer", body: map[string]any{}, want: 400, msg: "server_id is required"},
 		{name: "reload both", method: "PUT", path: "/v1/sys/plugins/reload/backend", body: map[string]any{"plugin": "pg", "mounts": "a/"}, want: 400, msg: "exactly one"},
+		{name: "reload of an unknown mount", method: "PUT", path: "/v1/sys/plugins/reload/backend", body: map[string]any{"mounts": "database/,nope"}, want: 404, msg: `no mount at "nope/"`},
 		{name: "reload scope", method: "PUT", path: "/v1/sys/plugins/reload/backend", body: map[string]any{"plugin": "pg", "scope": "local"}, want: 400, msg: "scope"},
 		{name: "role without db", method: "PUT", path: "/v1/database/roles/ro", body: map[string]any{}, want: 400, msg: "db_name is required"},
 		{name: "role bad ttl", method: "PUT", path: "/v1/database/roles/ro", body: map[string]any{"db_name": "pg", "default_ttl": "soon"}, want: 400, msg: "default_ttl must be"},
@@ -529,6 +530,17 @@ func TestBadInput(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestReloadNotInCatalog checks that a reload the engine refuses as not found (a plugin that is
+// not in the catalog) answers 404 with the engine's reason and no reload_id.
+func TestReloadNotInCatalog(t *testing.T) {
+	s := newFakeSecrets()
+	s.fail("Reload", fmt.Errorf("%w: no plugin %q in the catalog", database.ErrNotFound, "mysql"))
+	r := do(t, newTestServer(newFakeNode(), s), "PUT", "/v1/sys/plugins/reload/backend", map[string]any{"plugin": "mysql"})
+	if r.status != http.StatusNotFound || !strings.Contains(r.errs(), `no plugin "mysql" in the catalog`) || strings.Contains(r.raw, "reload_id") {
+		t.Fatalf("reload of an unknown plugin: %d %s", r.status, r.raw)
 	}
 }
 

@@ -147,6 +147,9 @@ func (f *fakeSecrets) DeletePlugin(_ context.Context, typ, name, version string)
 }
 func (f *fakeSecrets) Mounts() map[string]database.Mount { return f.mounts }
 func (f *fakeSecrets) ReadMount(path string) (database.Mount, bool) {
+	if !strings.HasSuffix(path, "/") {
+		path += "/" // as the engine normalises it
+	}
 	m, ok := f.mounts[path]
 	return m, ok
 }

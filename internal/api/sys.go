@@ -418,6 +418,12 @@ func (s *Server) reload(w http.ResponseWriter, r *http.Request, _ string) error 
 	if (plugin == "") == (len(mounts) == 0) {
 		return errStatus(http.StatusBadRequest, "give exactly one of plugin or mounts")
 	}
+	// Every mount is checked before any is reloaded, so a typo in the list reloads nothing.
+	for _, m := range mounts {
+		if _, ok := s.secrets.ReadMount(m); !ok {
+			return errStatus(http.StatusNotFound, "no mount at %q: nothing was reloaded", strings.TrimSuffix(m, "/")+"/")
+		}
+	}
 	ctx, cancel := ctxTimeout(r)
 	defer cancel()
 	id := rand.Text()
