@@ -53,6 +53,9 @@ func invalid(format string, args ...any) error {
 // WriteConfig creates or updates a connection. With verify_connection (the default) the
 // plugin is started with the new config and must connect before anything is stored.
 func (e *Engine) WriteConfig(ctx context.Context, mount, name string, in ConfigInput, src Source) error {
+	if err := CheckName("connection", name); err != nil {
+		return err
+	}
 	if err := e.cluster.VerifyActive(ctx); err != nil {
 		return err
 	}
@@ -276,6 +279,9 @@ func (e *Engine) Reload(ctx context.Context, pluginName, mount string, src Sourc
 
 // WriteRole creates or replaces a dynamic role.
 func (e *Engine) WriteRole(ctx context.Context, r state.Role) error {
+	if err := CheckName("role", r.Name); err != nil {
+		return err
+	}
 	_, err := e.cluster.Propose(ctx, state.TypeRolePut, "", command.SourceAPI, state.RolePut{Role: r})
 	return err
 }
