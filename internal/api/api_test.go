@@ -482,7 +482,6 @@ func TestBadInput(t *testing.T) {
 		{name: "not a JSON object", method: "PUT", path: "/v1/sys/mounts/x", body: "[1,2]", want: 400, msg: "not a JSON object"},
 		{name: "body too large", method: "PUT", path: "/v1/sys/mounts/x", body: `{"type":"` + strings.Repeat("a", maxBody) + `"}`, want: 413, msg: "larger than"},
 		{name: "mount without type", method: "PUT", path: "/v1/sys/mounts/x", body: map[string]any{}, want: 400, msg: "type is required"},
-		{name: "catalog unknown field", method: "PUT", path: "/v1/sys/plugins/catalog/database/pg", body: map[string]any{"sha256": "a", "color": "red"}, want: 400, msg: `unknown field "color"`},
 		{name: "catalog without sha256", method: "PUT", path: "/v1/sys/plugins/catalog/database/pg", body: map[string]any{}, want: 400, msg: "sha256 is required"},
 		{name: "catalog bad type", method: "PUT", path: "/v1/sys/plugins/catalog/widget/pg", body: map[string]any{"sha256": "a"}, want: 400},
 		{name: "catalog args not strings", method: "PUT", path: "/v1/sys/plugins/catalog/database/pg", body: map[string]any{"sha256": "a", "args": []any{1}}, want: 400, msg: "args[0] must be a string"},
@@ -541,6 +540,48 @@ func TestReloadNotInCatalog(t *testing.T) {
 	r := do(t, newTestServer(newFakeNode(), s), "PUT", "/v1/sys/plugins/reload/backend", map[string]any{"plugin": "mysql"})
 	if r.status != http.StatusNotFound || !strings.Contains(r.errs(), `no plugin "mysql" in the catalog`) || strings.Contains(r.raw, "reload_id") {
 		t.Fatalf("reload of an unknown plugin: %d %s", r.status, r.raw)
+	}
+}
+
+// TestUnknownFieldsIgnored checks that a write with fields the endpoint does not take is
+// accepted as OpenBao accepts it (200 with a warning naming them) and that the action gets
+// exactly what it gets without them: an unknown field is never stored.
+func TestUnknownFieldsIgnored(t *testing.T) {
+	tests := []struct {
+		name, path string
+		body       map[string]any
+	}{
+		{name: "catalog", path: "/v1/sys/plugins/catalog/database/pg", body: map[string]any{"sha256": "abc", "command": "pg"}},
+		{name: "role", path: "/v1/database/roles/ro", body: map[string]any{"db_name": "pg", "default_ttl": "1h"}},
+		{name: "static role", path: "/v1/database/static-roles/st", body: map[string]any{"db_name": "pg", "username": "app"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			plain, noisy := newFakeSecrets(), newFakeSecrets()
+			plain.fail("ReadRole", database.ErrNotFound)
+			noisy.fail("ReadRole", database.ErrNotFound)
+			plain.fail("ReadStaticRole", database.ErrNotFound)
+			noisy.fail("ReadStaticRole", database.ErrNotFound)
+			r := do(t, newTestServer(newFakeNode(), plain), "PUT", tt.path, tt.body)
+			if r.status != http.StatusNoContent {
+				t.Fatalf("without unknown fields: %d %s", r.status, r.raw)
+			}
+			withExtra := map[string]any{"color": "red", "zeta\x00": 1}
+			for k, v := range tt.body {
+				withExtra[k] = v
+			}
+			r = do(t, newTestServer(newFakeNode(), noisy), "PUT", tt.path, withExtra)
+			if r.status != http.StatusOK {
+				t.Fatalf("with unknown fields: %d %s", r.status, r.raw)
+			}
+			warnings, _ := r.body["warnings"].([]any)
+			if len(warnings) != 1 || !strings.Contains(fmt.Sprint(warnings[0]), "ignored these unrecognized parameters: [color zeta\\x00]") {
+				t.Fatalf("warnings %v, want one naming color and the escaped zeta\\x00", warnings)
+			}
+			if !reflect.DeepEqual(plain.got(), noisy.got()) {
+				t.Fatalf("unknown fields reached the action:\n%q\nwant\n%q", noisy.got(), plain.got())
+			}
+		})
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -132,20 +133,31 @@ func (p params) duration(k string) (time.Duration, bool, error) {
 	return 0, true, errStatus(http.StatusBadRequest, "%s must be seconds or a duration, not %T", k, v)
 }
 
-func (p params) unknown(known ...string) error {
+// ignored lists, sorted, the fields of p the endpoint does not take. OpenBao accepts a write
+// with such fields and warns about them; they are never passed on, so never stored. A name is
+// escaped, so a control character in it cannot reach a terminal or a log raw.
+func (p params) ignored(known ...string) []string {
+	var out []string
 	for k := range p {
-		found := false
-		for _, kk := range known {
-			if k == kk {
-				found = true
-				break
-			}
-		}
-		if !found {
-			return errStatus(http.StatusBadRequest, "unknown field %q (this endpoint takes %s)", k, strings.Join(known, ", "))
+		if !slices.Contains(known, k) {
+			q := strconv.QuoteToASCII(k)
+			out = append(out, q[1:len(q)-1])
 		}
 	}
-	return nil
+	slices.Sort(out)
+	return out
+}
+
+// writeDone answers a write that returns nothing: 204, or, when fields were ignored, 200 with
+// OpenBao's warning naming them.
+func writeDone(w http.ResponseWriter, ignored []string) {
+	if len(ignored) == 0 {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	reply := data(nil)
+	reply["warnings"] = []string{"Endpoint ignored these unrecognized parameters: [" + strings.Join(ignored, " ") + "]"}
+	writeJSON(w, http.StatusOK, reply)
 }
 
 func requireMethod(r *http.Request, methods ...string) error {

@@ -355,9 +355,7 @@ func (s *Server) catalogPut(w http.ResponseWriter, r *http.Request, typ, name st
 		return err
 	}
 	p := params(b)
-	if err := p.unknown("sha256", "command", "args", "env", "version", "type", "name"); err != nil {
-		return err
-	}
+	ignored := p.ignored("sha256", "command", "args", "env", "version", "type", "name")
 	e := catalog.Entry{Name: name}
 	t, err := catalog.ParseType(typ)
 	if err != nil {
@@ -390,7 +388,7 @@ func (s *Server) catalogPut(w http.ResponseWriter, r *http.Request, typ, name st
 	if err := s.secrets.RegisterPlugin(ctx, e); err != nil {
 		return err
 	}
-	w.WriteHeader(http.StatusNoContent)
+	writeDone(w, ignored)
 	return nil
 }
 
