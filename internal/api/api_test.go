@@ -168,6 +168,32 @@ func TestHealthBadCode(t *testing.T) {
 	}
 }
 
+// TestLeaderActiveTime checks that sys/leader's active_time is, in RFC 3339, when the node
+// became active (what `bao status` prints as "Active Since"), and the zero time on a standby,
+// as OpenBao's.
+func TestLeaderActiveTime(t *testing.T) {
+	since := time.Date(2026, 12, 3, 9, 0, 1, 500, time.UTC)
+	tests := []struct {
+		name   string
+		active bool
+		want   string
+	}{
+		{name: "active", active: true, want: "2026-12-03T09:00:01.0000005Z"},
+		{name: "standby", active: false, want: "0001-01-01T00:00:00Z"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n := newFakeNode()
+			n.active = tt.active
+			n.activeSince = since
+			r := do(t, newTestServer(n, newFakeSecrets()), "GET", "/v1/sys/leader", nil, TokenHeader, "")
+			if r.status != 200 || r.body["active_time"] != tt.want {
+				t.Fatalf("active_time = %v, want %s (%d %s)", r.body["active_time"], tt.want, r.status, r.raw)
+			}
+		})
+	}
+}
+
 // TestStatusShapes checks OpenBao's shapes of sys/seal-status, sys/leader, GET sys/init and
 // sys/storage/raft/configuration, served from the node's status.
 func TestStatusShapes(t *testing.T) {

@@ -162,12 +162,14 @@ func (s *Server) sysHealth(w http.ResponseWriter, r *http.Request, _ string) err
 func (s *Server) sysLeader(w http.ResponseWriter, r *http.Request, _ string) error {
 	_, addr := s.node.LeaderAPIAddr()
 	active := s.node.IsActive()
+	var since time.Time // OpenBao's standbys answer the zero time
 	if active {
 		addr = s.node.Config().APIAddr
+		since = s.node.ActiveSince().UTC()
 	}
 	raftAddr, committed := s.node.RaftStatus()
 	writeJSON(w, http.StatusOK, map[string]any{
-		"ha_enabled": true, "is_self": active, "active_time": time.Time{}, "leader_address": addr,
+		"ha_enabled": true, "is_self": active, "active_time": since, "leader_address": addr,
 		"leader_cluster_address": raftAddr, "performance_standby": false,
 		"raft_committed_index": committed, "raft_applied_index": committed,
 	})
