@@ -137,6 +137,64 @@ func TestHealth(t *testing.T) {
 	}
 }
 
+// TestHealthBadCode checks that a status-code override outside 100–599, or not a number,
+// answers 400 naming the parameter instead of panicking in WriteHeader or being ignored.
+func TestHealthBadCode(t *testing.T) {
+	tests := []struct {
+		name                        string
+		initialized, sealed, active bool
+		query                       string
+	}{
+		{name: "activecode too small", initialized: true, active: true, query: "activecode=1"},
+		{name: "activecode too large", initialized: true, active: true, query: "activecode=600"},
+		{name: "activecode negative", initialized: true, active: true, query: "activecode=-200"},
+		{name: "activecode not a number", initialized: true, active: true, query: "activecode=ok"},
+		{name: "standbycode zero", initialized: true, query: "standbycode=0"},
+		{name: "sealedcode huge", initialized: true, sealed: true, query: "sealedcode=99999999999999999999"},
+		{name: "uninitcode 99", query: "uninitcode=99"},
+		{name: "perfstandbyokcode unused but bad", initialized: true, active: true, query: "performancestandbycode=1000"},
+		{name: "drsecondarycode bad", initialized: true, active: true, query: "drsecondarycode=x"},
+		{name: "bad code for another state", initialized: true, active: true, query: "sealedcode=7"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n := newFakeNode()
+			n.initialized, n.sealed, n.active = tt.initialized, tt.sealed, tt.active
+			r := do(t, newTestServer(n, newFakeSecrets()), "GET", "/v1/sys/health?"+tt.query, nil, TokenHeader, "")
+			name := tt.query[:strings.Index(tt.query, "=")]
+			if r.status != http.StatusBadRequest || !strings.Contains(r.errs(), name) || !strings.Contains(r.errs(), "100") {
+				t.Fatalf("%s: %d %q, want 400 naming %s and the range", tt.query, r.status, r.errs(), name)
+			}
+		})
+	}
+}
+
+// TestLeaderActiveTime checks that sys/leader's active_time is, in RFC 3339, when the node
+// became active (what `bao status` prints as "Active Since"), and the zero time on a standby,
+// as OpenBao's.
+func TestLeaderActiveTime(t *testing.T) {
+	since := time.Date(2026, 12, 3, 9, 0, 1, 500, time.UTC)
+	tests := []struct {
+		name   string
+		active bool
+		want   string
+	}{
+		{name: "active", active: true, want: "2026-12-03T09:00:01.0000005Z"},
+		{name: "standby", active: false, want: "0001-01-01T00:00:00Z"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n := newFakeNode()
+			n.active = tt.active
+			n.activeSince = since
+			r := do(t, newTestServer(n, newFakeSecrets()), "GET", "/v1/sys/leader", nil, TokenHeader, "")
+			if r.status != 200 || r.body["active_time"] != tt.want {
+				t.Fatalf("active_time = %v, want %s (%d %s)", r.body["active_time"], tt.want, r.status, r.raw)
+			}
+		})
+	}
+}
+
 // TestStatusShapes checks OpenBao's shapes of sys/seal-status, sys/leader, GET sys/init and
 // sys/storage/raft/configuration, served from the node's status.
 func TestStatusShapes(t *testing.T) {
@@ -369,8 +427,8 @@ func TestActions(t *testing.T) {
 		{name: "disable mount", method: "DELETE", path: "/v1/sys/mounts/database", want: 204, sec: []string{"DisableMount database/ api"}},
 		{name: "reload by plugin", method: "PUT", path: "/v1/sys/plugins/reload/backend", body: map[string]any{"plugin": "pg"},
 			want: 200, sec: []string{"Reload pg  api true"}},
-		{name: "reload by mounts", method: "PUT", path: "/v1/sys/plugins/reload/backend", body: map[string]any{"mounts": []string{"a/", "b/"}},
-			want: 200, sec: []string{"Reload  a/ api true", "Reload  b/ api true"}},
+		{name: "reload by mounts", method: "PUT", path: "/v1/sys/plugins/reload/backend", body: map[string]any{"mounts": []string{"database", "team/db/"}},
+			want: 200, sec: []string{"Reload  database api true", "Reload  team/db/ api true"}},
 		{name: "write config", method: "POST", path: "/v1/team/db/config/pg",
 			body: map[string]any{"plugin_name": "pg", "allowed_roles": "ro,rw", "connection_url": "postgres://{{username}}@h/db"},
 			want: 204, sec: []string{"WriteConfig team/db/ pg pg [ro rw] [connection_url=postgres://{{username}}@h/db] api"}},
@@ -451,7 +509,6 @@ func TestBadInput(t *testing.T) {
 		{name: "not a JSON object", method: "PUT", path: "/v1/sys/mounts/x", body: "[1,2]", want: 400, msg: "not a JSON object"},
 		{name: "body too large", method: "PUT", path: "/v1/sys/mounts/x", body: `{"type":"` + strings.Repeat("a", testMaxRequestSize) + `"}`, want: 413, msg: "larger than"},
 		{name: "mount without type", method: "PUT", path: "/v1/sys/mounts/x", body: map[string]any{}, want: 400, msg: "type is required"},
-		{name: "catalog unknown field", method: "PUT", path: "/v1/sys/plugins/catalog/database/pg", body: map[string]any{"sha256": "a", "color": "red"}, want: 400, msg: `unknown field "color"`},
 		{name: "catalog without sha256", method: "PUT", path: "/v1/sys/plugins/catalog/database/pg", body: map[string]any{}, want: 400, msg: "sha256 is required"},
 		{name: "catalog bad type", method: "PUT", path: "/v1/sys/plugins/catalog/widget/pg", body: map[string]any{"sha256": "a"}, want: 400},
 		{name: "catalog args not strings", method: "PUT", path: "/v1/sys/plugins/catalog/database/pg", body: map[string]any{"sha256": "a", "args": []any{1}}, want: 400, msg: "args[0] must be a string"},
@@ -462,9 +519,21 @@ func TestBadInput(t *testing.T) {
 		{name: "add peer without proof", method: "PUT", path: "/v1/sys/storage/raft/add-peer", body: map[string]any{"node_id": "n4"}, want: 400, msg: "proof are required"},
 		{name: "remove peer without id", method: "PUT", path: "/v1/sys/storage/raft/remove-peer", body: map[string]any{}, want: 400, msg: "server_id is required"},
 		{name: "reload both", method: "PUT", path: "/v1/sys/plugins/reload/backend", body: map[string]any{"plugin": "pg", "mounts": "a/"}, want: 400, msg: "exactly one"},
+		{name: "reload of an unknown mount", method: "PUT", path: "/v1/sys/plugins/reload/backend", body: map[string]any{"mounts": "database/,nope"}, want: 404, msg: `no mount at "nope/"`},
 		{name: "reload scope", method: "PUT", path: "/v1/sys/plugins/reload/backend", body: map[string]any{"plugin": "pg", "scope": "local"}, want: 400, msg: "scope"},
 		{name: "role without db", method: "PUT", path: "/v1/database/roles/ro", body: map[string]any{}, want: 400, msg: "db_name is required"},
 		{name: "role bad ttl", method: "PUT", path: "/v1/database/roles/ro", body: map[string]any{"db_name": "pg", "default_ttl": "soon"}, want: 400, msg: "default_ttl must be"},
+		{name: "role ttl overflows", method: "PUT", path: "/v1/database/roles/ro", body: `{"db_name":"pg","default_ttl":99999999999999999}`, want: 400, msg: "default_ttl must be"},
+		{name: "role ttl overflows as string", method: "PUT", path: "/v1/database/roles/ro", body: map[string]any{"db_name": "pg", "default_ttl": "99999999999999999"}, want: 400, msg: "default_ttl must be"},
+		{name: "role ttl negative", method: "PUT", path: "/v1/database/roles/ro", body: `{"db_name":"pg","default_ttl":-5}`, want: 400, msg: "default_ttl must be"},
+		{name: "role ttl negative string", method: "PUT", path: "/v1/database/roles/ro", body: map[string]any{"db_name": "pg", "default_ttl": "-5"}, want: 400, msg: "default_ttl must be"},
+		{name: "role ttl negative duration", method: "PUT", path: "/v1/database/roles/ro", body: map[string]any{"db_name": "pg", "default_ttl": "-5m"}, want: 400, msg: "default_ttl must be"},
+		{name: "role ttl fraction", method: "PUT", path: "/v1/database/roles/ro", body: `{"db_name":"pg","default_ttl":1.5}`, want: 400, msg: "default_ttl must be"},
+		{name: "role max ttl overflows", method: "PUT", path: "/v1/database/roles/ro", body: `{"db_name":"pg","max_ttl":9223372037}`, want: 400, msg: "max_ttl must be"},
+		{name: "role max ttl duration overflows", method: "PUT", path: "/v1/database/roles/ro", body: map[string]any{"db_name": "pg", "max_ttl": "9999999999h"}, want: 400, msg: "max_ttl must be"},
+		{name: "static role period overflows", method: "PUT", path: "/v1/database/static-roles/st", body: `{"db_name":"pg","username":"u","rotation_period":99999999999999999}`, want: 400, msg: "rotation_period must be"},
+		{name: "renew increment overflows", method: "PUT", path: "/v1/sys/leases/renew", body: `{"lease_id":"database/creds/ro/x","increment":99999999999999999}`, want: 400, msg: "increment must be"},
+		{name: "renew increment negative", method: "PUT", path: "/v1/sys/leases/renew", body: `{"lease_id":"database/creds/ro/x","increment":-5}`, want: 400, msg: "increment must be"},
 		{name: "role bad credential type", method: "PUT", path: "/v1/database/roles/ro", body: map[string]any{"db_name": "pg", "credential_type": "rsa"}, want: 400, msg: "password credentials"},
 		{name: "config bad boolean", method: "PUT", path: "/v1/database/config/pg", body: map[string]any{"verify_connection": "maybe"}, want: 400, msg: "true or false"},
 		{name: "creds without role", method: "GET", path: "/v1/database/creds/", want: 400, msg: "needs a role name"},
@@ -485,6 +554,59 @@ func TestBadInput(t *testing.T) {
 				if !strings.HasPrefix(c, "Read") {
 					t.Fatalf("a bad request reached an action: %q", calls)
 				}
+			}
+		})
+	}
+}
+
+// TestReloadNotInCatalog checks that a reload the engine refuses as not found (a plugin that is
+// not in the catalog) answers 404 with the engine's reason and no reload_id.
+func TestReloadNotInCatalog(t *testing.T) {
+	s := newFakeSecrets()
+	s.fail("Reload", fmt.Errorf("%w: no plugin %q in the catalog", database.ErrNotFound, "mysql"))
+	r := do(t, newTestServer(newFakeNode(), s), "PUT", "/v1/sys/plugins/reload/backend", map[string]any{"plugin": "mysql"})
+	if r.status != http.StatusNotFound || !strings.Contains(r.errs(), `no plugin "mysql" in the catalog`) || strings.Contains(r.raw, "reload_id") {
+		t.Fatalf("reload of an unknown plugin: %d %s", r.status, r.raw)
+	}
+}
+
+// TestUnknownFieldsIgnored checks that a write with fields the endpoint does not take is
+// accepted as OpenBao accepts it (200 with a warning naming them) and that the action gets
+// exactly what it gets without them: an unknown field is never stored.
+func TestUnknownFieldsIgnored(t *testing.T) {
+	tests := []struct {
+		name, path string
+		body       map[string]any
+	}{
+		{name: "catalog", path: "/v1/sys/plugins/catalog/database/pg", body: map[string]any{"sha256": "abc", "command": "pg"}},
+		{name: "role", path: "/v1/database/roles/ro", body: map[string]any{"db_name": "pg", "default_ttl": "1h"}},
+		{name: "static role", path: "/v1/database/static-roles/st", body: map[string]any{"db_name": "pg", "username": "app"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			plain, noisy := newFakeSecrets(), newFakeSecrets()
+			plain.fail("ReadRole", database.ErrNotFound)
+			noisy.fail("ReadRole", database.ErrNotFound)
+			plain.fail("ReadStaticRole", database.ErrNotFound)
+			noisy.fail("ReadStaticRole", database.ErrNotFound)
+			r := do(t, newTestServer(newFakeNode(), plain), "PUT", tt.path, tt.body)
+			if r.status != http.StatusNoContent {
+				t.Fatalf("without unknown fields: %d %s", r.status, r.raw)
+			}
+			withExtra := map[string]any{"color": "red", "zeta\x00": 1}
+			for k, v := range tt.body {
+				withExtra[k] = v
+			}
+			r = do(t, newTestServer(newFakeNode(), noisy), "PUT", tt.path, withExtra)
+			if r.status != http.StatusOK {
+				t.Fatalf("with unknown fields: %d %s", r.status, r.raw)
+			}
+			warnings, _ := r.body["warnings"].([]any)
+			if len(warnings) != 1 || !strings.Contains(fmt.Sprint(warnings[0]), "ignored these unrecognized parameters: [color zeta\\x00]") {
+				t.Fatalf("warnings %v, want one naming color and the escaped zeta\\x00", warnings)
+			}
+			if !reflect.DeepEqual(plain.got(), noisy.got()) {
+				t.Fatalf("unknown fields reached the action:\n%q\nwant\n%q", noisy.got(), plain.got())
 			}
 		})
 	}

@@ -230,10 +230,8 @@ func (s *Server) roles(w http.ResponseWriter, r *http.Request, mount, name strin
 			return err
 		}
 		p := params(b)
-		if err := p.unknown("db_name", "creation_statements", "revocation_statements", "rollback_statements",
-			"renew_statements", "default_ttl", "max_ttl", "credential_type", "credential_config"); err != nil {
-			return err
-		}
+		ignored := p.ignored("db_name", "creation_statements", "revocation_statements", "rollback_statements",
+			"renew_statements", "default_ttl", "max_ttl", "credential_type", "credential_config")
 		role := database.Role{Mount: mount, Name: name}
 		if old, err := s.secrets.ReadRole(mount, name); err == nil {
 			role = old
@@ -271,7 +269,7 @@ func (s *Server) roles(w http.ResponseWriter, r *http.Request, mount, name strin
 		if err := s.secrets.WriteRole(ctx, role); err != nil {
 			return err
 		}
-		w.WriteHeader(http.StatusNoContent)
+		writeDone(w, ignored)
 		return nil
 	case http.MethodDelete:
 		if err := s.secrets.DeleteRole(ctx, mount, name); err != nil && !isNotFound(err) {
@@ -317,9 +315,7 @@ func (s *Server) staticRoles(w http.ResponseWriter, r *http.Request, mount, name
 			return err
 		}
 		p := params(b)
-		if err := p.unknown("db_name", "username", "rotation_period", "rotation_statements", "credential_type"); err != nil {
-			return err
-		}
+		ignored := p.ignored("db_name", "username", "rotation_period", "rotation_statements", "credential_type")
 		role := database.StaticRole{Mount: mount, Name: name}
 		if old, err := s.secrets.ReadStaticRole(mount, name); err == nil {
 			role = old
@@ -346,7 +342,7 @@ func (s *Server) staticRoles(w http.ResponseWriter, r *http.Request, mount, name
 		if err := s.secrets.WriteStaticRole(ctx, role); err != nil {
 			return err
 		}
-		w.WriteHeader(http.StatusNoContent)
+		writeDone(w, ignored)
 		return nil
 	case http.MethodDelete:
 		if err := s.secrets.DeleteStaticRole(ctx, mount, name); err != nil && !isNotFound(err) {

@@ -60,6 +60,7 @@ type fakeNode struct {
 	reached     string
 	sealed      bool
 	active      bool
+	activeSince time.Time
 	leaderID    string
 	leaderAddr  string
 	raftLeader  string
@@ -82,6 +83,7 @@ func (f *fakeNode) Initialized() bool               { return f.initialized }
 func (f *fakeNode) ReachedCluster() string          { return f.reached }
 func (f *fakeNode) Sealed() bool                    { return f.sealed }
 func (f *fakeNode) IsActive() bool                  { return f.active }
+func (f *fakeNode) ActiveSince() time.Time          { return f.activeSince }
 func (f *fakeNode) LeaderAPIAddr() (string, string) { return f.leaderID, f.leaderAddr }
 func (f *fakeNode) RaftStatus() (string, uint64)    { return f.raftLeader, f.applied }
 func (f *fakeNode) Lifecycle(withApplied bool) core.Lifecycle {
@@ -160,6 +162,9 @@ func (f *fakeSecrets) DeletePlugin(_ context.Context, typ, name, version string)
 }
 func (f *fakeSecrets) Mounts() map[string]database.Mount { return f.mounts }
 func (f *fakeSecrets) ReadMount(path string) (database.Mount, bool) {
+	if !strings.HasSuffix(path, "/") {
+		path += "/" // as the engine normalises it
+	}
 	m, ok := f.mounts[path]
 	return m, ok
 }

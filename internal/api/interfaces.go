@@ -25,6 +25,8 @@ type Node interface {
 	Sealed() bool
 	// IsActive: the node is the active node.
 	IsActive() bool
+	// ActiveSince is when the node last became active (the zero time when it is not).
+	ActiveSince() time.Time
 	// LeaderAPIAddr is the active node's id and API address, "" when unknown.
 	LeaderAPIAddr() (id, addr string)
 	// RaftStatus is the leader's Raft address and this node's applied index.

@@ -2,8 +2,11 @@ package api
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -96,6 +99,12 @@ func (p params) statements(k string) ([]string, error) {
 	return p.list(k)
 }
 
+// maxSeconds is the largest number of seconds a time.Duration holds (about 292 years); more
+// would wrap around to a negative TTL.
+const maxSeconds = int64(math.MaxInt64 / int64(time.Second))
+
+// duration reads a TTL: whole seconds (a number or a numeric string) or a Go duration. A negative
+// one, or one a time.Duration cannot hold, is refused rather than wrapped around.
 func (p params) duration(k string) (time.Duration, bool, error) {
 	v, ok := p[k]
 	if !ok || v == nil {
@@ -104,37 +113,51 @@ func (p params) duration(k string) (time.Duration, bool, error) {
 	switch x := v.(type) {
 	case json.Number:
 		n, err := x.Int64()
-		if err != nil || n < 0 {
-			return 0, true, errStatus(http.StatusBadRequest, "%s must be a whole number of seconds, not %s", k, x)
+		if err != nil || n < 0 || n > maxSeconds {
+			return 0, true, errStatus(http.StatusBadRequest, "%s must be a whole number of seconds from 0 to %d, not %s", k, maxSeconds, x)
 		}
 		return time.Duration(n) * time.Second, true, nil
 	case string:
-		if n, err := strconv.ParseInt(x, 10, 64); err == nil && n >= 0 {
+		if n, err := strconv.ParseInt(x, 10, 64); err == nil || errors.Is(err, strconv.ErrRange) {
+			if err != nil || n < 0 || n > maxSeconds {
+				return 0, true, errStatus(http.StatusBadRequest, "%s must be a whole number of seconds from 0 to %d, not %q", k, maxSeconds, x)
+			}
 			return time.Duration(n) * time.Second, true, nil
 		}
 		d, err := time.ParseDuration(x)
 		if err != nil || d < 0 {
-			return 0, true, errStatus(http.StatusBadRequest, "%s must be seconds or a duration like \"1h\", not %q", k, x)
+			return 0, true, errStatus(http.StatusBadRequest, "%s must be seconds or a duration like \"1h\" (not negative, at most %d seconds), not %q", k, maxSeconds, x)
 		}
 		return d, true, nil
 	}
 	return 0, true, errStatus(http.StatusBadRequest, "%s must be seconds or a duration, not %T", k, v)
 }
 
-func (p params) unknown(known ...string) error {
+// ignored lists, sorted, the fields of p the endpoint does not take. OpenBao accepts a write
+// with such fields and warns about them; they are never passed on, so never stored. A name is
+// escaped, so a control character in it cannot reach a terminal or a log raw.
+func (p params) ignored(known ...string) []string {
+	var out []string
 	for k := range p {
-		found := false
-		for _, kk := range known {
-			if k == kk {
-				found = true
-				break
-			}
-		}
-		if !found {
-			return errStatus(http.StatusBadRequest, "unknown field %q (this endpoint takes %s)", k, strings.Join(known, ", "))
+		if !slices.Contains(known, k) {
+			q := strconv.QuoteToASCII(k)
+			out = append(out, q[1:len(q)-1])
 		}
 	}
-	return nil
+	slices.Sort(out)
+	return out
+}
+
+// writeDone answers a write that returns nothing: 204, or, when fields were ignored, 200 with
+// OpenBao's warning naming them.
+func writeDone(w http.ResponseWriter, ignored []string) {
+	if len(ignored) == 0 {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	reply := data(nil)
+	reply["warnings"] = []string{"Endpoint ignored these unrecognized parameters: [" + strings.Join(ignored, " ") + "]"}
+	writeJSON(w, http.StatusOK, reply)
 }
 
 func requireMethod(r *http.Request, methods ...string) error {

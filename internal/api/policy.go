@@ -70,9 +70,8 @@ func (s *Server) policy(w http.ResponseWriter, r *http.Request, rest string, api
 		if api.old {
 			keys = append(keys, "rules") // OpenBao's older field, still accepted there
 		}
-		if err := p.unknown(append(keys, "name")...); err != nil {
-			return err
-		}
+		// Unknown fields are accepted with OpenBao's warning and never stored.
+		ignored := p.ignored(append(keys, "name")...)
 		var text string
 		for _, k := range keys {
 			if text != "" {
@@ -90,7 +89,7 @@ func (s *Server) policy(w http.ResponseWriter, r *http.Request, rest string, api
 		if err := s.policies.Put(ctx, name, text); err != nil {
 			return err
 		}
-		w.WriteHeader(http.StatusNoContent)
+		writeDone(w, ignored)
 		return nil
 	case http.MethodDelete:
 		ctx, cancel := ctxTimeout(r)

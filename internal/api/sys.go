@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -97,13 +98,38 @@ func (s *Server) sysUnseal(w http.ResponseWriter, r *http.Request, _ string) err
 	return nil
 }
 
+// healthCodes are sys/health's status-code overrides, OpenBao's names. Every one given is
+// checked, whether or not it applies to this node's state, so a script's typo shows at once.
+var healthCodes = []string{"activecode", "standbycode", "sealedcode", "uninitcode",
+	"performancestandbycode", "drsecondarycode", "haunhealthycode", "removedcode"}
+
+// healthCodeOverrides reads the overrides given in q. A code outside 100–599 would make
+// WriteHeader panic (or send a status no client understands), so it is refused.
+func healthCodeOverrides(q url.Values) (map[string]int, error) {
+	out := map[string]int{}
+	for _, name := range healthCodes {
+		v := q.Get(name)
+		if v == "" {
+			continue
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 100 || n > 599 {
+			return nil, errStatus(http.StatusBadRequest, "%s must be an HTTP status code from 100 to 599, not %q", name, v)
+		}
+		out[name] = n
+	}
+	return out, nil
+}
+
 func (s *Server) sysHealth(w http.ResponseWriter, r *http.Request, _ string) error {
 	q := r.URL.Query()
+	codes, err := healthCodeOverrides(q)
+	if err != nil {
+		return err
+	}
 	code := func(name string, def int) int {
-		if v := q.Get(name); v != "" {
-			if n, err := strconv.Atoi(v); err == nil {
-				return n
-			}
+		if n, ok := codes[name]; ok {
+			return n
 		}
 		return def
 	}
@@ -136,12 +162,14 @@ func (s *Server) sysHealth(w http.ResponseWriter, r *http.Request, _ string) err
 func (s *Server) sysLeader(w http.ResponseWriter, r *http.Request, _ string) error {
 	_, addr := s.node.LeaderAPIAddr()
 	active := s.node.IsActive()
+	var since time.Time // OpenBao's standbys answer the zero time
 	if active {
 		addr = s.node.Config().APIAddr
+		since = s.node.ActiveSince().UTC()
 	}
 	raftAddr, committed := s.node.RaftStatus()
 	writeJSON(w, http.StatusOK, map[string]any{
-		"ha_enabled": true, "is_self": active, "active_time": time.Time{}, "leader_address": addr,
+		"ha_enabled": true, "is_self": active, "active_time": since, "leader_address": addr,
 		"leader_cluster_address": raftAddr, "performance_standby": false,
 		"raft_committed_index": committed, "raft_applied_index": committed,
 	})
@@ -329,9 +357,7 @@ func (s *Server) catalogPut(w http.ResponseWriter, r *http.Request, typ, name st
 		return err
 	}
 	p := params(b)
-	if err := p.unknown("sha256", "command", "args", "env", "version", "type", "name"); err != nil {
-		return err
-	}
+	ignored := p.ignored("sha256", "command", "args", "env", "version", "type", "name")
 	e := catalog.Entry{Name: name}
 	t, err := catalog.ParseType(typ)
 	if err != nil {
@@ -364,7 +390,7 @@ func (s *Server) catalogPut(w http.ResponseWriter, r *http.Request, typ, name st
 	if err := s.secrets.RegisterPlugin(ctx, e); err != nil {
 		return err
 	}
-	w.WriteHeader(http.StatusNoContent)
+	writeDone(w, ignored)
 	return nil
 }
 
@@ -391,6 +417,12 @@ func (s *Server) reload(w http.ResponseWriter, r *http.Request, _ string) error 
 	}
 	if (plugin == "") == (len(mounts) == 0) {
 		return errStatus(http.StatusBadRequest, "give exactly one of plugin or mounts")
+	}
+	// Every mount is checked before any is reloaded, so a typo in the list reloads nothing.
+	for _, m := range mounts {
+		if _, ok := s.secrets.ReadMount(m); !ok {
+			return errStatus(http.StatusNotFound, "no mount at %q: nothing was reloaded", strings.TrimSuffix(m, "/")+"/")
+		}
 	}
 	ctx, cancel := ctxTimeout(r)
 	defer cancel()

@@ -192,8 +192,8 @@ func printListing(w io.Writer, group string) {
 		fmt.Fprintln(w)
 		fmt.Fprintln(w, "Environment:")
 		writeColumns(w, "    ", [][]string{
-			{envAddr, "API address when -address is not given (default " + defaultAddr + ")"},
-			{envToken, "token when -token is not given"},
+			{envAddr, "API address when -address is not given (else BAO_ADDR, VAULT_ADDR, " + defaultAddr + ")"},
+			{envToken, "token when -token is not given (else BAO_TOKEN, VAULT_TOKEN)"},
 			{envNATS, "NATS URL for event inject when -nats is not given (default " + defaultNATS + ")"},
 			{envNATSSeed, "nkey seed file for event inject when -nkey-seed is not given"},
 		})

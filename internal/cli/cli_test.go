@@ -699,6 +699,43 @@ func TestAddressAndTokenPrecedence(t *testing.T) {
 	}
 }
 
+// TestOpenBaoEnvironment checks that BAO_ADDR/VAULT_ADDR and BAO_TOKEN/VAULT_TOKEN are read
+// when the BATON_ ones are unset, in OpenBao's order (BAO_ before VAULT_), and that BATON_
+// and the flags still come first.
+func TestOpenBaoEnvironment(t *testing.T) {
+	tests := []struct {
+		name                string
+		env                 map[string]string
+		flagAddr, flagToken string
+		wantAddr, wantToken string
+	}{
+		{name: "BAO", env: map[string]string{"BAO_ADDR": "http://bao:1", "BAO_TOKEN": "bao-tok"}, wantAddr: "http://bao:1", wantToken: "bao-tok"},
+		{name: "VAULT", env: map[string]string{"VAULT_ADDR": "http://vault:2", "VAULT_TOKEN": "vault-tok"}, wantAddr: "http://vault:2", wantToken: "vault-tok"},
+		{name: "BAO before VAULT", env: map[string]string{"BAO_ADDR": "http://bao:1", "VAULT_ADDR": "http://vault:2", "BAO_TOKEN": "bao-tok", "VAULT_TOKEN": "vault-tok"},
+			wantAddr: "http://bao:1", wantToken: "bao-tok"},
+		{name: "BATON first", env: map[string]string{envAddr: "http://baton:3", "BAO_ADDR": "http://bao:1", envToken: "baton-tok", "VAULT_TOKEN": "vault-tok"},
+			wantAddr: "http://baton:3", wantToken: "baton-tok"},
+		{name: "mixed", env: map[string]string{"VAULT_ADDR": "http://vault:2", "BAO_TOKEN": "bao-tok"}, wantAddr: "http://vault:2", wantToken: "bao-tok"},
+		{name: "flags first", env: map[string]string{"BAO_ADDR": "http://bao:1", "BAO_TOKEN": "bao-tok"}, flagAddr: "http://flag:4", flagToken: "flag-tok",
+			wantAddr: "http://flag:4", wantToken: "flag-tok"},
+		{name: "none", env: map[string]string{}, wantAddr: defaultAddr, wantToken: ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := &env{getenv: func(k string) string { return tt.env[k] }}
+			in := e.newInvocation(cmdStatus)
+			in.address, in.token = tt.flagAddr, tt.flagToken
+			c, err := in.client()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.base != tt.wantAddr || c.token != tt.wantToken {
+				t.Errorf("client base %q token %q, want %q %q", c.base, c.token, tt.wantAddr, tt.wantToken)
+			}
+		})
+	}
+}
+
 // TestRunReadsProcessEnvironment checks that the exported Run takes BATON_ADDR and BATON_TOKEN
 // from the process environment.
 func TestRunReadsProcessEnvironment(t *testing.T) {

@@ -46,8 +46,8 @@ func (e *env) newInvocation(cmd *command) *invocation {
 	if cmd.api {
 		// Defaults stay empty here and are resolved after parsing, so that usage never prints
 		// the token taken from the environment.
-		in.fs.StringVar(&in.address, "address", "", "Address of the Baton API (default $"+envAddr+", else "+defaultAddr+").")
-		in.fs.StringVar(&in.token, "token", "", "Token sent as X-Vault-Token (default $"+envToken+").")
+		in.fs.StringVar(&in.address, "address", "", "Address of the Baton API (default $"+envAddr+", $BAO_ADDR or $VAULT_ADDR, else "+defaultAddr+").")
+		in.fs.StringVar(&in.token, "token", "", "Token sent as X-Vault-Token (default $"+envToken+", $BAO_TOKEN or $VAULT_TOKEN).")
 	}
 	return in
 }
@@ -171,19 +171,37 @@ func flagName(arg string) (string, bool) {
 	return name, name != ""
 }
 
+// Where the address and token are read from when no flag gives them, first set first: Baton's
+// own variables, then OpenBao's and Vault's, so an operator's shell set up for `bao` drives
+// Baton unchanged.
+var (
+	addrEnvs  = []string{envAddr, "BAO_ADDR", "VAULT_ADDR"}
+	tokenEnvs = []string{envToken, "BAO_TOKEN", "VAULT_TOKEN"}
+)
+
+// firstEnv is the value of the first of names that is set and not empty.
+func (in *invocation) firstEnv(names []string) string {
+	for _, n := range names {
+		if v := in.getenv(n); v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
 // client returns an API client for the resolved address and token: the flag, else the
-// environment, else the default.
+// environment (addrEnvs, tokenEnvs), else the default.
 func (in *invocation) client() (*client, error) {
 	addr := in.address
 	if addr == "" {
-		addr = in.getenv(envAddr)
+		addr = in.firstEnv(addrEnvs)
 	}
 	if addr == "" {
 		addr = defaultAddr
 	}
 	token := in.token
 	if token == "" {
-		token = in.getenv(envToken)
+		token = in.firstEnv(tokenEnvs)
 	}
 	return newClient(addr, token)
 }

@@ -18,6 +18,7 @@ import (
 // activeRun is what runs while this node is active.
 type activeRun struct {
 	cancel context.CancelFunc
+	since  time.Time // when the node became active; guarded by Node.mu
 	intake *events.Intake
 	inject func()
 	done   chan struct{}
@@ -39,6 +40,20 @@ func (n *Node) waitActive(ctx context.Context) error {
 // IsActive reports whether this node is the active node: unsealed, Raft leader, runtime up.
 func (n *Node) IsActive() bool {
 	return n.activeFlag.Load() && !n.barrier.Sealed()
+}
+
+// ActiveSince is when this node last became active (sys/leader's active_time, `bao status`'s
+// "Active Since"); the zero time when it is not active.
+func (n *Node) ActiveSince() time.Time {
+	if !n.IsActive() {
+		return time.Time{}
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.active == nil {
+		return time.Time{}
+	}
+	return n.active.since
 }
 
 // leadershipLoop follows Raft leadership; it runs until the store closes.
@@ -74,6 +89,9 @@ func (n *Node) becomeActive(st *raftstore.Store) {
 		close(run.done)
 		return
 	}
+	n.mu.Lock()
+	run.since = time.Now()
+	n.mu.Unlock()
 	n.activeFlag.Store(true)
 	n.verifyMu.Lock()
 	n.verified = time.Now()

@@ -55,6 +55,10 @@ func TestInitSealUnseal(t *testing.T) {
 	if !n.IsActive() || len(res.Keys) != 1 || res.RootToken != "root-token" {
 		t.Fatalf("after init: active=%v %+v", n.IsActive(), res)
 	}
+	first := n.ActiveSince()
+	if first.IsZero() || first.After(time.Now()) {
+		t.Fatalf("after init: ActiveSince = %s", first)
+	}
 	if _, err := n.Init(ctx, ""); !errors.Is(err, ErrAlreadyInitialized) {
 		t.Fatalf("second init: %v", err)
 	}
@@ -66,6 +70,9 @@ func TestInitSealUnseal(t *testing.T) {
 	}
 	if !n.Sealed() || n.IsActive() || n.Store() != nil {
 		t.Fatal("sealed node still active or running Raft")
+	}
+	if !n.ActiveSince().IsZero() {
+		t.Fatalf("sealed node: ActiveSince = %s, want the zero time", n.ActiveSince())
 	}
 	wrong, _ := barrier.GenerateKey()
 	if err := n.Unseal(ctx, barrier.EncodeKey(wrong)); !errors.Is(err, barrier.ErrWrongKey) {
@@ -79,6 +86,9 @@ func TestInitSealUnseal(t *testing.T) {
 	}
 	if err := n.waitActive(ctx); err != nil {
 		t.Fatal(err)
+	}
+	if again := n.ActiveSince(); !again.After(first) {
+		t.Fatalf("after unseal: ActiveSince = %s, want a time after the first activation %s", again, first)
 	}
 	var ok bool
 	n.State().View(func(d *state.Data) { _, ok = d.Mounts["database/"] })

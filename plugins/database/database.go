@@ -53,6 +53,9 @@ func invalid(format string, args ...any) error {
 // WriteConfig creates or updates a connection. With verify_connection (the default) the
 // plugin is started with the new config and must connect before anything is stored.
 func (e *Engine) WriteConfig(ctx context.Context, mount, name string, in ConfigInput, src Source) error {
+	if err := CheckName("connection", name); err != nil {
+		return err
+	}
 	if err := e.cluster.VerifyActive(ctx); err != nil {
 		return err
 	}
@@ -251,7 +254,22 @@ func (e *Engine) Reset(ctx context.Context, mount, name string, src Source) erro
 
 // Reload stops the instances of a plugin (or of a mount's connections); each starts again
 // on its next use, from the catalog entry as it is now.
+// A plugin that is not in the catalog, or a mount that does not exist, is refused here, before
+// anything is proposed, so a typo leaves no entry in the log (Apply refuses it too, should the
+// catalog change in between).
 func (e *Engine) Reload(ctx context.Context, pluginName, mount string, src Source) (uint64, error) {
+	var known, mounted bool
+	e.cluster.State().View(func(d *state.Data) {
+		known = pluginName == "" || d.CatalogHasName(pluginName)
+		_, mounted = d.Mounts[state.NormalizeMount(mount)]
+		mounted = mounted || mount == ""
+	})
+	if !known {
+		return 0, fmt.Errorf("%w: no plugin %q in the catalog", ErrNotFound, pluginName)
+	}
+	if !mounted {
+		return 0, fmt.Errorf("%w: no mount at %s", ErrNotFound, state.NormalizeMount(mount))
+	}
 	r, err := e.cluster.Propose(ctx, state.TypePluginReload, src.EventID, src.From, state.PluginReload{PluginName: pluginName, Mount: mount})
 	if err != nil {
 		return 0, err
@@ -261,6 +279,9 @@ func (e *Engine) Reload(ctx context.Context, pluginName, mount string, src Sourc
 
 // WriteRole creates or replaces a dynamic role.
 func (e *Engine) WriteRole(ctx context.Context, r state.Role) error {
+	if err := CheckName("role", r.Name); err != nil {
+		return err
+	}
 	_, err := e.cluster.Propose(ctx, state.TypeRolePut, "", command.SourceAPI, state.RolePut{Role: r})
 	return err
 }

@@ -92,7 +92,7 @@ func TestWriteConfigErrors(t *testing.T) {
 		{"unknown plugin version", "database", "db1", ConfigInput{PluginName: "pg", PluginVersion: bad("v9.9.9")}, state.ErrInvalid, "version v9.9.9 is not registered"},
 		{"bad password policy", "database", "db1", ConfigInput{PluginName: "pg", PasswordPolicy: bad("length=3")}, state.ErrInvalid, "password_policy"},
 		{"root login fails", "database", "db1", rootConfig("wrong-pw"), state.ErrInvalid, "error creating database object"},
-		{"name with a slash (the state's rule)", "database", "a/b", rootConfig(rootPW), state.ErrInvalid, "must be non-empty and have no '/'"},
+		{"name with a slash", "database", "a/b", rootConfig(rootPW), state.ErrInvalid, "have no '/'"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -418,6 +418,8 @@ func TestEventErrors(t *testing.T) {
 		{"rotation of an unknown connection", events.Event{ID: "e3", Kind: events.KindRootRotate, Target: conn("database/nope")}, state.ErrNotFound, `connection "database/nope"`},
 		{"update without a mount", events.Event{ID: "e4", Kind: events.KindConnUpdate, Target: conn("other/db1"), Params: map[string]string{"max_open_connections": "4"}}, state.ErrNotFound, "no database secrets engine is mounted"},
 		{"a kind nobody takes", events.Event{ID: "e5", Kind: events.Kind("no_such_kind"), Target: conn("database/db1")}, state.ErrInvalid, "does not take no_such_kind events"},
+		{"reload of a plugin not in the catalog", events.Event{ID: "e7", Kind: events.KindReload, Target: events.Target{Type: events.TargetPlugin, ID: "mysql"}}, state.ErrNotFound, `no plugin "mysql" in the catalog`},
+		{"reload of an unknown mount", events.Event{ID: "e8", Kind: events.KindReload, Target: events.Target{Type: events.TargetMount, ID: "nope"}}, state.ErrNotFound, "nope/"},
 		{"reset of a known connection", events.Event{ID: "e6", Kind: events.KindConnReset, Target: conn("database/db1")}, nil, ""},
 	}
 	for _, tt := range tests {
@@ -433,6 +435,63 @@ func TestEventErrors(t *testing.T) {
 			wantErr(t, err, tt.want, tt.msg)
 			if !errors.Is(err, events.ErrRejected) {
 				t.Fatalf("error %v is not a rejection", err)
+			}
+		})
+	}
+}
+
+// TestReloadUnknownPluginProposesNothing checks that a reload naming a plugin that is not in
+// the catalog, or a mount that does not exist, is refused with ErrNotFound before anything is
+// proposed (no Raft entry, no transition), from the API's and from NATS's entry point alike,
+// while a reload of a registered plugin still goes through.
+func TestReloadUnknownPluginProposesNothing(t *testing.T) {
+	tests := []struct {
+		name          string
+		plugin, mount string
+		event         bool
+		want          error
+	}{
+		{name: "api plugin", plugin: "mysql", want: state.ErrNotFound},
+		{name: "api mount", mount: "nope", want: state.ErrNotFound},
+		{name: "nats plugin", plugin: "mysql", event: true, want: state.ErrNotFound},
+		{name: "nats mount", mount: "nope", event: true, want: state.ErrNotFound},
+		{name: "api known plugin", plugin: "pg"},
+		{name: "nats known mount", mount: "database", event: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, true)
+			_, before := f.machine(fsm.KindPlugin, connKey)
+			f.c.mu.Lock()
+			idx := f.c.index
+			f.c.mu.Unlock()
+			var err error
+			if tt.event {
+				target := events.Target{Type: events.TargetPlugin, ID: tt.plugin}
+				if tt.mount != "" {
+					target = events.Target{Type: events.TargetMount, ID: tt.mount}
+				}
+				_, err = f.rt.HandleEvent(context.Background(), events.Event{ID: "r1", Kind: events.KindReload, Target: target})
+			} else {
+				_, err = f.e.Reload(context.Background(), tt.plugin, tt.mount, APISource)
+			}
+			f.c.mu.Lock()
+			proposed := f.c.index - idx
+			f.c.mu.Unlock()
+			if tt.want == nil {
+				if err != nil || proposed != 1 {
+					t.Fatalf("reload: %v, %d commands proposed, want nil and 1", err, proposed)
+				}
+				return
+			}
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("reload: %v, want %v", err, tt.want)
+			}
+			if proposed != 0 {
+				t.Fatalf("a refused reload proposed %d commands", proposed)
+			}
+			if _, after := f.machine(fsm.KindPlugin, connKey); !slices.Equal(before, after) {
+				t.Fatalf("a refused reload changed the plugin machine: %v -> %v", before, after)
 			}
 		})
 	}

@@ -37,6 +37,9 @@ func NormalizeMount(path string) string { return state.NormalizeMount(path) }
 
 // EnableMount mounts a secrets engine (sys/mounts/:path); the path is normalised.
 func (e *Engine) EnableMount(ctx context.Context, m Mount) error {
+	if err := CheckMountPath(m.Path); err != nil {
+		return err
+	}
 	m.Path = state.NormalizeMount(m.Path)
 	_, err := e.cluster.Propose(ctx, state.TypeMountPut, "", APISource.From, state.MountPut{Mount: m})
 	return err

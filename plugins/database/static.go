@@ -27,6 +27,12 @@ type staticRotation struct {
 // WriteStaticRole creates or updates a static role; a new role's password is rotated at once,
 // as OpenBao does, so Baton knows it.
 func (e *Engine) WriteStaticRole(ctx context.Context, r state.StaticRole) error {
+	if err := CheckName("static role", r.Name); err != nil {
+		return err
+	}
+	if err := checkRunes("static role username", r.Username); err != nil {
+		return err
+	}
 	if err := e.cluster.VerifyActive(ctx); err != nil {
 		return err
 	}

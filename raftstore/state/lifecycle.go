@@ -69,6 +69,10 @@ func (t *txn) pluginReload(p PluginReload) error {
 			return fmt.Errorf("%w: no mount at %s", ErrNotFound, mount)
 		}
 	}
+	if p.PluginName != "" && !t.d.CatalogHasName(p.PluginName) {
+		// OpenBao refuses the same since 2.6 (GH-2398): a typo must not look like a reload.
+		return fmt.Errorf("%w: no plugin %q in the catalog", ErrNotFound, p.PluginName)
+	}
 	keys := make([]string, 0)
 	for k, c := range t.d.Connections {
 		if (p.PluginName == "" || c.PluginName == p.PluginName) && (mount == "" || c.Mount == mount) {
@@ -84,4 +88,15 @@ func (t *txn) pluginReload(p PluginReload) error {
 		}
 	}
 	return nil
+}
+
+// CatalogHasName tells whether any catalog entry, of any type and version, has the name: what a
+// reload by plugin name requires.
+func (d *Data) CatalogHasName(name string) bool {
+	for _, e := range d.Catalog.All() {
+		if e.Name == name {
+			return true
+		}
+	}
+	return false
 }

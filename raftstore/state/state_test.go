@@ -231,6 +231,8 @@ func TestRefusals(t *testing.T) {
 		{"unknown machine", TypeLifecycleFire, LifecycleFire{Kind: fsm.KindPlugin, ID: "nope", Event: fsm.EventRequest}, ErrNotFound, "nope"},
 		{"broadcast unknown event", TypeLifecycleAll, LifecycleBroadcast{Kind: fsm.KindPlugin, Event: "explode"}, ErrInvalid, "explode"},
 		{"rollback unknown wal", TypeRollbackStart, RollbackStart{WALID: "nope"}, ErrNotFound, "nope"},
+		{"reload unknown plugin", TypePluginReload, PluginReload{PluginName: "mysql"}, ErrNotFound, `"mysql"`},
+		{"reload unknown mount", TypePluginReload, PluginReload{Mount: "nope"}, ErrNotFound, "nope/"},
 		{"init twice", TypeInit, Init{Seal: Seal{KeyCheck: []byte("k")}}, ErrExists, "already initialized"},
 	}
 	for _, tt := range tests {
