@@ -69,60 +69,8 @@ func TestDevModeReadme(t *testing.T) {
 func runDev(t *testing.T, cliPath string, argv []string, group bool) {
 	// Port 0: the node picks its port when it listens, so no other test can take it in the
 	// meantime (go run may compile for a minute first).
-	args := append(argv[1:], "server", "-dev", "-dev-listen-address", "127.0.0.1:0", "-dev-nats-port", "0")
-	cmd := exec.Command(argv[0], args...)
-	cmd.Dir = testutil.Root()
-	cmd.Env = cleanEnv()
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	pgid := cmd.Process.Pid
-	// exited is closed once the node has been waited for, waitErr set before; a closed
-	// channel can be read by the test and by its cleanup alike.
-	exited := make(chan struct{})
-	var waitErr error
-	lines := make(chan string, 256)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-		// Wait only once stdout is drained, as StdoutPipe requires.
-		waitErr = cmd.Wait()
-		close(exited)
-	}()
-	stopped := false
-	t.Cleanup(func() {
-		if !stopped {
-			_ = syscall.Kill(-pgid, syscall.SIGKILL)
-			go func() {
-				for range lines {
-				}
-			}()
-			select {
-			case <-exited:
-			case <-time.After(devStopTimeout):
-				// A process outside the group still holds the node's stdout.
-				t.Errorf("dev node's stdout still open %s after SIGKILL to its group", devStopTimeout)
-			}
-		}
-		if left := harness.GroupProcesses(pgid); len(left) > 0 {
-			t.Errorf("dev node processes left: %s", harness.Describe(left))
-			for _, pid := range left {
-				_ = syscall.Kill(pid, syscall.SIGKILL)
-			}
-		}
-	})
-
-	out := readDevOutput(t, lines, exited, &waitErr, &stderr)
+	p := startDev(t, append(argv, "server", "-dev", "-dev-listen-address", "127.0.0.1:0", "-dev-nats-port", "0"))
+	out := p.banner(t)
 	if !devAddr.MatchString(out.addr) || !strings.HasPrefix(out.token, "s.") {
 		t.Fatalf("dev node printed address %q and token %q, want http://127.0.0.1:PORT and an s. token", out.addr, out.token)
 	}
@@ -184,26 +132,15 @@ func runDev(t *testing.T, cliPath string, argv []string, group bool) {
 		t.Fatalf("event inject without a seed: %v\n%s", err, got)
 	}
 
-	target := -pgid
+	target := -p.pgid
 	if !group {
-		kids := harness.Children(pgid)
+		kids := harness.Children(p.pgid)
 		if len(kids) != 1 {
 			t.Fatalf("go run has children %v, want the node alone", kids)
 		}
 		target = kids[0]
 	}
-	if err := syscall.Kill(target, syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-exited:
-		stopped = true
-		if waitErr != nil {
-			t.Fatalf("dev node ended with %v after SIGINT, want exit code 0\n%s", waitErr, stderr.String())
-		}
-	case <-time.After(devStopTimeout):
-		t.Fatalf("dev node still runs %s after SIGINT\n%s", devStopTimeout, stderr.String())
-	}
+	p.interrupt(t, target)
 	if left := harness.ProcessesIn(out.pluginDir); len(left) > 0 {
 		t.Errorf("plugin processes outlived the dev node: %s", harness.Describe(left))
 	}
@@ -274,4 +211,93 @@ func cleanEnv() []string {
 		}
 	}
 	return env
+}
+
+// devProc is a dev node started as a process of its own group, its stdout read line by line.
+type devProc struct {
+	pgid   int
+	lines  chan string
+	stderr bytes.Buffer
+	// exited is closed once the node has been waited for, waitErr set before; a closed
+	// channel can be read by the test and by its cleanup alike.
+	exited  chan struct{}
+	waitErr error
+	stopped bool
+}
+
+// startDev starts argv (the node binary, or go run, with its arguments) from the repository
+// root. Its cleanup kills the whole group unless the test stopped the node, and fails the
+// test if any process of the group is left.
+func startDev(t *testing.T, argv []string) *devProc {
+	t.Helper()
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Dir = testutil.Root()
+	cmd.Env = cleanEnv()
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	p := &devProc{lines: make(chan string, 256), exited: make(chan struct{})}
+	cmd.Stderr = &p.stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p.pgid = cmd.Process.Pid
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			p.lines <- sc.Text()
+		}
+		close(p.lines)
+		// Wait only once stdout is drained, as StdoutPipe requires.
+		p.waitErr = cmd.Wait()
+		close(p.exited)
+	}()
+	t.Cleanup(func() {
+		if !p.stopped {
+			_ = syscall.Kill(-p.pgid, syscall.SIGKILL)
+			go func() {
+				for range p.lines {
+				}
+			}()
+			select {
+			case <-p.exited:
+			case <-time.After(devStopTimeout):
+				// A process outside the group still holds the node's stdout.
+				t.Errorf("dev node's stdout still open %s after SIGKILL to its group", devStopTimeout)
+			}
+		}
+		if left := harness.GroupProcesses(p.pgid); len(left) > 0 {
+			t.Errorf("dev node processes left: %s", harness.Describe(left))
+			for _, pid := range left {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	})
+	return p
+}
+
+// banner reads the dev node's banner.
+func (p *devProc) banner(t *testing.T) devOutput {
+	t.Helper()
+	return readDevOutput(t, p.lines, p.exited, &p.waitErr, &p.stderr)
+}
+
+// interrupt sends SIGINT to target (the group, or the node process alone) and requires the
+// node to exit 0 within devStopTimeout.
+func (p *devProc) interrupt(t *testing.T, target int) {
+	t.Helper()
+	if err := syscall.Kill(target, syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.exited:
+		p.stopped = true
+		if p.waitErr != nil {
+			t.Fatalf("dev node ended with %v after SIGINT, want exit code 0\n%s", p.waitErr, p.stderr.String())
+		}
+	case <-time.After(devStopTimeout):
+		t.Fatalf("dev node still runs %s after SIGINT\n%s", devStopTimeout, p.stderr.String())
+	}
 }
