@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/baton-hq/baton/fsm"
 	"github.com/baton-hq/baton/internal/acl"
 	"github.com/baton-hq/baton/internal/auth"
 	"github.com/baton-hq/baton/internal/core"
@@ -69,6 +70,11 @@ type fakeNode struct {
 	initResult  core.InitResult
 	peers       []core.RaftServer
 	lifecycle   core.Lifecycle
+	// watches serves WatchLifecycle; watchBuffer, when set, replaces the buffer asked for and
+	// preload is published as the watch opens (a reader that already fell behind).
+	watches     core.WatchHub
+	watchBuffer int
+	preload     []fsm.Transition
 }
 
 func newFakeNode() *fakeNode {
@@ -89,6 +95,18 @@ func (f *fakeNode) RaftStatus() (string, uint64)    { return f.raftLeader, f.app
 func (f *fakeNode) Lifecycle(withApplied bool) core.Lifecycle {
 	_ = f.call("Lifecycle", withApplied)
 	return f.lifecycle
+}
+
+func (f *fakeNode) WatchLifecycle(buffer int) *core.LifecycleWatch {
+	_ = f.call("WatchLifecycle")
+	if f.watchBuffer > 0 {
+		buffer = f.watchBuffer
+	}
+	w := f.watches.Subscribe(buffer)
+	if len(f.preload) > 0 {
+		f.watches.Publish(f.preload)
+	}
+	return w
 }
 
 // NATSCredentials answers a fixed seed per role; a role it does not know is an invalid request.

@@ -57,6 +57,9 @@ type Node interface {
 
 	// Lifecycle reads the lifecycle machines and WAL from this node's replicated state.
 	Lifecycle(withApplied bool) core.Lifecycle
+	// WatchLifecycle subscribes to the transitions this node applies from now on; a reader
+	// that lets buffer transitions pile up is dropped.
+	WatchLifecycle(buffer int) *core.LifecycleWatch
 }
 
 // Secrets is what the API asks of the secrets side: the plugin catalog, the mounts and the

@@ -5,10 +5,12 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -558,9 +560,98 @@ func (s *Server) leases(w http.ResponseWriter, r *http.Request, rest string) err
 	return errStatus(http.StatusNotFound, "no handler for sys/leases/%s: use renew, revoke or lookup", rest)
 }
 
+// lifecycleFilter is what sys/lifecycle's query selects; the zero value selects everything.
+type lifecycleFilter struct {
+	kind  fsm.Kind
+	id    string
+	state fsm.State
+	since uint64
+}
+
+// parseLifecycleFilter reads kind, id, state and since; a value it cannot use is a 400.
+func parseLifecycleFilter(q url.Values) (lifecycleFilter, error) {
+	f := lifecycleFilter{kind: fsm.Kind(q.Get("kind")), id: q.Get("id"), state: fsm.State(q.Get("state"))}
+	switch f.kind {
+	case "", fsm.KindPlugin, fsm.KindConnection:
+	default:
+		return f, errStatus(http.StatusBadRequest, "kind must be %q or %q", fsm.KindPlugin, fsm.KindConnection)
+	}
+	if f.state != "" && !knownState(f.state) {
+		return f, errStatus(http.StatusBadRequest, "state %q is not a lifecycle state", f.state)
+	}
+	if v := q.Get("since"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return f, errStatus(http.StatusBadRequest, "since must be a Raft index (a non-negative integer)")
+		}
+		f.since = n
+	}
+	return f, nil
+}
+
+// knownState says whether some kind's diagram has st.
+func knownState(st fsm.State) bool {
+	for _, k := range []fsm.Kind{fsm.KindPlugin, fsm.KindConnection} {
+		if slices.Contains(fsm.States(k), st) {
+			return true
+		}
+	}
+	return false
+}
+
+// machine filters one machine: kind, id and state select it, since trims its history (a
+// machine with no transition at or after since is left out).
+func (f lifecycleFilter) machine(m core.Machine) (core.Machine, bool) {
+	if (f.kind != "" && m.Kind != f.kind) || (f.id != "" && m.ID != f.id) || (f.state != "" && m.State != f.state) {
+		return m, false
+	}
+	if f.since > 0 {
+		var h []fsm.Transition
+		for _, t := range m.History {
+			if t.Index >= f.since {
+				h = append(h, t)
+			}
+		}
+		if len(h) == 0 {
+			return m, false
+		}
+		m.History = h
+	}
+	return m, true
+}
+
+// transition filters one streamed transition: state matches the state it leads to.
+func (f lifecycleFilter) transition(t fsm.Transition) bool {
+	return (f.kind == "" || t.Kind == f.kind) && (f.id == "" || t.ID == f.id) &&
+		(f.state == "" || t.To == f.state) && t.Index >= f.since
+}
+
+// lifecycle serves sys/lifecycle: the machines (filtered), the WAL and the diagrams, or with
+// stream=true the transitions as they are applied, one JSON object a line.
 func (s *Server) lifecycle(w http.ResponseWriter, r *http.Request, _ string) error {
-	l := s.node.Lifecycle(r.URL.Query().Get("applied") == "true")
-	out := map[string]any{"machines": l.Machines, "wal": l.WAL, "diagrams": map[string]string{
+	if err := requireMethod(r, http.MethodGet); err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	f, err := parseLifecycleFilter(q)
+	if err != nil {
+		return err
+	}
+	switch q.Get("stream") {
+	case "", "false":
+	case "true":
+		return s.lifecycleStream(w, r, f)
+	default:
+		return errStatus(http.StatusBadRequest, "stream must be true or false")
+	}
+	l := s.node.Lifecycle(q.Get("applied") == "true")
+	machines := make([]core.Machine, 0, len(l.Machines))
+	for _, m := range l.Machines {
+		if m, ok := f.machine(m); ok {
+			machines = append(machines, m)
+		}
+	}
+	out := map[string]any{"machines": machines, "wal": l.WAL, "diagrams": map[string]string{
 		string(fsm.KindPlugin): fsm.Diagram(fsm.KindPlugin), string(fsm.KindConnection): fsm.Diagram(fsm.KindConnection),
 	}}
 	if l.Applied != nil {
@@ -568,6 +659,44 @@ func (s *Server) lifecycle(w http.ResponseWriter, r *http.Request, _ string) err
 	}
 	writeJSON(w, http.StatusOK, data(out))
 	return nil
+}
+
+// lifecycleStream writes each transition this node applies, as it is applied, as one line of
+// JSON (application/x-ndjson), until the client goes away or max_request_duration passes. A
+// reader too slow for the node's buffer is cut, with a last line {"error": "..."}.
+func (s *Server) lifecycleStream(w http.ResponseWriter, r *http.Request, f lifecycleFilter) error {
+	fl, ok := w.(http.Flusher)
+	if !ok {
+		return errStatus(http.StatusInternalServerError, "this listener cannot stream")
+	}
+	watch := s.node.WatchLifecycle(core.DefaultWatchBuffer)
+	defer watch.Close()
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	fl.Flush()
+	enc := json.NewEncoder(w)
+	for {
+		select {
+		case <-r.Context().Done():
+			return nil
+		case t, open := <-watch.C:
+			if !open {
+				if err := watch.Err(); err != nil {
+					_ = enc.Encode(map[string]string{"error": err.Error()})
+					fl.Flush()
+				}
+				return nil
+			}
+			if !f.transition(t) {
+				continue
+			}
+			if err := enc.Encode(t); err != nil {
+				return nil // the client went away; nothing more can be written
+			}
+			fl.Flush()
+		}
+	}
 }
 
 // natsCredentials serves GET sys/nats/credentials?role=operator|watcher|node: the nkey seed of

@@ -241,6 +241,7 @@ func (n *Node) VerifyActive(ctx context.Context) error {
 // observe receives every applied transition; the active node publishes them and carries out
 // their effects. It runs on Raft's apply goroutine, so it only hands work off.
 func (n *Node) observe(ts []fsm.Transition) {
+	n.watchers.Publish(ts)
 	if !n.IsActive() {
 		return
 	}

@@ -100,6 +100,8 @@ type Node struct {
 	// joinReached is the API address of a join target that answered that its cluster is
 	// initialised ("" until then); see ReachedCluster.
 	joinReached atomic.Value
+	// watchers fans applied transitions out to sys/lifecycle streams.
+	watchers WatchHub
 }
 
 // New builds a node. It starts NATS (embedded or external) but not Raft: the node is sealed.
