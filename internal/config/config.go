@@ -42,6 +42,9 @@ const (
 	// (events.Limit.Validate checks the same at start).
 	eventDuplicateSeconds = 90
 	maxAppliedIDs         = 100_000
+	// DefaultEventRate mirrors events.DefaultRate: the intake limit when nats.event_rate is
+	// absent.
+	DefaultEventRate = 1000
 )
 
 // The listener's HTTP limits when the file leaves them out: OpenBao's defaults, and Baton's
@@ -202,7 +205,7 @@ type NATS struct {
 	// TLSCA, TLSCert and TLSKey are files for TLS to the external server.
 	TLSCA, TLSCert, TLSKey string
 	// EventRate is how many events per second the active node takes (stream and inject
-	// subject together); 0 means no limit. EventBurst is how many it takes at once above the
+	// subject together): DefaultEventRate when absent, no limit when written 0. EventBurst is how many it takes at once above the
 	// rate (EventRate when 0).
 	EventRate, EventBurst int
 }
@@ -468,11 +471,11 @@ func (v *validator) nats(n NATS) {
 	}
 	switch {
 	case n.EventRate < 0:
-		v.bad("nats.event_rate", fmt.Sprintf("%d: write a positive number of events per second, or leave it out (no limit)", n.EventRate))
+		v.bad("nats.event_rate", fmt.Sprintf("%d: write a number of events per second (0: no limit), or leave it out (1000)", n.EventRate))
 	case n.EventBurst < 0:
 		v.bad("nats.event_burst", fmt.Sprintf("%d: write a positive number of events", n.EventBurst))
 	case n.EventBurst > 0 && n.EventRate == 0:
-		v.bad("nats.event_burst", "is set without event_rate: set both")
+		v.bad("nats.event_burst", "is set while event_rate is 0 (no limit): set a rate or drop the burst")
 	case n.EventRate*eventDuplicateSeconds+max(n.EventBurst, n.EventRate) > maxAppliedIDs:
 		v.bad("nats.event_rate", fmt.Sprintf("%d events/s admits more events in the %d s duplicate window than the %d event ids the state remembers: use at most %d (with burst %d)",
 			n.EventRate, eventDuplicateSeconds, maxAppliedIDs, (maxAppliedIDs-max(n.EventBurst, n.EventRate))/eventDuplicateSeconds, max(n.EventBurst, n.EventRate)))

@@ -319,6 +319,7 @@ func (d *decoder) storage(ss []rawStorage) {
 }
 
 func (d *decoder) nats(ns []rawNATS) {
+	d.cfg.NATS.EventRate = DefaultEventRate
 	if len(ns) == 0 {
 		return
 	}
