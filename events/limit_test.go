@@ -227,3 +227,45 @@ func TestInjectRateLimit(t *testing.T) {
 		return rej.count("rate limit exceeded: 0.001 events/s") == 3
 	})
 }
+
+// A refused event replayed with its Nats-Msg-Id inside the duplicate window is dropped by
+// JetStream: it neither reaches the handler nor is refused twice. A new id is refused again
+// while the bucket is empty.
+func TestConsumerRateLimitReplay(t *testing.T) {
+	f := newFixture(t)
+	rej := watchRejections(t, f.nc)
+	op := connectAs(t, f.emb.ClientURL(), testIDs.Operator)
+	rec := newRecorder(nil)
+	lim, err := NewLimiter(Limit{Rate: 0.001, Burst: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := startConsumer(t, f.js, rec, WithLimiter(lim))
+	inject(t, op, reloadEvent("first"))
+	inject(t, op, reloadEvent("second"))
+	settled(t, c)
+	const reason = "rate limit exceeded: 0.001 events/s"
+	testutil.Eventually(t, waitTimeout, "the second event refused", func() bool { return rej.count(reason) == 1 })
+	if rec.total() != 1 || rec.count("first") != 1 {
+		t.Fatalf("handler saw %d events (first %d), want only the first", rec.total(), rec.count("first"))
+	}
+
+	data, err := Encode(reloadEvent("second"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ack := publishRaw(t, newJS(t, op), EventSubject(testCluster, KindReload), data, "second"); !ack.Duplicate {
+		t.Fatalf("replayed id stored again: %+v", ack)
+	}
+	inject(t, op, reloadEvent("third"))
+	settled(t, c)
+	testutil.Eventually(t, waitTimeout, "the third event refused", func() bool { return rej.count(reason) == 2 })
+	if rec.total() != 1 {
+		t.Errorf("handler saw %d events, want 1", rec.total())
+	}
+	rej.mu.Lock()
+	defer rej.mu.Unlock()
+	if !rej.ids["second"] || !rej.ids["third"] || len(rej.ids) != 2 {
+		t.Errorf("refused ids %v, want second and third once each", rej.ids)
+	}
+}
