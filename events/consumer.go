@@ -39,7 +39,8 @@ const (
 	StreamMaxAge = 24 * time.Hour
 	// DuplicateWindow is how long JetStream remembers a Nats-Msg-Id (the event id) and drops a
 	// re-publish of it. It is only a first line of defence: the state dedups by id for ever.
-	DuplicateWindow = 10 * time.Minute
+	// 90 s, so that at DefaultRate the state's applied ids outlast it (see Limit.Validate).
+	DuplicateWindow = 90 * time.Second
 )
 
 // EnsureStream creates the cluster's event stream, or updates it to this configuration. It is
@@ -97,6 +98,7 @@ type consumerOptions struct {
 	handlerTimeout time.Duration
 	nakDelay       time.Duration
 	stopTimeout    time.Duration
+	limiter        *Limiter
 }
 
 // ConsumerOption tunes StartConsumer.
@@ -127,6 +129,10 @@ func WithNakDelay(d time.Duration) ConsumerOption { return func(o *consumerOptio
 func WithStopTimeout(d time.Duration) ConsumerOption {
 	return func(o *consumerOptions) { o.stopTimeout = d }
 }
+
+// WithLimiter refuses events taken above l's rate: each is terminated and reported on the
+// rejected subject with the reason, never handed to the handler (default: no limit).
+func WithLimiter(l *Limiter) ConsumerOption { return func(o *consumerOptions) { o.limiter = l } }
 
 // ConsumerStats counts what a consumer did with the messages it took.
 type ConsumerStats struct {
@@ -381,6 +387,10 @@ func (c *Consumer) returnBuffered(taken ...jetstream.Msg) {
 func (c *Consumer) handle(msg jetstream.Msg) {
 	ev, err := decodeOn(c.clust, msg.Subject(), msg.Data())
 	if err != nil {
+		c.reject(msg, ev, err)
+		return
+	}
+	if err := c.opts.limiter.take(); err != nil {
 		c.reject(msg, ev, err)
 		return
 	}

@@ -44,13 +44,24 @@ const (
 	injectStopTimeout    = 5 * time.Second
 )
 
+// InjectOption tunes ServeInject.
+type InjectOption func(*injectOptions)
+
+type injectOptions struct{ limiter *Limiter }
+
+// WithInjectLimiter answers requests above l's rate with ReplyUnavailable and the reason
+// (retry later), reports them on the rejected subject and never calls the handler.
+func WithInjectLimiter(l *Limiter) InjectOption {
+	return func(o *injectOptions) { o.limiter = l }
+}
+
 // ServeInject answers synchronous injection requests on baton.<cluster>.inject until stop is
 // called. Like the consumer, it validates first (an invalid event is answered with the error
 // and reported on the rejected subject, the handler is not called), then replies with the
 // committed index or the handler's error; a refusal (ErrRejected) is reported on the rejected
 // subject too. Up to 64 requests are handled at once. Only the active node serves; stop waits
 // up to 5 s for in-flight requests, then cancels them.
-func ServeInject(nc *nats.Conn, cluster string, h Handler, logger hclog.Logger) (stop func(), err error) {
+func ServeInject(nc *nats.Conn, cluster string, h Handler, logger hclog.Logger, opts ...InjectOption) (stop func(), err error) {
 	if err := ValidateCluster(cluster); err != nil {
 		return nil, err
 	}
@@ -61,6 +72,10 @@ func ServeInject(nc *nats.Conn, cluster string, h Handler, logger hclog.Logger) 
 		logger = hclog.NewNullLogger()
 	}
 	log := logger.Named("events-inject")
+	var o injectOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var (
 		mu      sync.Mutex
@@ -85,6 +100,12 @@ func ServeInject(nc *nats.Conn, cluster string, h Handler, logger hclog.Logger) 
 			log.Info("event rejected", "id", id, "subject", subject, "reason", err)
 			publishRejected(nc, cluster, subject, id, kind, err, log)
 			respond(m, InjectReply{Error: err.Error(), Code: ReplyInvalid})
+			return
+		}
+		if err := o.limiter.take(); err != nil {
+			log.Debug("event refused", "id", ev.ID, "subject", subject, "reason", err)
+			publishRejected(nc, cluster, subject, ev.ID, ev.Kind, err, log)
+			respond(m, InjectReply{Error: err.Error(), Code: ReplyUnavailable})
 			return
 		}
 		mu.Lock()

@@ -74,6 +74,7 @@ func runDev(ctx context.Context, f serverFlags, stdout, stderr io.Writer) int {
 		Core: core.Config{
 			NodeID: "dev", DataDir: dataDir, RaftBind: raftAddr,
 			Raft: raftstore.FastConfig(), Cluster: "baton", EmbeddedNATSPort: natsPort, Logger: log, Shutdown: stop,
+			EventLimit: events.DefaultLimit,
 		},
 		Listen: f.devListen, PluginDir: pluginDir, StartTimeout: 10 * time.Second,
 		ServeLater: true,

@@ -16,6 +16,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/baton-hq/baton/events"
 	"github.com/baton-hq/baton/internal/barrier"
 	"github.com/baton-hq/baton/internal/config"
 	"github.com/baton-hq/baton/internal/core"
@@ -127,6 +128,7 @@ func runConfigured(f serverFlags, stderr io.Writer) int {
 		Limits:         listenerLimits(cfg.Listener),
 	}
 	sc.Core.NATSClient.CredsFile = cfg.NATS.Credentials
+	sc.Core.EventLimit = events.Limit{Rate: float64(cfg.NATS.EventRate), Burst: cfg.NATS.EventBurst}
 	sc.Core.NATSClient.NKeySeedFile = cfg.NATS.NKeySeed
 	sc.Core.NATSClient.CAFile, sc.Core.NATSClient.CertFile, sc.Core.NATSClient.KeyFile = cfg.NATS.TLSCA, cfg.NATS.TLSCert, cfg.NATS.TLSKey
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)

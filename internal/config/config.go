@@ -37,6 +37,14 @@ const (
 	MaxPerformanceMultiplier = 10
 	// maxClusterNameLen mirrors events.MaxClusterLen.
 	maxClusterNameLen = 64
+	// eventDuplicateSeconds mirrors events.DuplicateWindow and maxAppliedIDs state.MaxApplied:
+	// the intake rate must not let the state forget an event id before JetStream does
+	// (events.Limit.Validate checks the same at start).
+	eventDuplicateSeconds = 90
+	maxAppliedIDs         = 100_000
+	// DefaultEventRate mirrors events.DefaultRate: the intake limit when nats.event_rate is
+	// absent.
+	DefaultEventRate = 1000
 )
 
 // The listener's HTTP limits when the file leaves them out: OpenBao's defaults, and Baton's
@@ -196,6 +204,10 @@ type NATS struct {
 	NKeySeed string
 	// TLSCA, TLSCert and TLSKey are files for TLS to the external server.
 	TLSCA, TLSCert, TLSKey string
+	// EventRate is how many events per second the active node takes (stream and inject
+	// subject together): DefaultEventRate when absent, no limit when written 0. EventBurst is how many it takes at once above the
+	// rate (EventRate when 0).
+	EventRate, EventBurst int
 }
 
 // Embedded reports whether the node runs its own NATS server.
@@ -456,6 +468,17 @@ func (v *validator) nats(n NATS) {
 	}
 	if (n.TLSCert == "") != (n.TLSKey == "") {
 		v.bad("nats.tls_cert", "tls_cert and tls_key go together: set both or neither")
+	}
+	switch {
+	case n.EventRate < 0:
+		v.bad("nats.event_rate", fmt.Sprintf("%d: write a number of events per second (0: no limit), or leave it out (1000)", n.EventRate))
+	case n.EventBurst < 0:
+		v.bad("nats.event_burst", fmt.Sprintf("%d: write a positive number of events", n.EventBurst))
+	case n.EventBurst > 0 && n.EventRate == 0:
+		v.bad("nats.event_burst", "is set while event_rate is 0 (no limit): set a rate or drop the burst")
+	case n.EventRate*eventDuplicateSeconds+max(n.EventBurst, n.EventRate) > maxAppliedIDs:
+		v.bad("nats.event_rate", fmt.Sprintf("%d events/s admits more events in the %d s duplicate window than the %d event ids the state remembers: use at most %d (with burst %d)",
+			n.EventRate, eventDuplicateSeconds, maxAppliedIDs, (maxAppliedIDs-max(n.EventBurst, n.EventRate))/eventDuplicateSeconds, max(n.EventBurst, n.EventRate)))
 	}
 }
 

@@ -90,6 +90,8 @@ type rawNATS struct {
 	TLSCA       *hcl.Attribute `hcl:"tls_ca,optional"`
 	TLSCert     *hcl.Attribute `hcl:"tls_cert,optional"`
 	TLSKey      *hcl.Attribute `hcl:"tls_key,optional"`
+	EventRate   *hcl.Attribute `hcl:"event_rate,optional"`
+	EventBurst  *hcl.Attribute `hcl:"event_burst,optional"`
 	DefRange    hcl.Range      `hcl:",def_range"`
 	Remain      hcl.Body       `hcl:",remain"`
 }
@@ -317,6 +319,7 @@ func (d *decoder) storage(ss []rawStorage) {
 }
 
 func (d *decoder) nats(ns []rawNATS) {
+	d.cfg.NATS.EventRate = DefaultEventRate
 	if len(ns) == 0 {
 		return
 	}
@@ -338,6 +341,10 @@ func (d *decoder) nats(ns []rawNATS) {
 	d.str("nats.tls_ca", n.TLSCA, &out.TLSCA)
 	d.str("nats.tls_cert", n.TLSCert, &out.TLSCert)
 	d.str("nats.tls_key", n.TLSKey, &out.TLSKey)
+	d.place("nats.event_rate", n.EventRate, n.DefRange)
+	d.place("nats.event_burst", n.EventBurst, n.DefRange)
+	d.integer("nats.event_rate", n.EventRate, &out.EventRate)
+	d.integer("nats.event_burst", n.EventBurst, &out.EventBurst)
 
 	// Zero what the chosen mode ignores, so that callers need not know which keys go with
 	// which server.

@@ -38,6 +38,9 @@ type Config struct {
 	// the consumer's MaxAckPending). Concurrent events are committed together, many per Raft
 	// entry, so throughput grows with it while a lone event still commits at once.
 	ConsumerConcurrency int
+	// EventLimit is the active node's intake rate, shared by the stream consumer and the
+	// inject subject; a zero Rate means no limit. Burst defaults to Rate.
+	EventLimit events.Limit
 	// Logger is the node's logger; every part logs through a named child.
 	Logger hclog.Logger
 	// Shutdown, when set, is called for a shutdown event: the process's graceful exit.
@@ -60,6 +63,11 @@ func (c Config) Validate() error {
 	if c.APIAddr == "" {
 		errs = append(errs, errors.New("api_addr is required"))
 	}
+	if c.EventLimit != (events.Limit{}) {
+		if err := c.withDefaults().EventLimit.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if len(errs) > 0 {
 		return fmt.Errorf("core: config: %w", errors.Join(errs...))
 	}
@@ -81,6 +89,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ConsumerConcurrency <= 0 {
 		c.ConsumerConcurrency = 1024
+	}
+	if c.EventLimit.Rate > 0 && c.EventLimit.Burst == 0 {
+		c.EventLimit.Burst = int(max(c.EventLimit.Rate, 1))
 	}
 	if c.Logger == nil {
 		c.Logger = hclog.NewNullLogger()

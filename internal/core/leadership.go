@@ -132,13 +132,23 @@ func (n *Node) startEvents(ctx context.Context, run *activeRun) {
 	// (checked every 5 s, and at once when the consumer ends). Starting it needs NATS: while
 	// NATS is unreachable it is tried again every DefaultCheckEvery until this node stops
 	// being active.
-	var c *events.Intake
+	var (
+		c   *events.Intake
+		lim *events.Limiter // nil: no limit
+	)
+	if n.cfg.EventLimit.Rate > 0 {
+		var err error
+		if lim, err = events.NewLimiter(n.cfg.EventLimit); err != nil {
+			// Config.Validate refused it already; this is only reached by a bypassed check.
+			n.log.Error("event intake limit; taking events without one", "error", err)
+		}
+	}
 	for {
 		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		var err error
 		c, err = events.StartIntake(sctx, n.bus.JetStream(), n, events.IntakeConfig{
 			Cluster: n.cfg.Cluster, Logger: n.log.Named("consumer"),
-			Consumer: []events.ConsumerOption{events.WithConcurrency(n.cfg.ConsumerConcurrency)},
+			Consumer: []events.ConsumerOption{events.WithConcurrency(n.cfg.ConsumerConcurrency), events.WithLimiter(lim)},
 		})
 		cancel()
 		if err == nil {
@@ -151,7 +161,7 @@ func (n *Node) startEvents(ctx context.Context, run *activeRun) {
 		case <-time.After(events.DefaultCheckEvery):
 		}
 	}
-	stop, err := events.ServeInject(n.bus.Conn(), n.cfg.Cluster, n, n.log.Named("inject"))
+	stop, err := events.ServeInject(n.bus.Conn(), n.cfg.Cluster, n, n.log.Named("inject"), events.WithInjectLimiter(lim))
 	if err != nil {
 		n.log.Error("NATS inject subject", "error", err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/baton-hq/baton/events"
 	"github.com/baton-hq/baton/internal/barrier"
 	"github.com/baton-hq/baton/raftstore/command"
 	"github.com/baton-hq/baton/raftstore/state"
@@ -144,6 +145,8 @@ func TestConfigValidate(t *testing.T) {
 		{"no dir", Config{NodeID: "n", RaftBind: "a", APIAddr: "x"}, "data directory"},
 		{"no raft", Config{NodeID: "n", DataDir: "d", APIAddr: "x"}, "raft bind"},
 		{"no api", Config{NodeID: "n", DataDir: "d", RaftBind: "a"}, "api_addr"},
+		{"event rate outruns the applied ids", Config{NodeID: "n", DataDir: "d", RaftBind: "a", APIAddr: "x", EventLimit: events.Limit{Rate: 5000}}, "above the 100000 applied ids"},
+		{"event burst without a rate", Config{NodeID: "n", DataDir: "d", RaftBind: "a", APIAddr: "x", EventLimit: events.Limit{Burst: 10}}, "must be above 0 events/s"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -156,8 +156,9 @@ type Policy struct {
 }
 
 // MaxApplied bounds the remembered command ids. JetStream redelivers an unacked event within
-// its AckWait, minutes at most, and the stream's duplicate window drops exact republishes for
-// two minutes: 100 000 ids cover that at more than 800 events/s sustained for two minutes.
+// its AckWait, minutes at most, and the stream's duplicate window (events.DuplicateWindow)
+// drops exact republishes for 90 s: 100 000 ids cover that up to about 1 100 events/s, the
+// highest intake limit events.Limit.Validate accepts.
 const MaxApplied = 100_000
 
 func newData() *Data {

@@ -61,6 +61,8 @@ type Options struct {
 	// EmbeddedNATS has each node run its own NATS server (on a port kept across restarts)
 	// instead of the shared one: the single-node deployment. The shared server still runs.
 	EmbeddedNATS bool
+	// EventLimit is each node's event intake rate (no limit when zero).
+	EventLimit events.Limit
 }
 
 // TestRaftConfig is the Raft profile of the tests: the fast profile's timings tripled (heartbeat
@@ -154,6 +156,7 @@ func (c *Cluster) add(i int, opts Options, retryJoin ...string) {
 			Cluster:    c.Name,
 			NATSURL:    c.NATS.ClientURL(),
 			NATSClient: events.ClientConfig{NKeySeedFile: c.NodeSeedFile},
+			EventLimit: opts.EventLimit,
 			Logger: hclog.New(&hclog.LoggerOptions{Name: id, Level: hclog.LevelFromString(envOr("BATON_TEST_LOG", "warn")),
 				Output: os.Stderr}),
 		},
