@@ -422,6 +422,7 @@ func TestActions(t *testing.T) {
 			want: 204, sec: []string{"RegisterPlugin database pg v1.0.0 abc pg [-a -b] [A=1]"}},
 		{name: "read plugin", method: "GET", path: "/v1/sys/plugins/catalog/database/pg?version=v1", want: 200, sec: []string{"ReadPlugin database pg v1"}},
 		{name: "delete plugin", method: "DELETE", path: "/v1/sys/plugins/catalog/database/pg", want: 204, sec: []string{"DeletePlugin database pg "}},
+		{name: "delete plugin with an empty version, as bao plugin deregister sends", method: "DELETE", path: "/v1/sys/plugins/catalog/database/pg?version=", want: 204, sec: []string{"DeletePlugin database pg "}},
 		{name: "enable mount", method: "POST", path: "/v1/sys/mounts//team/pg", body: map[string]any{"type": "database", "description": "d", "plugin_version": "v2"},
 			want: 204, sec: []string{"EnableMount team/pg/ database d  v2"}},
 		{name: "disable mount", method: "DELETE", path: "/v1/sys/mounts/database", want: 204, sec: []string{"DisableMount database/ api"}},

@@ -398,6 +398,55 @@ func TestRoleDeletes(t *testing.T) {
 	}
 }
 
+// TestCatalogDeleteWithoutVersion: OpenBao's client deregisters with an empty version; that
+// deletes an entry registered without a version even when the plugin named its own, and
+// still refuses to guess among versions an operator named.
+func TestCatalogDeleteWithoutVersion(t *testing.T) {
+	sha := strings.Repeat("ab", 32)
+	tests := []struct {
+		name    string
+		entries []catalog.Entry
+		want    error    // nil: the delete succeeds
+		left    []string // versions still registered afterwards
+	}{
+		{name: "self-versioned", entries: []catalog.Entry{{Version: "v1.2.0", SelfVersioned: true}}},
+		{name: "self-versioned beside an older named version", entries: []catalog.Entry{{Version: "v1.0.0"}, {Version: "v1.2.0", SelfVersioned: true}}, left: []string{"v1.0.0"}},
+		{name: "named version", entries: []catalog.Entry{{Version: "v1.2.0"}}, want: ErrInvalid, left: []string{"v1.2.0"}},
+		{name: "newest named, older self-versioned", entries: []catalog.Entry{{Version: "v1.0.0", SelfVersioned: true}, {Version: "v1.2.0"}}, want: ErrInvalid, left: []string{"v1.0.0", "v1.2.0"}},
+		{name: "unversioned", entries: []catalog.Entry{{}, {Version: "v1.2.0"}}, left: []string{"v1.2.0"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := newApplier(t)
+			for _, e := range tt.entries {
+				e.Type, e.Name, e.SHA256, e.Command = catalog.TypeDatabase, "mysql", sha, "mysql"
+				a.must(TypeCatalogPut, CatalogPut{Entry: e})
+			}
+			before := withoutIndex(t, a.snapshot())
+			_, err := a.apply(TypeCatalogDelete, CatalogDelete{Type: string(catalog.TypeDatabase), Name: "mysql"})
+			if tt.want != nil {
+				if !errors.Is(err, tt.want) || !strings.Contains(err.Error(), "name the version") {
+					t.Fatalf("delete = %v, want %v asking for the version", err, tt.want)
+				}
+				if after := withoutIndex(t, a.snapshot()); !bytes.Equal(before, after) {
+					t.Fatal("refused delete changed the state")
+				}
+			} else if err != nil {
+				t.Fatalf("delete: %v", err)
+			}
+			var left []string
+			a.s.View(func(d *Data) {
+				for _, e := range d.Catalog.Versions(string(catalog.TypeDatabase), "mysql") {
+					left = append(left, e.Version)
+				}
+			})
+			if fmt.Sprint(left) != fmt.Sprint(tt.left) {
+				t.Fatalf("left %q, want %q", left, tt.left)
+			}
+		})
+	}
+}
+
 // TestRotateCommitOfAnotherConnectionsEntry: a commit must name its own connection's root
 // rotation. Before this check, committing db2 with db1's entry deleted db1's entry and left
 // db1 rotating with nothing for the rollback manager to resolve (the property test found it).
