@@ -613,13 +613,40 @@ func TestUnknownFieldsIgnored(t *testing.T) {
 	}
 }
 
+// TestLeaseLookupView: sys/leases/lookup answers OpenBao's fields; last_renewal is null until
+// a renewal and then its time, and an expired lease has ttl 0, not a negative count.
+func TestLeaseLookupView(t *testing.T) {
+	now := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
+	renewed := now.Add(-time.Minute)
+	tests := []struct {
+		name        string
+		lease       database.Lease
+		wantTTL     int64
+		wantRenewal any
+	}{
+		{name: "never renewed", lease: database.Lease{ID: "l1", Issued: now.Add(-time.Hour), Expires: now.Add(90 * time.Second)}, wantTTL: 90, wantRenewal: nil},
+		{name: "renewed", lease: database.Lease{ID: "l1", Issued: now.Add(-time.Hour), Expires: now.Add(time.Hour), LastRenewal: renewed, Renewable: true}, wantTTL: 3600, wantRenewal: renewed},
+		{name: "expired", lease: database.Lease{ID: "l1", Issued: now.Add(-time.Hour), Expires: now.Add(-time.Second)}, wantTTL: 0, wantRenewal: nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := leaseLookupView(tt.lease, now)
+			want := map[string]any{"id": "l1", "issue_time": tt.lease.Issued, "expire_time": tt.lease.Expires,
+				"last_renewal": tt.wantRenewal, "renewable": tt.lease.Renewable, "ttl": tt.wantTTL}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("lookup = %#v, want %#v", got, want)
+			}
+		})
+	}
+}
+
 // TestReplyShapes checks OpenBao's JSON shapes of the replies built from the interfaces'
 // values: creds, leases, roles, the catalog, mounts, lists and the lifecycle.
 func TestReplyShapes(t *testing.T) {
 	n, s := newFakeNode(), newFakeSecrets()
 	s.secret = database.Secret{LeaseID: "database/creds/ro/abc", LeaseDuration: time.Hour, Renewable: true, Data: map[string]any{"username": "u", "password": "p"}}
 	s.role = database.Role{Mount: "database/", Name: "ro", DBName: "pg", CreationStatements: []string{"CREATE"}, DefaultTTL: time.Hour, MaxTTL: 2 * time.Hour}
-	s.lease = database.Lease{ID: "l1", Renewable: true, Issued: time.Unix(100, 0).UTC(), Expires: time.Now().Add(time.Hour)}
+	s.lease = database.Lease{ID: "l1", Renewable: true, Issued: time.Unix(100, 0).UTC(), Expires: time.Now().Add(time.Hour), LastRenewal: time.Unix(200, 0).UTC()}
 	s.listing = database.CatalogListing{
 		Names:   map[catalog.Type][]string{catalog.TypeDatabase: {"pg"}, catalog.TypeAuth: nil, catalog.TypeSecret: nil},
 		Entries: []catalog.Entry{{Name: "pg", Type: catalog.TypeDatabase, Version: "v1", SHA256: "abc", Command: "pg"}},
@@ -647,7 +674,8 @@ func TestReplyShapes(t *testing.T) {
 		t.Errorf("renew: %d %s", r.status, r.raw)
 	}
 	r = do(t, h, "PUT", "/v1/sys/leases/lookup", map[string]any{"lease_id": "l1"})
-	if d := r.dataOf(t); r.status != 200 || d["id"] != "l1" || d["renewable"] != true || d["ttl"].(float64) < 3500 {
+	if d := r.dataOf(t); r.status != 200 || d["id"] != "l1" || d["renewable"] != true || d["ttl"].(float64) < 3500 ||
+		d["issue_time"] != "1970-01-01T00:01:40Z" || d["last_renewal"] != "1970-01-01T00:03:20Z" {
 		t.Errorf("lookup: %d %s", r.status, r.raw)
 	}
 

@@ -551,11 +551,21 @@ func (s *Server) leases(w http.ResponseWriter, r *http.Request, rest string) err
 		if err != nil {
 			return err
 		}
-		writeJSON(w, http.StatusOK, data(map[string]any{"id": l.ID, "issue_time": l.Issued, "expire_time": l.Expires,
-			"last_renewal": nil, "renewable": l.Renewable, "ttl": int64(time.Until(l.Expires).Seconds())}))
+		writeJSON(w, http.StatusOK, data(leaseLookupView(l, time.Now())))
 		return nil
 	}
 	return errStatus(http.StatusNotFound, "no handler for sys/leases/%s: use renew, revoke or lookup", rest)
+}
+
+// leaseLookupView is OpenBao's sys/leases/lookup reply: last_renewal is null until the lease
+// is renewed, and ttl counts whole seconds left, never below zero (OpenBao has no path field).
+func leaseLookupView(l database.Lease, now time.Time) map[string]any {
+	out := map[string]any{"id": l.ID, "issue_time": l.Issued, "expire_time": l.Expires,
+		"last_renewal": nil, "renewable": l.Renewable, "ttl": max(int64(l.Expires.Sub(now).Round(time.Second).Seconds()), 0)}
+	if !l.LastRenewal.IsZero() {
+		out["last_renewal"] = l.LastRenewal
+	}
+	return out
 }
 
 func (s *Server) lifecycle(w http.ResponseWriter, r *http.Request, _ string) error {

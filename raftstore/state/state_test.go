@@ -447,6 +447,30 @@ func TestCatalogDeleteWithoutVersion(t *testing.T) {
 	}
 }
 
+// TestLeaseRenewRecordsTheRenewal: a renewal records the command's time as the lease's last
+// renewal (what sys/leases/lookup reports), so every node holds the same value.
+func TestLeaseRenewRecordsTheRenewal(t *testing.T) {
+	a := base(t)
+	issued := epoch.Add(time.Minute)
+	a.must(TypeLeasePut, LeasePut{Lease: Lease{ID: "database/creds/ro/l1", Mount: "database/", Role: "ro", DBName: "db1", Issued: issued, Expires: issued.Add(time.Hour), MaxExpires: issued.Add(2 * time.Hour)}})
+	lease := func() Lease {
+		var l Lease
+		a.s.View(func(d *Data) { l = d.Leases["database/creds/ro/l1"] })
+		return l
+	}
+	if l := lease(); !l.LastRenewal.IsZero() {
+		t.Fatalf("a new lease has a last renewal: %v", l.LastRenewal)
+	}
+	exp := issued.Add(90 * time.Minute)
+	c := a.cmd(TypeLeaseRenew, LeaseRenew{ID: "database/creds/ro/l1", Expires: exp.Format(time.RFC3339Nano)})
+	if _, err := a.applyCmd(c); err != nil {
+		t.Fatal(err)
+	}
+	if l := lease(); !l.LastRenewal.Equal(c.Time) || !l.Expires.Equal(exp) {
+		t.Fatalf("after renewal: last renewal %v expires %v, want %v and %v", l.LastRenewal, l.Expires, c.Time, exp)
+	}
+}
+
 // TestRotateCommitOfAnotherConnectionsEntry: a commit must name its own connection's root
 // rotation. Before this check, committing db2 with db1's entry deleted db1's entry and left
 // db1 rotating with nothing for the rollback manager to resolve (the property test found it).

@@ -110,6 +110,9 @@ type Lease struct {
 	Expires    time.Time `json:"expires"`
 	MaxExpires time.Time `json:"max_expires"`
 	Renewable  bool      `json:"renewable"`
+	// LastRenewal is when the lease was last renewed (the renewal command's time, so every
+	// node records the same), zero until it is; sys/leases/lookup reports it as OpenBao does.
+	LastRenewal time.Time `json:"last_renewal,omitzero"`
 	// TTL is the role's default TTL at issue time: a renewal without an increment extends by it.
 	TTL time.Duration `json:"ttl"`
 	// RevocationStatements and RenewStatements are the role's at issue time, so a lease is
