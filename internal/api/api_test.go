@@ -427,9 +427,9 @@ func TestActions(t *testing.T) {
 			want: 204, sec: []string{"EnableMount team/pg/ database d  v2"}},
 		{name: "disable mount", method: "DELETE", path: "/v1/sys/mounts/database", want: 204, sec: []string{"DisableMount database/ api"}},
 		{name: "reload by plugin", method: "PUT", path: "/v1/sys/plugins/reload/backend", body: map[string]any{"plugin": "pg"},
-			want: 200, sec: []string{"Reload pg  api true"}},
+			want: 200, sec: []string{"Reload pg  api true true"}},
 		{name: "reload by mounts", method: "PUT", path: "/v1/sys/plugins/reload/backend", body: map[string]any{"mounts": []string{"database", "team/db/"}},
-			want: 200, sec: []string{"Reload  database api true", "Reload  team/db/ api true"}},
+			want: 200, sec: []string{"Reload  database api true true", "Reload  team/db/ api true true"}},
 		{name: "write config", method: "POST", path: "/v1/team/db/config/pg",
 			body: map[string]any{"plugin_name": "pg", "allowed_roles": "ro,rw", "connection_url": "postgres://{{username}}@h/db"},
 			want: 204, sec: []string{"WriteConfig team/db/ pg pg [ro rw] [connection_url=postgres://{{username}}@h/db] api"}},
@@ -466,6 +466,49 @@ func TestActions(t *testing.T) {
 			}
 			if got := s.got(); !reflect.DeepEqual(got, tt.sec) {
 				t.Errorf("secrets calls %q, want %q", got, tt.sec)
+			}
+		})
+	}
+}
+
+// TestReloadStatus: sys/plugins/reload/backend/status answers a recorded reload id in
+// OpenBao's shape, and refuses a missing id, an unknown one, another method and a caller
+// without the right token, reading nothing then.
+func TestReloadStatus(t *testing.T) {
+	at := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name   string
+		method string
+		query  string
+		hdr    []string
+		want   int
+		reads  int // ReloadStatus calls
+	}{
+		{name: "known id", method: "GET", query: "?reload_id=r1", want: 200, reads: 1},
+		{name: "unknown id", method: "GET", query: "?reload_id=r2", want: 404, reads: 1},
+		{name: "no id", method: "GET", want: 400},
+		{name: "put", method: "PUT", query: "?reload_id=r1", want: 405},
+		{name: "no token", method: "GET", query: "?reload_id=r1", hdr: []string{TokenHeader, ""}, want: 403},
+		{name: "wrong token", method: "GET", query: "?reload_id=r1", hdr: []string{TokenHeader, "nope"}, want: 403},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newFakeSecrets()
+			s.reloads = map[string]database.Reload{"r1": {Time: at, Index: 9}}
+			r := do(t, newTestServer(newFakeNode(), s), tt.method, "/v1/sys/plugins/reload/backend/status"+tt.query, nil, tt.hdr...)
+			if r.status != tt.want {
+				t.Fatalf("status %d, want %d: %s", r.status, tt.want, r.raw)
+			}
+			if got := len(s.got()); got != tt.reads {
+				t.Fatalf("secrets calls %q, want %d ReloadStatus", s.got(), tt.reads)
+			}
+			if tt.want != 200 {
+				return
+			}
+			want := map[string]any{"reload_id": "r1", "timestamp": "2026-12-03T09:00:00Z",
+				"results": map[string]any{"n1": map[string]any{"timestamp": "2026-12-03T09:00:00Z", "error": ""}}}
+			if d := r.dataOf(t); !reflect.DeepEqual(d, want) {
+				t.Fatalf("data %v, want %v", d, want)
 			}
 		})
 	}

@@ -136,6 +136,7 @@ type fakeSecrets struct {
 	static      database.StaticRole
 	secret      database.Secret
 	lease       database.Lease
+	reloads     map[string]database.Reload
 	staticCreds map[string]any
 	conns       []string
 }
@@ -190,7 +191,12 @@ func (f *fakeSecrets) DisableMount(_ context.Context, path string, src database.
 	return f.call("DisableMount", path, src.From)
 }
 func (f *fakeSecrets) Reload(_ context.Context, plugin, mount string, src database.Source) (uint64, error) {
-	return 7, f.call("Reload", plugin, mount, src.From, src.EventID != "")
+	return 7, f.call("Reload", plugin, mount, src.From, src.EventID != "", src.ReloadID != "")
+}
+func (f *fakeSecrets) ReloadStatus(id string) (database.Reload, bool) {
+	_ = f.call("ReloadStatus", id)
+	r, ok := f.reloads[id]
+	return r, ok
 }
 func (f *fakeSecrets) PluginConnections(mount, plugin string) []string { return f.conns }
 func (f *fakeSecrets) ListConfigs(string) []string                     { return f.configs }

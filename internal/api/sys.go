@@ -394,7 +394,13 @@ func (s *Server) catalogPut(w http.ResponseWriter, r *http.Request, typ, name st
 	return nil
 }
 
-func (s *Server) reload(w http.ResponseWriter, r *http.Request, _ string) error {
+func (s *Server) reload(w http.ResponseWriter, r *http.Request, rest string) error {
+	if rest == "status" {
+		return s.reloadStatus(w, r)
+	}
+	if rest != "" {
+		return errStatus(http.StatusNotFound, "no handler for sys/plugins/reload/backend/%s: use status", rest)
+	}
 	if err := requireMethod(r, http.MethodPut, http.MethodPost); err != nil {
 		return err
 	}
@@ -428,16 +434,44 @@ func (s *Server) reload(w http.ResponseWriter, r *http.Request, _ string) error 
 	defer cancel()
 	id := rand.Text()
 	if plugin != "" {
-		if _, err := s.secrets.Reload(ctx, plugin, "", apiSource(id)); err != nil {
+		if _, err := s.secrets.Reload(ctx, plugin, "", reloadSource(id, id)); err != nil {
 			return err
 		}
 	}
 	for i, m := range mounts {
-		if _, err := s.secrets.Reload(ctx, "", m, apiSource(fmt.Sprintf("%s-%d", id, i))); err != nil {
+		if _, err := s.secrets.Reload(ctx, "", m, reloadSource(fmt.Sprintf("%s-%d", id, i), id)); err != nil {
 			return err
 		}
 	}
 	writeJSON(w, http.StatusOK, data(map[string]any{"reload_id": id}))
+	return nil
+}
+
+// reloadSource is a reload asked through the HTTP API under an event id, recorded under the
+// reload id the reply names.
+func reloadSource(eventID, reloadID string) database.Source {
+	src := apiSource(eventID)
+	src.ReloadID = reloadID
+	return src
+}
+
+// reloadStatus answers sys/plugins/reload/backend/status?reload_id= in OpenBao's shape. The
+// results name the answering node: it has applied the reload, which every node applies from
+// the same committed command.
+func (s *Server) reloadStatus(w http.ResponseWriter, r *http.Request) error {
+	if err := requireMethod(r, http.MethodGet); err != nil {
+		return err
+	}
+	id := r.URL.Query().Get("reload_id")
+	if id == "" {
+		return errStatus(http.StatusBadRequest, "reload_id is required")
+	}
+	rec, ok := s.secrets.ReloadStatus(id)
+	if !ok {
+		return errStatus(http.StatusNotFound, "no reload with id %q", id)
+	}
+	writeJSON(w, http.StatusOK, data(map[string]any{"reload_id": id, "timestamp": rec.Time,
+		"results": map[string]any{s.node.Config().NodeID: map[string]any{"timestamp": rec.Time, "error": ""}}}))
 	return nil
 }
 

@@ -18,6 +18,8 @@ type (
 	StaticRole = state.StaticRole
 	// Lease is an issued credential's lease.
 	Lease = state.Lease
+	// Reload is a recorded plugin reload.
+	Reload = state.Reload
 )
 
 // Sentinel errors of the engine's operations (the state's own, which the state enforces).

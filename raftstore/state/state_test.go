@@ -233,6 +233,7 @@ func TestRefusals(t *testing.T) {
 		{"rollback unknown wal", TypeRollbackStart, RollbackStart{WALID: "nope"}, ErrNotFound, "nope"},
 		{"reload unknown plugin", TypePluginReload, PluginReload{PluginName: "mysql"}, ErrNotFound, `"mysql"`},
 		{"reload unknown mount", TypePluginReload, PluginReload{Mount: "nope"}, ErrNotFound, "nope/"},
+		{"reload unknown plugin records no reload", TypePluginReload, PluginReload{PluginName: "mysql", ReloadID: "r1"}, ErrNotFound, `"mysql"`},
 		{"init twice", TypeInit, Init{Seal: Seal{KeyCheck: []byte("k")}}, ErrExists, "already initialized"},
 	}
 	for _, tt := range tests {
@@ -468,6 +469,45 @@ func TestLeaseRenewRecordsTheRenewal(t *testing.T) {
 	}
 	if l := lease(); !l.LastRenewal.Equal(c.Time) || !l.Expires.Equal(exp) {
 		t.Fatalf("after renewal: last renewal %v expires %v, want %v and %v", l.LastRenewal, l.Expires, c.Time, exp)
+	}
+}
+
+// TestReloadRecorded: a reload with a reload id is recorded with its command's time and
+// index (several mounts under one id keep the last), a reload without one records nothing,
+// and past MaxReloads the oldest id is forgotten.
+func TestReloadRecorded(t *testing.T) {
+	a := base(t)
+	a.must(TypePluginReload, PluginReload{PluginName: "pg"})
+	a.s.View(func(d *Data) {
+		if len(d.Reloads) != 0 {
+			t.Fatalf("a reload without an id was recorded: %v", d.Reloads)
+		}
+	})
+	a.must(TypePluginReload, PluginReload{Mount: "database", ReloadID: "r0"})
+	c := a.cmd(TypePluginReload, PluginReload{PluginName: "pg", ReloadID: "r0"})
+	if _, err := a.applyCmd(c); err != nil {
+		t.Fatal(err)
+	}
+	a.s.View(func(d *Data) {
+		if got, want := d.Reloads["r0"], (Reload{Time: c.Time.UTC(), Index: a.index}); got != want || len(d.ReloadLog) != 1 {
+			t.Fatalf("reload r0 = %+v (log %v), want %+v once", got, d.ReloadLog, want)
+		}
+	})
+	for i := 1; i <= MaxReloads; i++ {
+		a.must(TypePluginReload, PluginReload{PluginName: "pg", ReloadID: fmt.Sprintf("r%d", i)})
+	}
+	a.s.View(func(d *Data) {
+		if _, ok := d.Reloads["r0"]; ok || len(d.Reloads) != MaxReloads || len(d.ReloadLog) != MaxReloads || d.ReloadLog[0] != "r1" {
+			t.Fatalf("after %d more reloads: r0 kept %v, %d recorded, log starts %q", MaxReloads, ok, len(d.Reloads), d.ReloadLog[0])
+		}
+	})
+	before := a.snapshot()
+	b := newApplier(t)
+	if err := b.s.Restore(bytes.NewReader(before)); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(b.snapshot(), before) {
+		t.Fatal("restored reloads encode differently")
 	}
 }
 

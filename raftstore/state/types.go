@@ -150,7 +150,21 @@ type Data struct {
 	Applied map[string]uint64 `json:"applied"`
 	Log     []AppliedEvent    `json:"log"`
 	Index   uint64            `json:"index"`
+	// Reloads are the API's plugin reloads by reload id, for sys/plugins/reload/backend/status;
+	// ReloadLog keeps their ids in log order, bounded by MaxReloads, oldest first out.
+	Reloads   map[string]Reload `json:"reloads,omitempty"`
+	ReloadLog []string          `json:"reload_log,omitempty"`
 }
+
+// Reload is one committed plugin reload: when it was asked (its last command's time, the
+// same on every node) and the log index that applied it.
+type Reload struct {
+	Time  time.Time `json:"time"`
+	Index uint64    `json:"index"`
+}
+
+// MaxReloads bounds the remembered reload ids; an older id's status answers 404.
+const MaxReloads = 1000
 
 // Policy is one stored ACL policy: its name and the HCL text the operator wrote.
 type Policy struct {
