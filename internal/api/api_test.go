@@ -745,8 +745,12 @@ func TestReplyShapes(t *testing.T) {
 	}
 
 	r = do(t, h, "GET", "/v1/sys/mounts", nil)
-	if m, _ := r.body["database/"].(map[string]any); r.status != 200 || m["type"] != "database" || r.dataOf(t)["team/db/"] == nil {
+	if m, _ := r.body["database/"].(map[string]any); r.status != 200 || m["type"] != "database" || m["description"] != "db" || m["accessor"] != "database_0a1b2c3d" || r.dataOf(t)["team/db/"] == nil {
 		t.Errorf("mounts (listed both at the top level and under data): %d %s", r.status, r.raw)
+	}
+	r = do(t, h, "GET", "/v1/sys/mounts/database", nil)
+	if d := r.dataOf(t); r.status != 200 || d["description"] != "db" || d["accessor"] != "database_0a1b2c3d" {
+		t.Errorf("one mount: %d %s", r.status, r.raw)
 	}
 	r = do(t, h, "GET", "/v1/sys/mounts/nowhere", nil)
 	if r.status != 404 || !strings.Contains(r.errs(), "no mount at nowhere/") {

@@ -143,7 +143,7 @@ type fakeSecrets struct {
 
 func newFakeSecrets() *fakeSecrets {
 	return &fakeSecrets{mounts: map[string]database.Mount{
-		"database/": {Path: "database/", Type: "database", Description: "db"},
+		"database/": {Path: "database/", Type: "database", Description: "db", Accessor: "database_0a1b2c3d"},
 		"team/db/":  {Path: "team/db/", Type: "database"},
 	}}
 }

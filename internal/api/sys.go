@@ -483,7 +483,7 @@ func apiSource(eventID string) database.Source {
 }
 
 func mountView(m database.Mount) map[string]any {
-	return map[string]any{"type": m.Type, "description": m.Description, "config": map[string]any{}, "options": map[string]any{},
+	return map[string]any{"type": m.Type, "description": m.Description, "accessor": m.Accessor, "config": map[string]any{}, "options": map[string]any{},
 		"local": false, "seal_wrap": false, "plugin_version": m.PluginVersion, "running_plugin_version": m.PluginVersion}
 }
 

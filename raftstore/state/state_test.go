@@ -100,7 +100,7 @@ func base(t *testing.T) *applier {
 	t.Helper()
 	a := newApplier(t)
 	a.must(TypeCatalogPut, CatalogPut{Entry: catalog.Entry{Type: catalog.TypeDatabase, Name: "pg", SHA256: strings.Repeat("ab", 32), Command: "pg"}})
-	a.must(TypeMountPut, MountPut{Mount: Mount{Path: "database", Type: "database"}})
+	a.must(TypeMountPut, MountPut{Mount: Mount{Path: "database", Type: "database", Accessor: "database_00000001"}})
 	a.must(TypeConnPut, ConnPut{Connection: Connection{Mount: "database/", Name: "db1", PluginName: "pg", AllowedRoles: []string{"ro"}, Config: []byte("sealed")}})
 	return a
 }
@@ -218,6 +218,7 @@ func TestRefusals(t *testing.T) {
 		msg     string
 	}{
 		{"unknown command", "nope", map[string]string{}, ErrUnknownCommand, "nope"},
+		{"mount with a taken accessor", TypeMountPut, MountPut{Mount: Mount{Path: "other", Type: "database", Accessor: "database_00000001"}}, ErrExists, "database_00000001"},
 		{"mount twice", TypeMountPut, MountPut{Mount: Mount{Path: "database/", Type: "database"}}, ErrExists, "already in use"},
 		{"mount unknown type", TypeMountPut, MountPut{Mount: Mount{Path: "kv", Type: "kv"}}, ErrInvalid, "unknown secrets engine type"},
 		{"conn unknown plugin", TypeConnPut, ConnPut{Connection: Connection{Mount: "database", Name: "x", PluginName: "mysql", Config: []byte("c")}}, ErrInvalid, "mysql"},

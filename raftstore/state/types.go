@@ -43,9 +43,12 @@ type NATSIdentity struct {
 
 // Mount is an enabled secrets engine.
 type Mount struct {
-	Path          string    `json:"path"`
-	Type          string    `json:"type"`
-	Description   string    `json:"description,omitempty"`
+	Path        string `json:"path"`
+	Type        string `json:"type"`
+	Description string `json:"description,omitempty"`
+	// Accessor names the mount as OpenBao's do ("database_" and 8 hex digits), generated on
+	// the active node before the mount is proposed; unique among the mounts.
+	Accessor      string    `json:"accessor,omitempty"`
 	PluginName    string    `json:"plugin_name,omitempty"`
 	PluginVersion string    `json:"plugin_version,omitempty"`
 	Created       time.Time `json:"created"`
