@@ -466,6 +466,7 @@ func (p *Pool) Verify(ctx context.Context, e catalog.Entry) (catalog.Entry, Meta
 	if err != nil {
 		return catalog.Entry{}, Metadata{}, fmt.Errorf("register %s: %w", describe(c), err)
 	}
+	c.SelfVersioned = c.Version == "" && v != ""
 	c.Version = v
 	return c, md, nil
 }

@@ -45,9 +45,11 @@ func TestVerifyRegistration(t *testing.T) {
 		given       string
 		env         []string
 		wantVersion string
+		wantSelf    bool     // the entry is marked self-versioned
 		wantErr     []string // substrings; nil means success
 	}{
-		{name: "no version given takes the plugin's", wantVersion: testplugin.Version},
+		{name: "no version given takes the plugin's", wantVersion: testplugin.Version, wantSelf: true},
+		{name: "neither gives a version", env: []string{testplugin.EnvVersion + "=" + testplugin.VersionNone}},
 		{name: "same version", given: "v0.1", wantVersion: "v0.1.0"},
 		{name: "plugin reports none", given: "v2.0.0", env: []string{testplugin.EnvVersion + "=" + testplugin.VersionNone}, wantVersion: "v2.0.0"},
 		{name: "version mismatch names both", given: "v0.1.0", env: []string{testplugin.EnvVersion + "=v9.9.9"}, wantErr: []string{"v0.1.0", "v9.9.9"}},
@@ -76,6 +78,9 @@ func TestVerifyRegistration(t *testing.T) {
 			}
 			if got.Version != tt.wantVersion {
 				t.Errorf("version = %q, want %q", got.Version, tt.wantVersion)
+			}
+			if got.SelfVersioned != tt.wantSelf {
+				t.Errorf("self-versioned = %v, want %v", got.SelfVersioned, tt.wantSelf)
 			}
 			if !md.Multiplexed || md.Type != testplugin.TypeName {
 				t.Errorf("metadata = %+v, want multiplexed %q", md, testplugin.TypeName)

@@ -422,13 +422,14 @@ func TestActions(t *testing.T) {
 			want: 204, sec: []string{"RegisterPlugin database pg v1.0.0 abc pg [-a -b] [A=1]"}},
 		{name: "read plugin", method: "GET", path: "/v1/sys/plugins/catalog/database/pg?version=v1", want: 200, sec: []string{"ReadPlugin database pg v1"}},
 		{name: "delete plugin", method: "DELETE", path: "/v1/sys/plugins/catalog/database/pg", want: 204, sec: []string{"DeletePlugin database pg "}},
+		{name: "delete plugin with an empty version, as bao plugin deregister sends", method: "DELETE", path: "/v1/sys/plugins/catalog/database/pg?version=", want: 204, sec: []string{"DeletePlugin database pg "}},
 		{name: "enable mount", method: "POST", path: "/v1/sys/mounts//team/pg", body: map[string]any{"type": "database", "description": "d", "plugin_version": "v2"},
 			want: 204, sec: []string{"EnableMount team/pg/ database d  v2"}},
 		{name: "disable mount", method: "DELETE", path: "/v1/sys/mounts/database", want: 204, sec: []string{"DisableMount database/ api"}},
 		{name: "reload by plugin", method: "PUT", path: "/v1/sys/plugins/reload/backend", body: map[string]any{"plugin": "pg"},
-			want: 200, sec: []string{"Reload pg  api true"}},
+			want: 200, sec: []string{"Reload pg  api true true"}},
 		{name: "reload by mounts", method: "PUT", path: "/v1/sys/plugins/reload/backend", body: map[string]any{"mounts": []string{"database", "team/db/"}},
-			want: 200, sec: []string{"Reload  database api true", "Reload  team/db/ api true"}},
+			want: 200, sec: []string{"Reload  database api true true", "Reload  team/db/ api true true"}},
 		{name: "write config", method: "POST", path: "/v1/team/db/config/pg",
 			body: map[string]any{"plugin_name": "pg", "allowed_roles": "ro,rw", "connection_url": "postgres://{{username}}@h/db"},
 			want: 204, sec: []string{"WriteConfig team/db/ pg pg [ro rw] [connection_url=postgres://{{username}}@h/db] api"}},
@@ -465,6 +466,49 @@ func TestActions(t *testing.T) {
 			}
 			if got := s.got(); !reflect.DeepEqual(got, tt.sec) {
 				t.Errorf("secrets calls %q, want %q", got, tt.sec)
+			}
+		})
+	}
+}
+
+// TestReloadStatus: sys/plugins/reload/backend/status answers a recorded reload id in
+// OpenBao's shape, and refuses a missing id, an unknown one, another method and a caller
+// without the right token, reading nothing then.
+func TestReloadStatus(t *testing.T) {
+	at := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name   string
+		method string
+		query  string
+		hdr    []string
+		want   int
+		reads  int // ReloadStatus calls
+	}{
+		{name: "known id", method: "GET", query: "?reload_id=r1", want: 200, reads: 1},
+		{name: "unknown id", method: "GET", query: "?reload_id=r2", want: 404, reads: 1},
+		{name: "no id", method: "GET", want: 400},
+		{name: "put", method: "PUT", query: "?reload_id=r1", want: 405},
+		{name: "no token", method: "GET", query: "?reload_id=r1", hdr: []string{TokenHeader, ""}, want: 403},
+		{name: "wrong token", method: "GET", query: "?reload_id=r1", hdr: []string{TokenHeader, "nope"}, want: 403},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newFakeSecrets()
+			s.reloads = map[string]database.Reload{"r1": {Time: at, Index: 9}}
+			r := do(t, newTestServer(newFakeNode(), s), tt.method, "/v1/sys/plugins/reload/backend/status"+tt.query, nil, tt.hdr...)
+			if r.status != tt.want {
+				t.Fatalf("status %d, want %d: %s", r.status, tt.want, r.raw)
+			}
+			if got := len(s.got()); got != tt.reads {
+				t.Fatalf("secrets calls %q, want %d ReloadStatus", s.got(), tt.reads)
+			}
+			if tt.want != 200 {
+				return
+			}
+			want := map[string]any{"reload_id": "r1", "timestamp": "2026-12-03T09:00:00Z",
+				"results": map[string]any{"n1": map[string]any{"timestamp": "2026-12-03T09:00:00Z", "error": ""}}}
+			if d := r.dataOf(t); !reflect.DeepEqual(d, want) {
+				t.Fatalf("data %v, want %v", d, want)
 			}
 		})
 	}
@@ -612,13 +656,40 @@ func TestUnknownFieldsIgnored(t *testing.T) {
 	}
 }
 
+// TestLeaseLookupView: sys/leases/lookup answers OpenBao's fields; last_renewal is null until
+// a renewal and then its time, and an expired lease has ttl 0, not a negative count.
+func TestLeaseLookupView(t *testing.T) {
+	now := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
+	renewed := now.Add(-time.Minute)
+	tests := []struct {
+		name        string
+		lease       database.Lease
+		wantTTL     int64
+		wantRenewal any
+	}{
+		{name: "never renewed", lease: database.Lease{ID: "l1", Issued: now.Add(-time.Hour), Expires: now.Add(90 * time.Second)}, wantTTL: 90, wantRenewal: nil},
+		{name: "renewed", lease: database.Lease{ID: "l1", Issued: now.Add(-time.Hour), Expires: now.Add(time.Hour), LastRenewal: renewed, Renewable: true}, wantTTL: 3600, wantRenewal: renewed},
+		{name: "expired", lease: database.Lease{ID: "l1", Issued: now.Add(-time.Hour), Expires: now.Add(-time.Second)}, wantTTL: 0, wantRenewal: nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := leaseLookupView(tt.lease, now)
+			want := map[string]any{"id": "l1", "issue_time": tt.lease.Issued, "expire_time": tt.lease.Expires,
+				"last_renewal": tt.wantRenewal, "renewable": tt.lease.Renewable, "ttl": tt.wantTTL}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("lookup = %#v, want %#v", got, want)
+			}
+		})
+	}
+}
+
 // TestReplyShapes checks OpenBao's JSON shapes of the replies built from the interfaces'
 // values: creds, leases, roles, the catalog, mounts, lists and the lifecycle.
 func TestReplyShapes(t *testing.T) {
 	n, s := newFakeNode(), newFakeSecrets()
 	s.secret = database.Secret{LeaseID: "database/creds/ro/abc", LeaseDuration: time.Hour, Renewable: true, Data: map[string]any{"username": "u", "password": "p"}}
 	s.role = database.Role{Mount: "database/", Name: "ro", DBName: "pg", CreationStatements: []string{"CREATE"}, DefaultTTL: time.Hour, MaxTTL: 2 * time.Hour}
-	s.lease = database.Lease{ID: "l1", Renewable: true, Issued: time.Unix(100, 0).UTC(), Expires: time.Now().Add(time.Hour)}
+	s.lease = database.Lease{ID: "l1", Renewable: true, Issued: time.Unix(100, 0).UTC(), Expires: time.Now().Add(time.Hour), LastRenewal: time.Unix(200, 0).UTC()}
 	s.listing = database.CatalogListing{
 		Names:   map[catalog.Type][]string{catalog.TypeDatabase: {"pg"}, catalog.TypeAuth: nil, catalog.TypeSecret: nil},
 		Entries: []catalog.Entry{{Name: "pg", Type: catalog.TypeDatabase, Version: "v1", SHA256: "abc", Command: "pg"}},
@@ -646,7 +717,8 @@ func TestReplyShapes(t *testing.T) {
 		t.Errorf("renew: %d %s", r.status, r.raw)
 	}
 	r = do(t, h, "PUT", "/v1/sys/leases/lookup", map[string]any{"lease_id": "l1"})
-	if d := r.dataOf(t); r.status != 200 || d["id"] != "l1" || d["renewable"] != true || d["ttl"].(float64) < 3500 {
+	if d := r.dataOf(t); r.status != 200 || d["id"] != "l1" || d["renewable"] != true || d["ttl"].(float64) < 3500 ||
+		d["issue_time"] != "1970-01-01T00:01:40Z" || d["last_renewal"] != "1970-01-01T00:03:20Z" {
 		t.Errorf("lookup: %d %s", r.status, r.raw)
 	}
 
@@ -673,8 +745,12 @@ func TestReplyShapes(t *testing.T) {
 	}
 
 	r = do(t, h, "GET", "/v1/sys/mounts", nil)
-	if m, _ := r.body["database/"].(map[string]any); r.status != 200 || m["type"] != "database" || r.dataOf(t)["team/db/"] == nil {
+	if m, _ := r.body["database/"].(map[string]any); r.status != 200 || m["type"] != "database" || m["description"] != "db" || m["accessor"] != "database_0a1b2c3d" || r.dataOf(t)["team/db/"] == nil {
 		t.Errorf("mounts (listed both at the top level and under data): %d %s", r.status, r.raw)
+	}
+	r = do(t, h, "GET", "/v1/sys/mounts/database", nil)
+	if d := r.dataOf(t); r.status != 200 || d["description"] != "db" || d["accessor"] != "database_0a1b2c3d" {
+		t.Errorf("one mount: %d %s", r.status, r.raw)
 	}
 	r = do(t, h, "GET", "/v1/sys/mounts/nowhere", nil)
 	if r.status != 404 || !strings.Contains(r.errs(), "no mount at nowhere/") {

@@ -154,13 +154,14 @@ type fakeSecrets struct {
 	static      database.StaticRole
 	secret      database.Secret
 	lease       database.Lease
+	reloads     map[string]database.Reload
 	staticCreds map[string]any
 	conns       []string
 }
 
 func newFakeSecrets() *fakeSecrets {
 	return &fakeSecrets{mounts: map[string]database.Mount{
-		"database/": {Path: "database/", Type: "database", Description: "db"},
+		"database/": {Path: "database/", Type: "database", Description: "db", Accessor: "database_0a1b2c3d"},
 		"team/db/":  {Path: "team/db/", Type: "database"},
 	}}
 }
@@ -208,7 +209,12 @@ func (f *fakeSecrets) DisableMount(_ context.Context, path string, src database.
 	return f.call("DisableMount", path, src.From)
 }
 func (f *fakeSecrets) Reload(_ context.Context, plugin, mount string, src database.Source) (uint64, error) {
-	return 7, f.call("Reload", plugin, mount, src.From, src.EventID != "")
+	return 7, f.call("Reload", plugin, mount, src.From, src.EventID != "", src.ReloadID != "")
+}
+func (f *fakeSecrets) ReloadStatus(id string) (database.Reload, bool) {
+	_ = f.call("ReloadStatus", id)
+	r, ok := f.reloads[id]
+	return r, ok
 }
 func (f *fakeSecrets) PluginConnections(mount, plugin string) []string { return f.conns }
 func (f *fakeSecrets) ListConfigs(string) []string                     { return f.configs }

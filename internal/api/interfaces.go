@@ -88,6 +88,8 @@ type Secrets interface {
 	DisableMount(ctx context.Context, path string, src database.Source) error
 	// Reload restarts a plugin's instances, everywhere or on one mount.
 	Reload(ctx context.Context, pluginName, mount string, src database.Source) (uint64, error)
+	// ReloadStatus reads a reload recorded under the id the API answered.
+	ReloadStatus(id string) (database.Reload, bool)
 	// PluginConnections lists a mount's connections that use a plugin.
 	PluginConnections(mount, pluginName string) []string
 

@@ -396,7 +396,13 @@ func (s *Server) catalogPut(w http.ResponseWriter, r *http.Request, typ, name st
 	return nil
 }
 
-func (s *Server) reload(w http.ResponseWriter, r *http.Request, _ string) error {
+func (s *Server) reload(w http.ResponseWriter, r *http.Request, rest string) error {
+	if rest == "status" {
+		return s.reloadStatus(w, r)
+	}
+	if rest != "" {
+		return errStatus(http.StatusNotFound, "no handler for sys/plugins/reload/backend/%s: use status", rest)
+	}
 	if err := requireMethod(r, http.MethodPut, http.MethodPost); err != nil {
 		return err
 	}
@@ -430,16 +436,44 @@ func (s *Server) reload(w http.ResponseWriter, r *http.Request, _ string) error 
 	defer cancel()
 	id := rand.Text()
 	if plugin != "" {
-		if _, err := s.secrets.Reload(ctx, plugin, "", apiSource(id)); err != nil {
+		if _, err := s.secrets.Reload(ctx, plugin, "", reloadSource(id, id)); err != nil {
 			return err
 		}
 	}
 	for i, m := range mounts {
-		if _, err := s.secrets.Reload(ctx, "", m, apiSource(fmt.Sprintf("%s-%d", id, i))); err != nil {
+		if _, err := s.secrets.Reload(ctx, "", m, reloadSource(fmt.Sprintf("%s-%d", id, i), id)); err != nil {
 			return err
 		}
 	}
 	writeJSON(w, http.StatusOK, data(map[string]any{"reload_id": id}))
+	return nil
+}
+
+// reloadSource is a reload asked through the HTTP API under an event id, recorded under the
+// reload id the reply names.
+func reloadSource(eventID, reloadID string) database.Source {
+	src := apiSource(eventID)
+	src.ReloadID = reloadID
+	return src
+}
+
+// reloadStatus answers sys/plugins/reload/backend/status?reload_id= in OpenBao's shape. The
+// results name the answering node: it has applied the reload, which every node applies from
+// the same committed command.
+func (s *Server) reloadStatus(w http.ResponseWriter, r *http.Request) error {
+	if err := requireMethod(r, http.MethodGet); err != nil {
+		return err
+	}
+	id := r.URL.Query().Get("reload_id")
+	if id == "" {
+		return errStatus(http.StatusBadRequest, "reload_id is required")
+	}
+	rec, ok := s.secrets.ReloadStatus(id)
+	if !ok {
+		return errStatus(http.StatusNotFound, "no reload with id %q", id)
+	}
+	writeJSON(w, http.StatusOK, data(map[string]any{"reload_id": id, "timestamp": rec.Time,
+		"results": map[string]any{s.node.Config().NodeID: map[string]any{"timestamp": rec.Time, "error": ""}}}))
 	return nil
 }
 
@@ -451,7 +485,7 @@ func apiSource(eventID string) database.Source {
 }
 
 func mountView(m database.Mount) map[string]any {
-	return map[string]any{"type": m.Type, "description": m.Description, "config": map[string]any{}, "options": map[string]any{},
+	return map[string]any{"type": m.Type, "description": m.Description, "accessor": m.Accessor, "config": map[string]any{}, "options": map[string]any{},
 		"local": false, "seal_wrap": false, "plugin_version": m.PluginVersion, "running_plugin_version": m.PluginVersion}
 }
 
@@ -553,11 +587,21 @@ func (s *Server) leases(w http.ResponseWriter, r *http.Request, rest string) err
 		if err != nil {
 			return err
 		}
-		writeJSON(w, http.StatusOK, data(map[string]any{"id": l.ID, "issue_time": l.Issued, "expire_time": l.Expires,
-			"last_renewal": nil, "renewable": l.Renewable, "ttl": int64(time.Until(l.Expires).Seconds())}))
+		writeJSON(w, http.StatusOK, data(leaseLookupView(l, time.Now())))
 		return nil
 	}
 	return errStatus(http.StatusNotFound, "no handler for sys/leases/%s: use renew, revoke or lookup", rest)
+}
+
+// leaseLookupView is OpenBao's sys/leases/lookup reply: last_renewal is null until the lease
+// is renewed, and ttl counts whole seconds left, never below zero (OpenBao has no path field).
+func leaseLookupView(l database.Lease, now time.Time) map[string]any {
+	out := map[string]any{"id": l.ID, "issue_time": l.Issued, "expire_time": l.Expires,
+		"last_renewal": nil, "renewable": l.Renewable, "ttl": max(int64(l.Expires.Sub(now).Round(time.Second).Seconds()), 0)}
+	if !l.LastRenewal.IsZero() {
+		out["last_renewal"] = l.LastRenewal
+	}
+	return out
 }
 
 // lifecycleFilter is what sys/lifecycle's query selects; the zero value selects everything.

@@ -72,6 +72,10 @@ type Entry struct {
 	// SealedEnv is Env sealed by the active node's barrier (invariant 7: the catalog env may
 	// hold secrets, so replicated state keeps only this, and Env stays empty there).
 	SealedEnv []byte `json:"sealed_env,omitempty"`
+	// SelfVersioned marks an entry registered without a version whose version is the one the
+	// plugin reported: OpenBao's client deregisters it with an empty version, so a delete
+	// without a version finds it (see the replicated state's catalog delete).
+	SelfVersioned bool `json:"self_versioned,omitempty"`
 }
 
 // String describes the entry for logs and errors without the values of its environment,

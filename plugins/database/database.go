@@ -41,6 +41,9 @@ type ConfigInput struct {
 type Source struct {
 	EventID string
 	From    command.Source
+	// ReloadID is the reload id the API answered, recorded with a reload for its status
+	// (sys/plugins/reload/backend/status); empty for every other change.
+	ReloadID string
 }
 
 // APISource is a change asked through the HTTP API.
@@ -270,11 +273,20 @@ func (e *Engine) Reload(ctx context.Context, pluginName, mount string, src Sourc
 	if !mounted {
 		return 0, fmt.Errorf("%w: no mount at %s", ErrNotFound, state.NormalizeMount(mount))
 	}
-	r, err := e.cluster.Propose(ctx, state.TypePluginReload, src.EventID, src.From, state.PluginReload{PluginName: pluginName, Mount: mount})
+	r, err := e.cluster.Propose(ctx, state.TypePluginReload, src.EventID, src.From, state.PluginReload{PluginName: pluginName, Mount: mount, ReloadID: src.ReloadID})
 	if err != nil {
 		return 0, err
 	}
 	return r.Index, nil
+}
+
+// ReloadStatus reads a recorded reload by its id from this node's state (false when unknown
+// or forgotten past state.MaxReloads).
+func (e *Engine) ReloadStatus(id string) (Reload, bool) {
+	var r Reload
+	var ok bool
+	e.cluster.State().View(func(d *state.Data) { r, ok = d.Reloads[id] })
+	return r, ok
 }
 
 // WriteRole creates or replaces a dynamic role.

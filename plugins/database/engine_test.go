@@ -3,6 +3,7 @@ package database
 import (
 	"context"
 	"errors"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -21,6 +22,27 @@ import (
 
 // TestConfigWriteReadDelete: a config is verified against the database before it is stored,
 // sealed, shown redacted, merged on update, and deleted (twice is still success).
+// TestEnableMountAccessor: enabling a mount stores the description given and an accessor
+// drawn before the proposal, shaped as OpenBao's and different for each mount.
+func TestEnableMountAccessor(t *testing.T) {
+	f := newFixture(t, false)
+	ctx := context.Background()
+	seen := map[string]bool{}
+	for _, p := range []string{"db2", "team/db3"} {
+		if err := f.e.EnableMount(ctx, Mount{Path: p, Type: "database", Description: "desc " + p}); err != nil {
+			t.Fatal(err)
+		}
+		m, ok := f.e.ReadMount(p)
+		if !ok {
+			t.Fatalf("mount %s missing", p)
+		}
+		if !regexp.MustCompile(`^database_[0-9a-f]{8}$`).MatchString(m.Accessor) || seen[m.Accessor] || m.Description != "desc "+p {
+			t.Fatalf("mount %s: accessor %q (seen before: %v), description %q", p, m.Accessor, seen[m.Accessor], m.Description)
+		}
+		seen[m.Accessor] = true
+	}
+}
+
 func TestConfigWriteReadDelete(t *testing.T) {
 	f := newFixture(t, false)
 	ctx := context.Background()

@@ -2,6 +2,8 @@ package database
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"strings"
 
 	"github.com/baton-hq/baton/raftstore/state"
@@ -18,6 +20,8 @@ type (
 	StaticRole = state.StaticRole
 	// Lease is an issued credential's lease.
 	Lease = state.Lease
+	// Reload is a recorded plugin reload.
+	Reload = state.Reload
 )
 
 // Sentinel errors of the engine's operations (the state's own, which the state enforces).
@@ -41,8 +45,17 @@ func (e *Engine) EnableMount(ctx context.Context, m Mount) error {
 		return err
 	}
 	m.Path = state.NormalizeMount(m.Path)
+	m.Accessor = newAccessor(m.Type)
 	_, err := e.cluster.Propose(ctx, state.TypeMountPut, "", APISource.From, state.MountPut{Mount: m})
 	return err
+}
+
+// newAccessor makes a mount accessor as OpenBao's look: the type, "_", 8 random hex digits.
+// It is drawn here, before the proposal, so that every node stores the same one.
+func newAccessor(typ string) string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails (it panics instead)
+	return typ + "_" + hex.EncodeToString(b)
 }
 
 // Mounts lists the mounts by path.

@@ -33,7 +33,10 @@ func (t *txn) catalogDelete(p CatalogDelete) error {
 		}
 		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	if p.Version == "" && e.Version != "" {
+	// Without a version, the entry Get picks is deleted when it is unversioned or was
+	// registered without one (the plugin named its own version: OpenBao's client sends an
+	// empty version to deregister it); any other versioned entry must be named.
+	if p.Version == "" && e.Version != "" && (e.Builtin || !e.SelfVersioned) {
 		return fmt.Errorf("%w: %s plugin %q has versions; name the version to delete", ErrInvalid, p.Type, p.Name)
 	}
 	if err := t.d.Catalog.Delete(p.Type, p.Name, e.Version); err != nil {

@@ -188,6 +188,8 @@ type LifecycleBroadcast struct {
 type PluginReload struct {
 	PluginName string `json:"plugin_name,omitempty"`
 	Mount      string `json:"mount,omitempty"`
+	// ReloadID, when set, records the reload for its status (several mounts share one id).
+	ReloadID string `json:"reload_id,omitempty"`
 }
 
 // StaticRotateBegin commits a static role's rotation WAL entry before the database changes.

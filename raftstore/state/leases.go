@@ -38,6 +38,7 @@ func (t *txn) leaseRenew(p LeaseRenew) error {
 		return fmt.Errorf("%w: expires: %w", ErrInvalid, err)
 	}
 	l.Expires = exp
+	l.LastRenewal = t.c.Time.UTC()
 	t.d.Leases[p.ID] = l
 	return nil
 }

@@ -87,7 +87,29 @@ func (t *txn) pluginReload(p PluginReload) error {
 			}
 		}
 	}
+	if p.ReloadID != "" {
+		// Last, so that a refused reload records nothing.
+		t.recordReload(p.ReloadID)
+	}
 	return nil
+}
+
+// recordReload remembers a reload id with the command's time, forgetting the oldest past
+// MaxReloads so every node keeps the same ones.
+func (t *txn) recordReload(id string) {
+	if t.d.Reloads == nil {
+		t.d.Reloads = map[string]Reload{}
+	}
+	if _, ok := t.d.Reloads[id]; !ok {
+		t.d.ReloadLog = append(t.d.ReloadLog, id)
+	}
+	t.d.Reloads[id] = Reload{Time: t.c.Time.UTC(), Index: t.index}
+	if over := len(t.d.ReloadLog) - MaxReloads; over > 0 {
+		for _, old := range t.d.ReloadLog[:over] {
+			delete(t.d.Reloads, old)
+		}
+		t.d.ReloadLog = slices.Clone(t.d.ReloadLog[over:])
+	}
 }
 
 // CatalogHasName tells whether any catalog entry, of any type and version, has the name: what a

@@ -26,9 +26,12 @@ func (t *txn) mountPut(p MountPut) error {
 	if m.Type != "database" {
 		return fmt.Errorf("%w: unknown secrets engine type %q (Baton serves \"database\")", ErrInvalid, m.Type)
 	}
-	for existing := range t.d.Mounts {
+	for existing, em := range t.d.Mounts {
 		if strings.HasPrefix(existing, m.Path) || strings.HasPrefix(m.Path, existing) {
 			return fmt.Errorf("%w: path is already in use at %s", ErrExists, existing)
+		}
+		if m.Accessor != "" && em.Accessor == m.Accessor {
+			return fmt.Errorf("%w: accessor %q is already the mount %s's", ErrExists, m.Accessor, existing)
 		}
 	}
 	m.Created = t.c.Time

@@ -100,7 +100,7 @@ func base(t *testing.T) *applier {
 	t.Helper()
 	a := newApplier(t)
 	a.must(TypeCatalogPut, CatalogPut{Entry: catalog.Entry{Type: catalog.TypeDatabase, Name: "pg", SHA256: strings.Repeat("ab", 32), Command: "pg"}})
-	a.must(TypeMountPut, MountPut{Mount: Mount{Path: "database", Type: "database"}})
+	a.must(TypeMountPut, MountPut{Mount: Mount{Path: "database", Type: "database", Accessor: "database_00000001"}})
 	a.must(TypeConnPut, ConnPut{Connection: Connection{Mount: "database/", Name: "db1", PluginName: "pg", AllowedRoles: []string{"ro"}, Config: []byte("sealed")}})
 	return a
 }
@@ -218,6 +218,7 @@ func TestRefusals(t *testing.T) {
 		msg     string
 	}{
 		{"unknown command", "nope", map[string]string{}, ErrUnknownCommand, "nope"},
+		{"mount with a taken accessor", TypeMountPut, MountPut{Mount: Mount{Path: "other", Type: "database", Accessor: "database_00000001"}}, ErrExists, "database_00000001"},
 		{"mount twice", TypeMountPut, MountPut{Mount: Mount{Path: "database/", Type: "database"}}, ErrExists, "already in use"},
 		{"mount unknown type", TypeMountPut, MountPut{Mount: Mount{Path: "kv", Type: "kv"}}, ErrInvalid, "unknown secrets engine type"},
 		{"conn unknown plugin", TypeConnPut, ConnPut{Connection: Connection{Mount: "database", Name: "x", PluginName: "mysql", Config: []byte("c")}}, ErrInvalid, "mysql"},
@@ -233,6 +234,7 @@ func TestRefusals(t *testing.T) {
 		{"rollback unknown wal", TypeRollbackStart, RollbackStart{WALID: "nope"}, ErrNotFound, "nope"},
 		{"reload unknown plugin", TypePluginReload, PluginReload{PluginName: "mysql"}, ErrNotFound, `"mysql"`},
 		{"reload unknown mount", TypePluginReload, PluginReload{Mount: "nope"}, ErrNotFound, "nope/"},
+		{"reload unknown plugin records no reload", TypePluginReload, PluginReload{PluginName: "mysql", ReloadID: "r1"}, ErrNotFound, `"mysql"`},
 		{"init twice", TypeInit, Init{Seal: Seal{KeyCheck: []byte("k")}}, ErrExists, "already initialized"},
 	}
 	for _, tt := range tests {
@@ -395,6 +397,118 @@ func TestRoleDeletes(t *testing.T) {
 	}
 	if _, err := a.apply(TypeStaticRoleDelete, RoleRef{Mount: "database", Name: "ro"}); !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "static role") {
 		t.Fatalf("delete of a missing static role: %v", err)
+	}
+}
+
+// TestCatalogDeleteWithoutVersion: OpenBao's client deregisters with an empty version; that
+// deletes an entry registered without a version even when the plugin named its own, and
+// still refuses to guess among versions an operator named.
+func TestCatalogDeleteWithoutVersion(t *testing.T) {
+	sha := strings.Repeat("ab", 32)
+	tests := []struct {
+		name    string
+		entries []catalog.Entry
+		want    error    // nil: the delete succeeds
+		left    []string // versions still registered afterwards
+	}{
+		{name: "self-versioned", entries: []catalog.Entry{{Version: "v1.2.0", SelfVersioned: true}}},
+		{name: "self-versioned beside an older named version", entries: []catalog.Entry{{Version: "v1.0.0"}, {Version: "v1.2.0", SelfVersioned: true}}, left: []string{"v1.0.0"}},
+		{name: "named version", entries: []catalog.Entry{{Version: "v1.2.0"}}, want: ErrInvalid, left: []string{"v1.2.0"}},
+		{name: "newest named, older self-versioned", entries: []catalog.Entry{{Version: "v1.0.0", SelfVersioned: true}, {Version: "v1.2.0"}}, want: ErrInvalid, left: []string{"v1.0.0", "v1.2.0"}},
+		{name: "unversioned", entries: []catalog.Entry{{}, {Version: "v1.2.0"}}, left: []string{"v1.2.0"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := newApplier(t)
+			for _, e := range tt.entries {
+				e.Type, e.Name, e.SHA256, e.Command = catalog.TypeDatabase, "mysql", sha, "mysql"
+				a.must(TypeCatalogPut, CatalogPut{Entry: e})
+			}
+			before := withoutIndex(t, a.snapshot())
+			_, err := a.apply(TypeCatalogDelete, CatalogDelete{Type: string(catalog.TypeDatabase), Name: "mysql"})
+			if tt.want != nil {
+				if !errors.Is(err, tt.want) || !strings.Contains(err.Error(), "name the version") {
+					t.Fatalf("delete = %v, want %v asking for the version", err, tt.want)
+				}
+				if after := withoutIndex(t, a.snapshot()); !bytes.Equal(before, after) {
+					t.Fatal("refused delete changed the state")
+				}
+			} else if err != nil {
+				t.Fatalf("delete: %v", err)
+			}
+			var left []string
+			a.s.View(func(d *Data) {
+				for _, e := range d.Catalog.Versions(string(catalog.TypeDatabase), "mysql") {
+					left = append(left, e.Version)
+				}
+			})
+			if fmt.Sprint(left) != fmt.Sprint(tt.left) {
+				t.Fatalf("left %q, want %q", left, tt.left)
+			}
+		})
+	}
+}
+
+// TestLeaseRenewRecordsTheRenewal: a renewal records the command's time as the lease's last
+// renewal (what sys/leases/lookup reports), so every node holds the same value.
+func TestLeaseRenewRecordsTheRenewal(t *testing.T) {
+	a := base(t)
+	issued := epoch.Add(time.Minute)
+	a.must(TypeLeasePut, LeasePut{Lease: Lease{ID: "database/creds/ro/l1", Mount: "database/", Role: "ro", DBName: "db1", Issued: issued, Expires: issued.Add(time.Hour), MaxExpires: issued.Add(2 * time.Hour)}})
+	lease := func() Lease {
+		var l Lease
+		a.s.View(func(d *Data) { l = d.Leases["database/creds/ro/l1"] })
+		return l
+	}
+	if l := lease(); !l.LastRenewal.IsZero() {
+		t.Fatalf("a new lease has a last renewal: %v", l.LastRenewal)
+	}
+	exp := issued.Add(90 * time.Minute)
+	c := a.cmd(TypeLeaseRenew, LeaseRenew{ID: "database/creds/ro/l1", Expires: exp.Format(time.RFC3339Nano)})
+	if _, err := a.applyCmd(c); err != nil {
+		t.Fatal(err)
+	}
+	if l := lease(); !l.LastRenewal.Equal(c.Time) || !l.Expires.Equal(exp) {
+		t.Fatalf("after renewal: last renewal %v expires %v, want %v and %v", l.LastRenewal, l.Expires, c.Time, exp)
+	}
+}
+
+// TestReloadRecorded: a reload with a reload id is recorded with its command's time and
+// index (several mounts under one id keep the last), a reload without one records nothing,
+// and past MaxReloads the oldest id is forgotten.
+func TestReloadRecorded(t *testing.T) {
+	a := base(t)
+	a.must(TypePluginReload, PluginReload{PluginName: "pg"})
+	a.s.View(func(d *Data) {
+		if len(d.Reloads) != 0 {
+			t.Fatalf("a reload without an id was recorded: %v", d.Reloads)
+		}
+	})
+	a.must(TypePluginReload, PluginReload{Mount: "database", ReloadID: "r0"})
+	c := a.cmd(TypePluginReload, PluginReload{PluginName: "pg", ReloadID: "r0"})
+	if _, err := a.applyCmd(c); err != nil {
+		t.Fatal(err)
+	}
+	a.s.View(func(d *Data) {
+		if got, want := d.Reloads["r0"], (Reload{Time: c.Time.UTC(), Index: a.index}); got != want || len(d.ReloadLog) != 1 {
+			t.Fatalf("reload r0 = %+v (log %v), want %+v once", got, d.ReloadLog, want)
+		}
+	})
+	for i := 1; i <= MaxReloads; i++ {
+		a.must(TypePluginReload, PluginReload{PluginName: "pg", ReloadID: fmt.Sprintf("r%d", i)})
+	}
+	a.s.View(func(d *Data) {
+		if _, ok := d.Reloads["r0"]; ok || len(d.Reloads) != MaxReloads || len(d.ReloadLog) != MaxReloads || d.ReloadLog[0] != "r1" {
+			t.Fatalf("after %d more reloads: r0 kept %v, %d recorded, log starts %q", MaxReloads, ok, len(d.Reloads), d.ReloadLog[0])
+		}
+	})
+	before := a.snapshot()
+	b := newApplier(t)
+	if err := b.s.Restore(bytes.NewReader(before)); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(b.snapshot(), before) {
+		t.Fatal("restored reloads encode differently")
 	}
 }
 

@@ -43,9 +43,12 @@ type NATSIdentity struct {
 
 // Mount is an enabled secrets engine.
 type Mount struct {
-	Path          string    `json:"path"`
-	Type          string    `json:"type"`
-	Description   string    `json:"description,omitempty"`
+	Path        string `json:"path"`
+	Type        string `json:"type"`
+	Description string `json:"description,omitempty"`
+	// Accessor names the mount as OpenBao's do ("database_" and 8 hex digits), generated on
+	// the active node before the mount is proposed; unique among the mounts.
+	Accessor      string    `json:"accessor,omitempty"`
 	PluginName    string    `json:"plugin_name,omitempty"`
 	PluginVersion string    `json:"plugin_version,omitempty"`
 	Created       time.Time `json:"created"`
@@ -110,6 +113,9 @@ type Lease struct {
 	Expires    time.Time `json:"expires"`
 	MaxExpires time.Time `json:"max_expires"`
 	Renewable  bool      `json:"renewable"`
+	// LastRenewal is when the lease was last renewed (the renewal command's time, so every
+	// node records the same), zero until it is; sys/leases/lookup reports it as OpenBao does.
+	LastRenewal time.Time `json:"last_renewal,omitzero"`
 	// TTL is the role's default TTL at issue time: a renewal without an increment extends by it.
 	TTL time.Duration `json:"ttl"`
 	// RevocationStatements and RenewStatements are the role's at issue time, so a lease is
@@ -147,7 +153,21 @@ type Data struct {
 	Applied map[string]uint64 `json:"applied"`
 	Log     []AppliedEvent    `json:"log"`
 	Index   uint64            `json:"index"`
+	// Reloads are the API's plugin reloads by reload id, for sys/plugins/reload/backend/status;
+	// ReloadLog keeps their ids in log order, bounded by MaxReloads, oldest first out.
+	Reloads   map[string]Reload `json:"reloads,omitempty"`
+	ReloadLog []string          `json:"reload_log,omitempty"`
 }
+
+// Reload is one committed plugin reload: when it was asked (its last command's time, the
+// same on every node) and the log index that applied it.
+type Reload struct {
+	Time  time.Time `json:"time"`
+	Index uint64    `json:"index"`
+}
+
+// MaxReloads bounds the remembered reload ids; an older id's status answers 404.
+const MaxReloads = 1000
 
 // Policy is one stored ACL policy: its name and the HCL text the operator wrote.
 type Policy struct {
