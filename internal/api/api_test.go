@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/baton-hq/baton/test/testutil"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -522,21 +523,9 @@ func TestStepDownAnswersAtOnce(t *testing.T) {
 	if r.status != http.StatusNoContent {
 		t.Fatalf("step-down: %d %s", r.status, r.raw)
 	}
-	waitFor(t, func() bool { return len(n.got()) == 1 })
+	testutil.Eventually(t, 30*time.Second, "the step-down carried out in the background", func() bool { return len(n.got()) == 1 })
 	if got := n.got(); got[0] != "RequestStepDown" {
 		t.Fatalf("node calls %q, want RequestStepDown", got)
-	}
-}
-
-// waitFor waits for a condition the handler's background work makes true (bounded).
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 30s")
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 
