@@ -33,6 +33,11 @@ func (t *txn) initSeal(p Init) error {
 		return fmt.Errorf("%w: the cluster is already initialized", ErrExists)
 	}
 	p.Seal.Initialized = true
+	if p.RootToken != nil {
+		if err := t.tokenCreate(TokenCreate{Token: *p.RootToken}); err != nil {
+			return err
+		}
+	}
 	t.d.Seal = p.Seal
 	return nil
 }

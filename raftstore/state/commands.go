@@ -1,6 +1,8 @@
 package state
 
 import (
+	"time"
+
 	"github.com/baton-hq/baton/fsm"
 	"github.com/baton-hq/baton/plugins/catalog"
 	"github.com/baton-hq/baton/raftstore/command"
@@ -40,6 +42,10 @@ const (
 	TypeStaticRotateCommit command.Type = "static_rotate.commit"
 	TypePolicyPut          command.Type = "policy.put"
 	TypePolicyDelete       command.Type = "policy.delete"
+	TypeTokenCreate        command.Type = "token.create"
+	TypeTokenRenew         command.Type = "token.renew"
+	TypeTokenUse           command.Type = "token.use"
+	TypeTokenRevoke        command.Type = "token.revoke"
 	TypeNoop               command.Type = "noop"
 	TypeBatch              command.Type = "batch"
 )
@@ -54,9 +60,11 @@ type NodeRemove struct {
 	ID string `json:"id"`
 }
 
-// Init initialises the cluster's seal.
+// Init initialises the cluster's seal; RootToken, when set, is the root token's entry
+// (made with the salt in Seal.TokenSalt), created in the same command.
 type Init struct {
-	Seal Seal `json:"seal"`
+	Seal      Seal   `json:"seal"`
+	RootToken *Token `json:"root_token,omitempty"`
 }
 
 // CatalogPut registers a plugin; its env must already be sealed (Entry.Env empty).
@@ -224,4 +232,27 @@ type PolicyPut struct {
 // PolicyDelete removes an ACL policy.
 type PolicyDelete struct {
 	Name string `json:"name"`
+}
+
+// TokenCreate adds a token entry (hashes only; see Token).
+type TokenCreate struct {
+	Token Token `json:"token"`
+}
+
+// TokenRenew moves a token's expiry, settled on the active node.
+type TokenRenew struct {
+	ID         string    `json:"id"`
+	ExpireTime time.Time `json:"expire_time"`
+}
+
+// TokenUse spends one use of a token with a use limit.
+type TokenUse struct {
+	ID string `json:"id"`
+}
+
+// TokenRevoke revokes a token (by ID hash) with its children, or, with Orphan, alone, its
+// children becoming orphans.
+type TokenRevoke struct {
+	ID     string `json:"id"`
+	Orphan bool   `json:"orphan,omitempty"`
 }

@@ -22,6 +22,8 @@ type Seal struct {
 	Shares        int    `json:"shares,omitempty"`
 	Threshold     int    `json:"threshold,omitempty"`
 	RootTokenHash string `json:"root_token_hash,omitempty"`
+	// TokenSalt is the token store's HMAC salt, sealed by the barrier; made at init.
+	TokenSalt []byte `json:"token_salt,omitempty"`
 	// NATS are the cluster's NATS identities, created at init; nil for a cluster initialised
 	// before they existed.
 	NATS *NATSIdentities `json:"nats,omitempty"`
@@ -148,6 +150,10 @@ type Data struct {
 	// PoliciesVersion is the index of the last command that changed Policies: a compiled
 	// policy set is stale once it moves.
 	PoliciesVersion uint64 `json:"policies_version"`
+	// Tokens are the token entries by the salted hash of their id; TokenAccessors maps the
+	// salted hash of each accessor to its token's (tokens.go).
+	Tokens         map[string]Token  `json:"tokens"`
+	TokenAccessors map[string]string `json:"token_accessors"`
 	// Applied maps each applied command id to its index; Log keeps them in log order.
 	// Both are bounded by MaxApplied, oldest first out, identically on every node.
 	Applied map[string]uint64 `json:"applied"`
@@ -183,17 +189,19 @@ const MaxApplied = 100_000
 
 func newData() *Data {
 	return &Data{
-		Nodes:       map[string]Node{},
-		Catalog:     &catalog.Catalog{},
-		Mounts:      map[string]Mount{},
-		Connections: map[string]Connection{},
-		Roles:       map[string]Role{},
-		StaticRoles: map[string]StaticRole{},
-		Leases:      map[string]Lease{},
-		WAL:         wal.NewTable(),
-		Machines:    map[string]*fsm.Machine{},
-		Policies:    defaultPolicies(),
-		Applied:     map[string]uint64{},
+		Nodes:          map[string]Node{},
+		Catalog:        &catalog.Catalog{},
+		Mounts:         map[string]Mount{},
+		Connections:    map[string]Connection{},
+		Roles:          map[string]Role{},
+		StaticRoles:    map[string]StaticRole{},
+		Leases:         map[string]Lease{},
+		WAL:            wal.NewTable(),
+		Machines:       map[string]*fsm.Machine{},
+		Policies:       defaultPolicies(),
+		Tokens:         map[string]Token{},
+		TokenAccessors: map[string]string{},
+		Applied:        map[string]uint64{},
 	}
 }
 
