@@ -91,7 +91,7 @@ func do(t *testing.T, h http.Handler, method, path string, body any, hdr ...stri
 }
 
 func newTestServer(n *fakeNode, s *fakeSecrets) http.Handler {
-	return New(Config{Node: n, Secrets: s, Version: "v-test", MaxRequestSize: testMaxRequestSize}).Handler()
+	return New(Config{Node: n, Secrets: s, Tokens: newFakeTokens(n), Version: "v-test", MaxRequestSize: testMaxRequestSize}).Handler()
 }
 
 // TestHealth checks sys/health's status code in each node state, the code overrides of

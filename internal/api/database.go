@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/baton-hq/baton/internal/auth"
 	"github.com/baton-hq/baton/plugins/database"
 )
 
@@ -105,7 +106,19 @@ func (s *Server) database(w http.ResponseWriter, r *http.Request, p string) erro
 		if name == "" {
 			return errStatus(http.StatusBadRequest, "creds needs a role name: %screds/:role", mount)
 		}
-		sec, err := s.secrets.Creds(ctx, mount, name, "root")
+		// The lease records the token that asked, so that revoking the token revokes it.
+		display := "root"
+		if id, ok := auth.IdentityFrom(r.Context()); ok && s.tokens != nil {
+			owner, err := s.tokens.LeaseOwner(id)
+			if err != nil {
+				return err
+			}
+			ctx = database.WithLeaseOwner(ctx, owner)
+			if id.DisplayName != "" {
+				display = id.DisplayName
+			}
+		}
+		sec, err := s.secrets.Creds(ctx, mount, name, display)
 		if err != nil {
 			return err
 		}

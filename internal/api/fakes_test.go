@@ -66,7 +66,7 @@ type fakeNode struct {
 	leaderAddr  string
 	raftLeader  string
 	applied     uint64
-	token       string // the root token CheckRootToken accepts
+	token       string // the root token the fake token store resolves
 	initResult  core.InitResult
 	peers       []core.RaftServer
 	lifecycle   core.Lifecycle
@@ -118,13 +118,6 @@ func (f *fakeNode) NATSCredentials(role string) (core.NATSCredentials, error) {
 		return core.NATSCredentials{}, fmt.Errorf("%w: unknown role", core.ErrInvalidRequest)
 	}
 	return core.NATSCredentials{Role: role, PublicKey: "U-" + role, Seed: "SU-" + role, Cluster: f.cfg.Cluster, URL: "nats://127.0.0.1:4222"}, nil
-}
-
-func (f *fakeNode) CheckRootToken(token string) error {
-	if token == "" || token != f.token {
-		return fmt.Errorf("checking the token: %w", core.ErrPermissionDenied)
-	}
-	return nil
 }
 
 func (f *fakeNode) Init(_ context.Context, rootToken string) (core.InitResult, error) {
@@ -355,4 +348,78 @@ func (f *fakePolicies) snapshot() map[string]string {
 		out[k] = v
 	}
 	return out
+}
+
+// fakeTokens is a token store: the node's root token resolves to a root identity, the tokens
+// in ids to theirs, anything else is refused; its operations are recorded and answer what the
+// test set.
+type fakeTokens struct {
+	calls
+	node *fakeNode
+	ids  map[string]auth.Identity
+	// auth answers Create and Renew; info answers the lookups; accessors answers the list.
+	auth      auth.Auth
+	info      auth.TokenInfo
+	accessors []string
+	lastReq   auth.CreateRequest
+	resolved  int
+}
+
+func newFakeTokens(n *fakeNode) *fakeTokens {
+	return &fakeTokens{node: n, ids: map[string]auth.Identity{}}
+}
+
+func (f *fakeTokens) Resolve(_ context.Context, token string) (auth.Identity, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.resolved++
+	if token != "" && token == f.node.token {
+		return auth.Identity{Accessor: "root-accessor", Policies: []string{"root"}, DisplayName: "root", Root: true}, nil
+	}
+	if id, ok := f.ids[token]; ok && token != "" {
+		return id, nil
+	}
+	return auth.Identity{}, fmt.Errorf("token: %w", auth.ErrPermissionDenied)
+}
+
+func (f *fakeTokens) LeaseOwner(id auth.Identity) (string, error) { return "owner-" + id.Accessor, nil }
+
+func (f *fakeTokens) Create(_ context.Context, caller auth.Identity, req auth.CreateRequest) (auth.Auth, error) {
+	f.mu.Lock()
+	f.lastReq = req
+	f.mu.Unlock()
+	return f.auth, f.call("Create", caller.Accessor, req.Orphan, req.NoParent)
+}
+func (f *fakeTokens) Lookup(token string) (auth.TokenInfo, error) {
+	return f.info, f.call("Lookup", token)
+}
+func (f *fakeTokens) LookupAccessor(a string) (auth.TokenInfo, error) {
+	return f.info, f.call("LookupAccessor", a)
+}
+func (f *fakeTokens) Renew(_ context.Context, token string, inc time.Duration) (auth.Auth, error) {
+	return f.auth, f.call("Renew", token, inc)
+}
+func (f *fakeTokens) Revoke(_ context.Context, token string) error { return f.call("Revoke", token) }
+func (f *fakeTokens) RevokeOrphan(_ context.Context, token string) error {
+	return f.call("RevokeOrphan", token)
+}
+func (f *fakeTokens) RevokeAccessor(_ context.Context, a string) error {
+	return f.call("RevokeAccessor", a)
+}
+func (f *fakeTokens) ListAccessors() ([]string, error) { return f.accessors, f.call("ListAccessors") }
+
+// fakeRootGen is sys/generate-root with the real flow's rules over a fixed key.
+type fakeRootGen struct {
+	calls
+}
+
+func (f *fakeRootGen) Status() auth.RootGenStatus {
+	return auth.RootGenStatus{Required: 1, OTPLength: auth.OTPLength}
+}
+func (f *fakeRootGen) Start(otp string) (auth.RootGenStatus, error) {
+	return auth.RootGenStatus{Started: true, Nonce: "n1", Required: 1, OTP: otp}, f.call("Start", otp)
+}
+func (f *fakeRootGen) Cancel() { _ = f.call("Cancel") }
+func (f *fakeRootGen) Update(_ context.Context, key []byte, nonce string) (auth.RootGenStatus, error) {
+	return auth.RootGenStatus{Complete: true, EncodedToken: "enc"}, f.call("Update", len(key), nonce)
 }

@@ -11,7 +11,7 @@ import (
 )
 
 // Node is what the API asks of the node it serves: status, init, seal and unseal,
-// step-down, the root token check, membership and the lifecycle listing. internal/server
+// step-down, membership and the lifecycle listing. internal/server
 // wires the core node and its membership into it; the tests use a fake.
 type Node interface {
 	// Config is the node's configuration (its id, cluster name and API address).
@@ -31,9 +31,6 @@ type Node interface {
 	LeaderAPIAddr() (id, addr string)
 	// RaftStatus is the leader's Raft address and this node's applied index.
 	RaftStatus() (leaderRaftAddr string, applied uint64)
-	// CheckRootToken fails with core.ErrPermissionDenied unless token is the root token.
-	CheckRootToken(token string) error
-
 	// Init initialises a new cluster on this node.
 	Init(ctx context.Context, rootToken string) (core.InitResult, error)
 	// Unseal unseals with a key (hex or base64), joining the cluster when the node has none.
@@ -135,4 +132,30 @@ type Policies interface {
 	List() []string
 	// Delete removes a policy (missing is not an error; root and default are auth.ErrInvalid).
 	Delete(ctx context.Context, name string) error
+}
+
+// Tokens is what the API asks of the token store (auth/token/*): resolving the caller's
+// token, and OpenBao's token operations. internal/server wires the *auth.TokenStore into it.
+type Tokens interface {
+	// Resolve is the caller's identity; a bad token wraps auth.ErrPermissionDenied.
+	Resolve(ctx context.Context, token string) (auth.Identity, error)
+	// LeaseOwner is the key a credential's lease records for the token that asked for it.
+	LeaseOwner(id auth.Identity) (string, error)
+	Create(ctx context.Context, caller auth.Identity, req auth.CreateRequest) (auth.Auth, error)
+	Lookup(token string) (auth.TokenInfo, error)
+	LookupAccessor(accessor string) (auth.TokenInfo, error)
+	Renew(ctx context.Context, token string, increment time.Duration) (auth.Auth, error)
+	Revoke(ctx context.Context, token string) error
+	RevokeOrphan(ctx context.Context, token string) error
+	RevokeAccessor(ctx context.Context, accessor string) error
+	ListAccessors() ([]string, error)
+}
+
+// RootGenerator is sys/generate-root: OpenBao's flow to make a new root token with the
+// unseal key. internal/server wires the *auth.RootGenerator into it.
+type RootGenerator interface {
+	Status() auth.RootGenStatus
+	Start(otp string) (auth.RootGenStatus, error)
+	Cancel()
+	Update(ctx context.Context, key []byte, nonce string) (auth.RootGenStatus, error)
 }

@@ -46,7 +46,8 @@ func TestMaxRequestSize(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			sec := newFakeSecrets()
-			h := New(Config{Node: newFakeNode(), Secrets: sec, MaxRequestSize: limit}).Handler()
+			n := newFakeNode()
+			h := New(Config{Node: n, Secrets: sec, Tokens: newFakeTokens(n), MaxRequestSize: limit}).Handler()
 			var rd io.Reader = strings.NewReader(tt.body)
 			if tt.chunked {
 				rd = io.MultiReader(rd) // hides the length: the request is sent chunked
@@ -80,7 +81,7 @@ func TestMaxRequestSize(t *testing.T) {
 // context ended (deadline exceeded), and is answered 504.
 func TestMaxRequestDuration(t *testing.T) {
 	n := &sealBlocksNode{fakeNode: newFakeNode(), ended: make(chan error, 1)}
-	h := New(Config{Node: n, Secrets: newFakeSecrets(), MaxRequestDuration: 50 * time.Millisecond}).Handler()
+	h := New(Config{Node: n, Secrets: newFakeSecrets(), Tokens: newFakeTokens(n.fakeNode), MaxRequestDuration: 50 * time.Millisecond}).Handler()
 	r := do(t, h, "PUT", "/v1/sys/seal", nil)
 	select {
 	case err := <-n.ended:

@@ -12,7 +12,7 @@ import (
 const appPolicy = "path \"database/creds/ro\" {\n  capabilities = [\"read\"]\n}\n"
 
 func newPolicyServer(n *fakeNode, p *fakePolicies) http.Handler {
-	return New(Config{Node: n, Secrets: newFakeSecrets(), Policies: p, Version: "v-test"}).Handler()
+	return New(Config{Node: n, Secrets: newFakeSecrets(), Policies: p, Tokens: newFakeTokens(n), Version: "v-test"}).Handler()
 }
 
 // TestPolicyEndpoints walks both policy APIs: status codes and OpenBao's shapes.

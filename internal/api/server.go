@@ -54,6 +54,8 @@ type Server struct {
 	node     Node
 	secrets  Secrets
 	policies Policies
+	tokens   Tokens
+	rootGen  RootGenerator
 	log      hclog.Logger
 	version  string
 	// maxSize is the body limit in bytes, <0 for none; maxDuration bounds a request.
@@ -67,8 +69,13 @@ type Config struct {
 	Secrets Secrets
 	// Policies is the ACL policy store; without it the policy endpoints answer 404.
 	Policies Policies
-	Logger   hclog.Logger
-	Version  string
+	// Tokens is the token store: it resolves every request's token; without it every
+	// authenticated request is refused.
+	Tokens Tokens
+	// RootGenerator serves sys/generate-root; without it that endpoint answers 404.
+	RootGenerator RootGenerator
+	Logger        hclog.Logger
+	Version       string
 	// MaxRequestSize is the largest request body in bytes, as OpenBao's listener key
 	// max_request_size: 0 means DefaultMaxRequestSize, a negative value no limit. A larger
 	// body is answered 413 before any handler acts on it.
@@ -91,7 +98,8 @@ func New(cfg Config) *Server {
 		cfg.MaxRequestDuration = DefaultMaxRequestDuration
 	}
 	return &Server{
-		node: cfg.Node, secrets: cfg.Secrets, policies: cfg.Policies, log: cfg.Logger, version: cfg.Version,
+		node: cfg.Node, secrets: cfg.Secrets, policies: cfg.Policies, tokens: cfg.Tokens, rootGen: cfg.RootGenerator,
+		log: cfg.Logger, version: cfg.Version,
 		maxSize: cfg.MaxRequestSize, maxDuration: cfg.MaxRequestDuration,
 	}
 }
@@ -125,13 +133,13 @@ func statusOf(err error) (int, string) {
 		return http.StatusServiceUnavailable, "Baton is sealed"
 	case errors.Is(err, core.ErrJoinTimedOut):
 		return http.StatusServiceUnavailable, err.Error()
-	case errors.Is(err, core.ErrPermissionDenied):
+	case errors.Is(err, core.ErrPermissionDenied), errors.Is(err, auth.ErrPermissionDenied):
 		return http.StatusForbidden, "permission denied" // OpenBao's words, whatever the cause
 	case errors.Is(err, core.ErrJoinRefused):
 		return http.StatusForbidden, err.Error()
 	case errors.Is(err, core.ErrWrongKey), errors.Is(err, core.ErrInvalidRequest):
 		return http.StatusBadRequest, err.Error()
-	case errors.Is(err, auth.ErrInvalid):
+	case errors.Is(err, auth.ErrInvalid), errors.Is(err, auth.ErrBadRequest):
 		return http.StatusBadRequest, err.Error()
 	case errors.Is(err, auth.ErrNotFound):
 		return http.StatusNotFound, err.Error()
@@ -230,8 +238,11 @@ func tooLargeErr(limit int64) error {
 
 // route is one endpoint.
 type route struct {
-	// auth: the root token is required.
+	// auth: a token with the root policy is required.
 	auth bool
+	// anyToken: with auth, any valid token will do (the -self token endpoints, which
+	// OpenBao's default policy grants every token).
+	anyToken bool
 	// local: served by this node even when standby or sealed.
 	local bool
 	// localOnAsk: served by this node, from its own replicated state, when the request says
@@ -265,24 +276,45 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if rt.auth {
-		if err := s.checkToken(r); err != nil {
+		id, err := s.checkToken(r, rt.anyToken)
+		if err != nil {
 			writeErr(w, err)
 			return
 		}
+		r = r.WithContext(auth.WithIdentity(r.Context(), id))
 	}
 	if err := rt.h(w, r, rest); err != nil {
 		writeErr(w, err)
 	}
 }
 
-func (s *Server) checkToken(r *http.Request) error {
+// requestToken is the client token of a request: X-Vault-Token, else a Bearer
+// Authorization header, as OpenBao reads them.
+func requestToken(r *http.Request) string {
 	tok := r.Header.Get(TokenHeader)
 	if tok == "" {
 		if h := r.Header.Get("Authorization"); strings.HasPrefix(h, "Bearer ") {
 			tok = strings.TrimPrefix(h, "Bearer ")
 		}
 	}
-	return s.node.CheckRootToken(tok)
+	return tok
+}
+
+// checkToken resolves the request's token (spending one use of a use-limited token) and,
+// unless anyToken, requires the root policy. The authoriser replaces the root requirement
+// with the policy check of (operation, path).
+func (s *Server) checkToken(r *http.Request, anyToken bool) (auth.Identity, error) {
+	if s.tokens == nil {
+		return auth.Identity{}, auth.ErrPermissionDenied
+	}
+	id, err := s.tokens.Resolve(r.Context(), requestToken(r))
+	if err != nil {
+		return auth.Identity{}, err
+	}
+	if !anyToken && !id.Root {
+		return auth.Identity{}, auth.ErrPermissionDenied
+	}
+	return id, nil
 }
 
 // forward proxies a request to the active node.
@@ -349,6 +381,12 @@ func (s *Server) match(p string) (*route, string) {
 		{"sys/policy", route{auth: true, h: s.policiesOld}},
 		{"sys/lifecycle", route{auth: true, localOnAsk: true, h: s.lifecycle}},
 		{"sys/nats/credentials", route{auth: true, h: s.natsCredentials}},
+		{"sys/generate-root/attempt", route{h: s.generateRootAttempt}},
+		{"sys/generate-root/update", route{h: s.generateRootUpdate}},
+		{"auth/token/lookup-self", route{auth: true, anyToken: true, h: s.tokenSelf}},
+		{"auth/token/renew-self", route{auth: true, anyToken: true, h: s.tokenSelf}},
+		{"auth/token/revoke-self", route{auth: true, anyToken: true, h: s.tokenSelf}},
+		{"auth/token", route{auth: true, h: s.token}},
 	}
 	for _, e := range table {
 		if p == e.prefix || strings.HasPrefix(p, e.prefix+"/") || (strings.HasSuffix(e.prefix, "/") && strings.HasPrefix(p, e.prefix)) {

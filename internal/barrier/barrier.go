@@ -183,8 +183,17 @@ func DecodeKey(s string) ([]byte, error) {
 	return k, nil
 }
 
-// HashToken returns the digest under which a token is kept in replicated state.
-func HashToken(token string) string {
-	s := sha256.Sum256([]byte("baton-token:" + token))
-	return base64.RawStdEncoding.EncodeToString(s[:])
+// VerifyKey reports whether key is the cluster's barrier key, proved against its key check
+// (ErrWrongKey otherwise). It installs nothing: sys/generate-root uses it to accept an unseal
+// key share on an unsealed node.
+func VerifyKey(key, check []byte) error {
+	a, err := newAEAD(key)
+	if err != nil {
+		return ErrWrongKey
+	}
+	got, err := open(a, check)
+	if err != nil || subtle.ConstantTimeCompare(got, checkPlain) != 1 {
+		return ErrWrongKey
+	}
+	return nil
 }

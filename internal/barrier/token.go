@@ -1,17 +1,79 @@
 package barrier
 
 import (
+	"crypto/hmac"
 	"crypto/rand"
-	"encoding/base64"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 )
 
-// NewToken returns a random token in OpenBao's service-token shape ("s." and 24 characters of
-// URL-safe base64 for 144 random bits). The state keeps only its HashToken digest.
-func NewToken() (string, error) {
-	b := make([]byte, 18)
-	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("barrier: new token: %w", err)
+// TokenPrefix starts every service token, as in OpenBao 2.x.
+const TokenPrefix = "s."
+
+// base62 is the alphabet of tokens and accessors (OpenBao's base62).
+const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+// TokenSaltSize is the length of the token store's HMAC salt.
+const TokenSaltSize = 32
+
+// RandomBase62 returns n characters drawn uniformly from base62 (bytes ≥ 248 are redrawn, so
+// no character is likelier than another).
+func RandomBase62(n int) (string, error) {
+	out := make([]byte, 0, n)
+	buf := make([]byte, n+n/4+8)
+	for len(out) < n {
+		if _, err := rand.Read(buf); err != nil {
+			return "", fmt.Errorf("barrier: random: %w", err)
+		}
+		for _, b := range buf {
+			if b >= 248 {
+				continue
+			}
+			out = append(out, base62[b%62])
+			if len(out) == n {
+				break
+			}
+		}
 	}
-	return "s." + base64.RawURLEncoding.EncodeToString(b), nil
+	return string(out), nil
+}
+
+// NewToken returns a random token in OpenBao's service-token shape: "s." and 24 base62
+// characters (about 142 random bits). The state keeps only its salted hash.
+func NewToken() (string, error) {
+	s, err := RandomBase62(24)
+	if err != nil {
+		return "", err
+	}
+	return TokenPrefix + s, nil
+}
+
+// NewAccessor returns a random token accessor: 24 base62 characters, as OpenBao's.
+func NewAccessor() (string, error) { return RandomBase62(24) }
+
+// NewTokenSalt returns a fresh salt for the token store's hashes.
+func NewTokenSalt() ([]byte, error) {
+	b := make([]byte, TokenSaltSize)
+	if _, err := rand.Read(b); err != nil {
+		return nil, fmt.Errorf("barrier: token salt: %w", err)
+	}
+	return b, nil
+}
+
+// Salted hash domains: a token id and an accessor never hash alike.
+const (
+	DomainToken    = "token"
+	DomainAccessor = "accessor"
+)
+
+// SaltedHash is the key under which a token id or an accessor (domain says which) is kept in
+// the replicated state: HMAC-SHA256 under the cluster's token salt, in hex. Without the salt,
+// which is sealed, the state's keys cannot be matched against guessed tokens.
+func SaltedHash(salt []byte, domain, value string) string {
+	m := hmac.New(sha256.New, salt)
+	m.Write([]byte(domain))
+	m.Write([]byte{0})
+	m.Write([]byte(value))
+	return hex.EncodeToString(m.Sum(nil))
 }

@@ -14,8 +14,7 @@ import (
 // TestMembershipRefusals checks the membership actions' refusals on an initialised, active
 // single node, each with the sentinel the API maps to a status: AddPeer with a missing
 // field or a proof made with another key (ErrJoinRefused, nothing recorded), RemovePeer of
-// the active node itself, Join on a member, Unseal with a malformed key; and that
-// CheckRootToken accepts only the root token.
+// the active node itself, Join on a member, Unseal with a malformed key.
 func TestMembershipRefusals(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -54,8 +53,6 @@ func TestMembershipRefusals(t *testing.T) {
 		{"join on a member", func() error { return m.Join("http://10.0.0.2:8200") }, ErrInvalidRequest},
 		{"join without address", func() error { return m.Join("") }, ErrInvalidRequest},
 		{"unseal with garbage", func() error { return m.Unseal(ctx, "not a key") }, ErrInvalidRequest},
-		{"wrong token", func() error { return n.CheckRootToken("nope") }, ErrPermissionDenied},
-		{"no token", func() error { return n.CheckRootToken("") }, ErrPermissionDenied},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -68,9 +65,6 @@ func TestMembershipRefusals(t *testing.T) {
 	n.State().View(func(d *state.Data) { _, joined = d.Nodes["n9"] })
 	if joined {
 		t.Fatal("a refused add-peer recorded the node")
-	}
-	if err := n.CheckRootToken("root-token"); err != nil {
-		t.Fatalf("the root token: %v", err)
 	}
 	servers, applied, err := m.Peers()
 	if err != nil || len(servers) != 1 || servers[0].ID != "n1" || !servers[0].Leader || applied == 0 {

@@ -268,9 +268,21 @@ func (n *Node) Init(ctx context.Context, rootToken string) (InitResult, error) {
 	if err != nil {
 		return InitResult{}, err
 	}
+	salt, err := barrier.NewTokenSalt()
+	if err != nil {
+		return InitResult{}, err
+	}
+	sealedSalt, err := n.barrier.Encrypt(salt)
+	if err != nil {
+		return InitResult{}, err
+	}
+	root, err := n.rootTokenEntry(salt, rootToken)
+	if err != nil {
+		return InitResult{}, err
+	}
 	if _, err := n.Propose(ctx, state.TypeInit, "", command.SourceAPI, state.Init{Seal: state.Seal{
-		KeyCheck: check, Shares: 1, Threshold: 1, RootTokenHash: barrier.HashToken(rootToken), NATS: natsIDs,
-	}}); err != nil {
+		KeyCheck: check, Shares: 1, Threshold: 1, TokenSalt: sealedSalt, NATS: natsIDs,
+	}, RootToken: &root}); err != nil {
 		return InitResult{}, fmt.Errorf("core: init: %w", err)
 	}
 	n.authorizeNATS()
@@ -278,6 +290,31 @@ func (n *Node) Init(ctx context.Context, rootToken string) (InitResult, error) {
 		return InitResult{}, err
 	}
 	return InitResult{Keys: []string{barrier.EncodeKey(key)}, RootToken: rootToken}, nil
+}
+
+// rootTokenEntry is the token store's entry for the root token made at init: policy root,
+// no parent, no expiry, kept only as salted hashes (the accessor also sealed), as
+// internal/auth's token store keeps every token. It is built here, in the init command, so
+// that a cluster never exists without its root token.
+func (n *Node) rootTokenEntry(salt []byte, token string) (state.Token, error) {
+	acc, err := barrier.NewAccessor()
+	if err != nil {
+		return state.Token{}, err
+	}
+	sealedAcc, err := n.barrier.Encrypt([]byte(acc))
+	if err != nil {
+		return state.Token{}, err
+	}
+	return state.Token{
+		ID:             barrier.SaltedHash(salt, barrier.DomainToken, token),
+		Accessor:       barrier.SaltedHash(salt, barrier.DomainAccessor, acc),
+		SealedAccessor: sealedAcc,
+		Policies:       []string{"root"},
+		DisplayName:    "root",
+		Path:           "auth/token/root",
+		Created:        time.Now().UTC(),
+		Orphan:         true,
+	}, nil
 }
 
 // Unseal installs the key and starts Raft. A node with a local seal check refuses a key that

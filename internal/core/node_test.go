@@ -96,10 +96,24 @@ func TestInitSealUnseal(t *testing.T) {
 	if !ok {
 		t.Fatal("state lost across seal and unseal")
 	}
-	var hash string
-	n.State().View(func(d *state.Data) { hash = d.Seal.RootTokenHash })
-	if hash != barrier.HashToken("root-token") {
-		t.Fatal("root token hash not stored")
+	// The root token is a token entry, kept under its salted hash with the salt sealed.
+	var (
+		sealedSalt []byte
+		root       state.Token
+		ok2        bool
+	)
+	n.State().View(func(d *state.Data) {
+		sealedSalt = d.Seal.TokenSalt
+		for _, tk := range d.Tokens {
+			root, ok2 = tk, true
+		}
+	})
+	salt, err := n.Barrier().Decrypt(sealedSalt)
+	if err != nil {
+		t.Fatalf("token salt: %v", err)
+	}
+	if !ok2 || root.ID != barrier.SaltedHash(salt, barrier.DomainToken, "root-token") || len(root.Policies) != 1 || root.Policies[0] != "root" {
+		t.Fatalf("root token entry = %+v, want policy root under the salted hash", root)
 	}
 }
 

@@ -3,26 +3,13 @@ package core
 import (
 	"context"
 	"crypto/rand"
-	"crypto/subtle"
 	"slices"
 	"sort"
 
 	"github.com/baton-hq/baton/fsm"
-	"github.com/baton-hq/baton/internal/barrier"
 	"github.com/baton-hq/baton/raftstore/command"
 	"github.com/baton-hq/baton/raftstore/state"
 )
-
-// CheckRootToken checks a caller's token against the root token's hash in the replicated
-// state; it fails with ErrPermissionDenied, whose message names neither token.
-func (n *Node) CheckRootToken(token string) error {
-	var want string
-	n.state.View(func(d *state.Data) { want = d.Seal.RootTokenHash })
-	if token == "" || want == "" || subtle.ConstantTimeCompare([]byte(barrier.HashToken(token)), []byte(want)) != 1 {
-		return refuse(ErrPermissionDenied, "permission denied")
-	}
-	return nil
-}
 
 // RaftStatus is the Raft address of the leader this node knows ("" when none or sealed) and
 // the index this node has applied (0 while sealed).

@@ -46,6 +46,9 @@ type Config struct {
 	// RollbackWindow bounds how long an interrupted rotation whose new password is not in
 	// force waits before it is rolled back (database.DefaultRollbackWindow).
 	RollbackWindow time.Duration
+	// TokenPeriod is how often the active node revokes expired tokens
+	// (auth.DefaultExpiryPeriod).
+	TokenPeriod time.Duration
 	// RetryJoin lists leader API addresses to join through once unsealed.
 	RetryJoin []string
 	// Limits are the API listener's HTTP limits; nil means DefaultLimits (dev mode).
@@ -65,6 +68,10 @@ type Server struct {
 	API     *api.Server
 	// Policies is the ACL policy store (the authoriser will compile tokens' policies from it).
 	Policies *auth.PolicyStore
+	// Tokens is the token store; RootGenerator serves sys/generate-root.
+	Tokens        *auth.TokenStore
+	RootGenerator *auth.RootGenerator
+	stopTokens    context.CancelFunc
 	// Membership joins this node to a cluster and adds and removes peers; its Unseal is the
 	// one every entry point calls (the API, cmd/node's auto-unseal).
 	Membership *core.Membership
@@ -155,8 +162,18 @@ func New(cfg Config) (*Server, error) {
 	node.SetRuntime(rt)
 	s.Membership = core.NewMembership(node, cfg.RetryJoin)
 	s.Policies = auth.NewPolicyStore(node)
+	s.Tokens = auth.NewTokenStore(auth.TokenStoreConfig{
+		Cluster: node, Barrier: node.Barrier(), Policies: s.Policies, Leases: eng, Logger: log.Named("tokens"),
+		ExpiryPeriod: cfg.TokenPeriod,
+	})
+	s.RootGenerator = auth.NewRootGenerator(node, s.Tokens)
+	// The token store's expiry runs on whichever node is active, until the server closes.
+	tctx, tcancel := context.WithCancel(context.Background())
+	s.stopTokens = tcancel
+	go s.Tokens.Run(tctx, node.IsActive)
 	s.API = api.New(api.Config{
-		Node: apiNode{node, s.Membership}, Secrets: eng, Policies: s.Policies, Logger: log.Named("api"), Version: Version,
+		Node: apiNode{node, s.Membership}, Secrets: eng, Policies: s.Policies, Tokens: s.Tokens,
+		RootGenerator: s.RootGenerator, Logger: log.Named("api"), Version: Version,
 		MaxRequestSize: lim.MaxRequestSize, MaxRequestDuration: lim.MaxRequestDuration,
 	})
 	s.http = &http.Server{
@@ -205,6 +222,7 @@ func (s *Server) URL() string { return s.Node.Config().APIAddr }
 // Close shuts the node down gracefully: plugins stopped, leadership handed over, Raft closed,
 // NATS and HTTP closed.
 func (s *Server) Close(ctx context.Context) error {
+	s.stopTokens()
 	s.neverServe()
 	s.Membership.Close()
 	err := s.Node.Shutdown(ctx)
@@ -220,6 +238,7 @@ func (s *Server) Close(ctx context.Context) error {
 
 // Halt stops the node as a crash would (no leadership hand-over), then closes its listener.
 func (s *Server) Halt() {
+	s.stopTokens()
 	s.neverServe()
 	s.Membership.Close()
 	s.Node.Halt()
@@ -245,4 +264,5 @@ func (n apiNode) Unseal(ctx context.Context, key string) error {
 var (
 	_ api.Node    = apiNode{}
 	_ api.Secrets = (*database.Engine)(nil)
+	_ api.Tokens  = (*auth.TokenStore)(nil)
 )

@@ -399,6 +399,7 @@ func (e *Engine) Creds(ctx context.Context, mount, roleName, displayName string)
 		ID: mount + "creds/" + roleName + "/" + rand.Text(), Mount: mount, Role: roleName, DBName: role.DBName,
 		Username: username, Issued: now, Expires: exp, MaxExpires: now.Add(maxTTL), Renewable: true, TTL: ttl,
 		RevocationStatements: role.RevocationStatements, RenewStatements: role.RenewStatements,
+		Owner: leaseOwner(ctx),
 	}
 	if _, err := e.cluster.Propose(ctx, state.TypeLeasePut, "", command.SourceAPI, state.LeasePut{Lease: lease}); err != nil {
 		// No lease, no credential: take the user back rather than leave it unrevocable, on

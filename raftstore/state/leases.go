@@ -23,6 +23,13 @@ func (t *txn) leasePut(p LeasePut) error {
 	if err := t.dbMount(NormalizeMount(p.Lease.Mount)); err != nil {
 		return err
 	}
+	// A credential asked for by a token that is gone (revoked while its request ran) is
+	// refused: the engine takes its user back.
+	if o := p.Lease.Owner; o != "" {
+		if _, ok := t.d.TokenAccessors[o]; !ok {
+			return fmt.Errorf("%w: the token that asked for the credential was revoked", ErrNotFound)
+		}
+	}
 	t.d.Leases[p.Lease.ID] = p.Lease
 	return nil
 }

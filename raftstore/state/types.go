@@ -17,11 +17,10 @@ type Node struct {
 
 // Seal is what the cluster keeps about its barrier: never the key, only a check of it.
 type Seal struct {
-	Initialized   bool   `json:"initialized"`
-	KeyCheck      []byte `json:"key_check,omitempty"`
-	Shares        int    `json:"shares,omitempty"`
-	Threshold     int    `json:"threshold,omitempty"`
-	RootTokenHash string `json:"root_token_hash,omitempty"`
+	Initialized bool   `json:"initialized"`
+	KeyCheck    []byte `json:"key_check,omitempty"`
+	Shares      int    `json:"shares,omitempty"`
+	Threshold   int    `json:"threshold,omitempty"`
 	// TokenSalt is the token store's HMAC salt, sealed by the barrier; made at init.
 	TokenSalt []byte `json:"token_salt,omitempty"`
 	// NATS are the cluster's NATS identities, created at init; nil for a cluster initialised
@@ -124,6 +123,9 @@ type Lease struct {
 	// revoked as it was promised even after its role changed or was deleted.
 	RevocationStatements []string `json:"revocation_statements,omitempty"`
 	RenewStatements      []string `json:"renew_statements,omitempty"`
+	// Owner is the salted hash of the accessor of the token that asked for the credential
+	// ("" for none): revoking that token revokes the lease.
+	Owner string `json:"owner,omitempty"`
 }
 
 // AppliedEvent is one applied command in the order of the Raft log.
