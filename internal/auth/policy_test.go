@@ -20,6 +20,8 @@ type localCluster struct {
 	st       *state.State
 	index    uint64
 	proposed int
+	// now, when set, is the leader's clock the commands carry (time.Unix(0, 0) otherwise).
+	now func() time.Time
 }
 
 func newLocal() *localCluster { return &localCluster{st: state.New()} }
@@ -32,7 +34,11 @@ func (c *localCluster) Propose(_ context.Context, typ command.Type, id string, s
 	if id == "" {
 		id = fmt.Sprintf("p-%d", c.index)
 	}
-	cmd, err := command.New(typ, id, src, time.Unix(0, 0), payload)
+	at := time.Unix(0, 0)
+	if c.now != nil {
+		at = c.now()
+	}
+	cmd, err := command.New(typ, id, src, at, payload)
 	if err != nil {
 		return nil, err
 	}
