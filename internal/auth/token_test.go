@@ -62,7 +62,7 @@ type tokenEnv struct {
 	clk    *clock
 	leases *revoked
 	root   string
-	key    []byte // the unseal key
+	key    []byte     // the unseal key
 	mu     sync.Mutex // serialises Propose (the localCluster is not safe for concurrent use)
 }
 
