@@ -151,7 +151,7 @@ func (s *TokenStore) entry(token string) (state.Token, error) {
 		ok bool
 	)
 	s.cfg.Cluster.State().View(func(d *state.Data) { t, ok = d.Tokens[h] })
-	if !ok || t.ExpiredAt(s.cfg.Now()) {
+	if !ok || !t.UsableAt(s.cfg.Now()) {
 		return state.Token{}, denied()
 	}
 	return t, nil
@@ -176,7 +176,7 @@ func (s *TokenStore) entryByAccessor(accessor string) (state.Token, error) {
 			t, ok = d.Tokens[id]
 		}
 	})
-	if !ok || t.ExpiredAt(s.cfg.Now()) {
+	if !ok || !t.UsableAt(s.cfg.Now()) {
 		return state.Token{}, ErrBadAccessor
 	}
 	return t, nil
@@ -184,7 +184,8 @@ func (s *TokenStore) entryByAccessor(accessor string) (state.Token, error) {
 
 // Resolve implements TokenResolver: the identity of a live token. A token with a use limit
 // spends one use through Raft (so on the active node); the use that spends the last one is
-// granted and revokes the token. Every refusal wraps ErrPermissionDenied; a failure to
+// granted, and the token is revoked (with its leases) by the next sweep, once the request it
+// authorised has run. Every refusal wraps ErrPermissionDenied; a failure to
 // propose the use (not active, sealed) is returned as it is.
 func (s *TokenStore) Resolve(ctx context.Context, token string) (Identity, error) {
 	t, err := s.entry(token)
@@ -197,10 +198,6 @@ func (s *TokenStore) Resolve(ctx context.Context, token string) (Identity, error
 				return Identity{}, denied()
 			}
 			return Identity{}, err
-		}
-		if t.NumUses == 1 {
-			// Its leases go with it.
-			s.revokeOrphanedLeases(ctx)
 		}
 	}
 	acc, err := s.cfg.Barrier.Decrypt(t.SealedAccessor)
@@ -605,7 +602,7 @@ func (s *TokenStore) ListAccessors() ([]string, error) {
 	now := s.cfg.Now()
 	s.cfg.Cluster.State().View(func(d *state.Data) {
 		for _, t := range d.Tokens {
-			if !t.ExpiredAt(now) {
+			if t.UsableAt(now) {
 				sealed = append(sealed, t.SealedAccessor)
 			}
 		}
@@ -648,14 +645,14 @@ func (s *TokenStore) Run(ctx context.Context, active func() bool) {
 	}
 }
 
-// Sweep is one expiry pass on the active node: every expired token is revoked with its
-// children, then every lease whose token is gone is revoked.
+// Sweep is one expiry pass on the active node: every expired or used-up token is revoked
+// with its children, then every lease whose token is gone is revoked.
 func (s *TokenStore) Sweep(ctx context.Context) {
 	now := s.cfg.Now()
 	var due []string
 	s.cfg.Cluster.State().View(func(d *state.Data) {
 		for id, t := range d.Tokens {
-			if t.ExpiredAt(now) {
+			if !t.UsableAt(now) {
 				due = append(due, id)
 			}
 		}

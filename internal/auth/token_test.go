@@ -191,8 +191,8 @@ func TestResolve(t *testing.T) {
 	}
 }
 
-// TestNumUses: a 2-use token works twice, then is refused; its last use revokes it with its
-// leases.
+// TestNumUses: a 2-use token works twice, then is refused; after its last use the sweep
+// revokes it with the lease that use made.
 func TestNumUses(t *testing.T) {
 	e := newTokenEnv(t)
 	two := e.create(t, e.root, CreateRequest{NumUses: 2})
@@ -207,12 +207,19 @@ func TestNumUses(t *testing.T) {
 	if info.NumUses != 1 {
 		t.Fatalf("after one use, num_uses = %d, want 1", info.NumUses)
 	}
-	e.resolve(t, two.ClientToken) // use 2: granted, and the token is revoked
+	e.lease(t, two.ClientToken, "two") // use 2, the last: granted, and its lease recorded
 	if _, err := e.s.Resolve(context.Background(), two.ClientToken); !isDenied(err) {
 		t.Fatalf("third use: %v, want permission denied", err)
 	}
 	if _, err := e.s.LookupAccessor(two.Accessor); !errors.Is(err, ErrBadAccessor) {
-		t.Fatalf("a used-up token is still there: %v", err)
+		t.Fatalf("a used-up token can still be looked up: %v", err)
+	}
+	// The sweep revokes it with the lease its last use made.
+	e.s.Sweep(context.Background())
+	var n int
+	e.c.State().View(func(d *state.Data) { n = len(d.Tokens) })
+	if n != 1 || len(e.leaseIDs()) != 0 {
+		t.Fatalf("after the sweep: %d tokens (want the root alone), leases %v", n, e.leaseIDs())
 	}
 }
 

@@ -45,7 +45,7 @@ func (t *txn) tokenCreate(p TokenCreate) error {
 	}
 	if tok.Parent != "" {
 		parent, ok := t.d.Tokens[tok.Parent]
-		if !ok || parent.expiredAt(t.c.Time) {
+		if !ok || !parent.usableAt(t.c.Time) {
 			return fmt.Errorf("%w: the parent token is gone", ErrNotFound)
 		}
 		prev := parent
@@ -61,7 +61,7 @@ func (t *txn) tokenCreate(p TokenCreate) error {
 // tokenRenew moves a token's expiry (settled by the proposer within the token's bounds).
 func (t *txn) tokenRenew(p TokenRenew) error {
 	tok, ok := t.d.Tokens[p.ID]
-	if !ok || tok.expiredAt(t.c.Time) {
+	if !ok || !tok.usableAt(t.c.Time) {
 		return fmt.Errorf("%w: token", ErrNotFound)
 	}
 	if !tok.Renewable {
@@ -77,20 +77,23 @@ func (t *txn) tokenRenew(p TokenRenew) error {
 }
 
 // tokenUse spends one use of a token with a use limit. The use that spends the last one is
-// granted and revokes the token (with its children, as OpenBao does); a token with no limit
-// is left alone. A token that is gone or expired is ErrNotFound: the caller is refused.
+// granted and leaves the token pending revocation (NumUses = UsesPendingRevocation, refused
+// from then on): the request it authorised still runs to its end (a credential it asks for
+// is recorded), and the active node's sweep then revokes the token with its children and
+// leases, as OpenBao revokes a token after its final use. A token with no limit is left
+// alone. A token that is gone, expired or pending revocation is ErrNotFound: the caller is
+// refused.
 func (t *txn) tokenUse(p TokenUse) error {
 	tok, ok := t.d.Tokens[p.ID]
-	if !ok || tok.expiredAt(t.c.Time) {
+	if !ok || !tok.usableAt(t.c.Time) {
 		return fmt.Errorf("%w: token", ErrNotFound)
 	}
-	if tok.NumUses <= 0 {
+	if tok.NumUses == 0 {
 		return nil
 	}
 	tok.NumUses--
 	if tok.NumUses == 0 {
-		t.revokeTree(p.ID)
-		return nil
+		tok.NumUses = UsesPendingRevocation
 	}
 	t.d.Tokens[p.ID] = tok
 	return nil
@@ -172,7 +175,8 @@ type Token struct {
 	ExplicitMaxTTL time.Duration `json:"explicit_max_ttl,omitempty"`
 	Period         time.Duration `json:"period,omitempty"`
 	Renewable      bool          `json:"renewable"`
-	// NumUses is how many uses are left, 0 for no limit.
+	// NumUses is how many uses are left, 0 for no limit, UsesPendingRevocation once the
+	// last one is spent.
 	NumUses int  `json:"num_uses,omitempty"`
 	Orphan  bool `json:"orphan"`
 	// ExpireTime is when the token stops working; zero for never.
@@ -184,6 +188,17 @@ type Token struct {
 func (t Token) expiredAt(at time.Time) bool {
 	return !t.ExpireTime.IsZero() && !at.Before(t.ExpireTime)
 }
+
+// UsesPendingRevocation marks a token whose last use is spent: refused, and revoked by the
+// active node's sweep once the request it authorised has run.
+const UsesPendingRevocation = -1
+
+// usableAt reports whether the token may still be used at the given time.
+func (t Token) usableAt(at time.Time) bool { return !t.expiredAt(at) && t.NumUses >= 0 }
+
+// UsableAt reports whether the token may still be used at the given time: not expired and
+// not pending revocation.
+func (t Token) UsableAt(at time.Time) bool { return t.usableAt(at) }
 
 // ExpiredAt reports whether the token has expired at the given time (a zero ExpireTime
 // never expires).

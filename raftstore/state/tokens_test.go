@@ -146,16 +146,15 @@ func TestTokenUses(t *testing.T) {
 	if got := a.tokens()["id-two"].NumUses; got != 1 {
 		t.Fatalf("after one use, %d left, want 1", got)
 	}
-	a.must(TypeTokenUse, TokenUse{ID: "id-two"}) // the last use is granted, and revokes
-	toks := a.tokens()
-	if _, ok := toks["id-two"]; ok {
-		t.Fatal("a token whose last use is spent is still there")
-	}
-	if _, ok := toks["id-twochild"]; ok {
-		t.Fatal("the child of a used-up token is still there")
+	a.must(TypeTokenUse, TokenUse{ID: "id-two"}) // the last use is granted; revocation pending
+	if got := a.tokens()["id-two"].NumUses; got != UsesPendingRevocation {
+		t.Fatalf("after the last use, num_uses = %d, want pending revocation", got)
 	}
 	if _, err := a.apply(TypeTokenUse, TokenUse{ID: "id-two"}); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("third use: %v, want ErrNotFound", err)
+	}
+	if _, err := a.apply(TypeTokenCreate, TokenCreate{Token: tok("late", "id-two")}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("a child of a used-up token: %v, want ErrNotFound", err)
 	}
 	// A token without a limit is unchanged by a use.
 	before := a.snapshotTokens()
