@@ -79,6 +79,7 @@ type TokenStore struct {
 	saltMu     sync.Mutex
 	sealedSalt []byte
 	salt       []byte
+	hasher     *barrier.Hasher
 }
 
 // NewTokenStore returns a token store.
@@ -104,37 +105,43 @@ func denied() error { return fmt.Errorf("token: %w", ErrPermissionDenied) }
 // saltKey returns the cluster's token salt, opened with the barrier and cached while the
 // sealed value is unchanged and the node unsealed.
 func (s *TokenStore) saltKey() ([]byte, error) {
+	salt, _, err := s.keys()
+	return salt, err
+}
+
+// keys is saltKey with the pooled hasher under that salt.
+func (s *TokenStore) keys() ([]byte, *barrier.Hasher, error) {
 	if s.cfg.Barrier.Sealed() {
 		s.saltMu.Lock()
-		s.salt, s.sealedSalt = nil, nil
+		s.salt, s.sealedSalt, s.hasher = nil, nil, nil
 		s.saltMu.Unlock()
-		return nil, barrier.ErrSealed
+		return nil, nil, barrier.ErrSealed
 	}
 	var sealed []byte
 	s.cfg.Cluster.State().View(func(d *state.Data) { sealed = d.Seal.TokenSalt })
 	if len(sealed) == 0 {
-		return nil, errors.New("token: the cluster has no token salt (initialized before the token store)")
+		return nil, nil, errors.New("token: the cluster has no token salt (initialized before the token store)")
 	}
 	s.saltMu.Lock()
 	defer s.saltMu.Unlock()
 	if s.salt != nil && bytes.Equal(s.sealedSalt, sealed) {
-		return s.salt, nil
+		return s.salt, s.hasher, nil
 	}
 	salt, err := s.cfg.Barrier.Decrypt(sealed)
 	if err != nil {
-		return nil, fmt.Errorf("token: open the token salt: %w", err)
+		return nil, nil, fmt.Errorf("token: open the token salt: %w", err)
 	}
-	s.salt, s.sealedSalt = salt, sealed
-	return salt, nil
+	s.salt, s.sealedSalt, s.hasher = salt, sealed, barrier.NewHasher(salt)
+	return salt, s.hasher, nil
 }
 
 // hashes returns the salted hash of a token id (domain token) or accessor.
 func (s *TokenStore) hash(domain, v string) (string, error) {
-	salt, err := s.saltKey()
+	_, h, err := s.keys()
 	if err != nil {
 		return "", err
 	}
-	return barrier.SaltedHash(salt, domain, v), nil
+	return h.Hash(domain, v), nil
 }
 
 // entry finds a live token by its id (not expired at now).
@@ -352,7 +359,7 @@ func (s *TokenStore) newEntry(tok string, policies []string) (state.Token, strin
 	}
 	return state.Token{
 		ID:             barrier.SaltedHash(salt, barrier.DomainToken, tok),
-		Accessor:       barrier.SaltedHash(salt, barrier.DomainAccessor, acc),
+		Accessor:       barrier.SaltedHash(salt, barrier.DomainAccessor, acc), // once per token: no pool
 		SealedAccessor: sealedAcc,
 		Policies:       policies,
 	}, acc, nil

@@ -66,7 +66,9 @@ type tokenEnv struct {
 	mu     sync.Mutex // serialises Propose (the localCluster is not safe for concurrent use)
 }
 
-func newTokenEnv(t *testing.T) *tokenEnv {
+func newTokenEnv(t *testing.T) *tokenEnv { t.Helper(); return newTokenEnvTB(t) }
+
+func newTokenEnvTB(t testing.TB) *tokenEnv {
 	t.Helper()
 	e := &tokenEnv{c: newLocal(), b: barrier.New(), clk: &clock{t: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)}}
 	e.c.now = e.clk.now

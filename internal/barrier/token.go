@@ -6,6 +6,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"hash"
+	"sync"
 )
 
 // TokenPrefix starts every service token, as in OpenBao 2.x.
@@ -71,9 +73,35 @@ const (
 // the replicated state: HMAC-SHA256 under the cluster's token salt, in hex. Without the salt,
 // which is sealed, the state's keys cannot be matched against guessed tokens.
 func SaltedHash(salt []byte, domain, value string) string {
-	m := hmac.New(sha256.New, salt)
+	return saltedHash(hmac.New(sha256.New, salt), domain, value)
+}
+
+func saltedHash(m hash.Hash, domain, value string) string {
 	m.Write([]byte(domain))
 	m.Write([]byte{0})
 	m.Write([]byte(value))
-	return hex.EncodeToString(m.Sum(nil))
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(m.Sum(sum[:0]))
+}
+
+// Hasher computes SaltedHash under one salt, reusing keyed HMAC states (keying one costs
+// more than hashing a token): the token store hashes on every request. Safe for concurrent
+// use.
+type Hasher struct {
+	pool sync.Pool
+}
+
+// NewHasher returns a Hasher for salt.
+func NewHasher(salt []byte) *Hasher {
+	key := append([]byte(nil), salt...)
+	return &Hasher{pool: sync.Pool{New: func() any { return hmac.New(sha256.New, key) }}}
+}
+
+// Hash is SaltedHash(salt, domain, value).
+func (h *Hasher) Hash(domain, value string) string {
+	m := h.pool.Get().(hash.Hash)
+	m.Reset()
+	out := saltedHash(m, domain, value)
+	h.pool.Put(m)
+	return out
 }

@@ -48,6 +48,12 @@ func TestSaltedHash(t *testing.T) {
 	if h != SaltedHash(s1, DomainToken, v) {
 		t.Fatal("hash is not deterministic")
 	}
+	hs := NewHasher(s1)
+	for range 3 { // pooled states are reset between uses
+		if got := hs.Hash(DomainToken, v); got != h {
+			t.Fatalf("Hasher.Hash = %s, want SaltedHash's %s", got, h)
+		}
+	}
 	if regexp.MustCompile(`abcdefgh`).MatchString(h) {
 		t.Fatal("hash shows the value")
 	}
