@@ -78,6 +78,7 @@ func init() {
 		cmdLeaseRenew, cmdLeaseRevoke, cmdLeaseLookup,
 		cmdLifecycle,
 		cmdPolicyWrite, cmdPolicyRead, cmdPolicyList, cmdPolicyDelete,
+		cmdTokenCreate, cmdTokenLookup, cmdTokenRenew, cmdTokenRevoke, cmdOperatorGenerateRoot,
 		cmdEventInject,
 		cmdHelp,
 	}
