@@ -302,12 +302,18 @@ With PostgreSQL (the bundled plugin is registered as %s):
     %s read database/creds/readonly
     %s write -f database/rotate-root/pg
 
+An application token that may only read credentials, then revoked with its credentials:
+
+    echo 'path "database/creds/dev" { capabilities = ["read"] }' | %s policy write app -
+    %s token create -policy=app -ttl=1h -display-name=app
+    %s token revoke -accessor TOKEN_ACCESSOR
+
 Lifecycle of every plugin and connection: %s lifecycle
 Events over NATS (as the operator identity; "operator nats-creds" prints its seed):
 
     %s event inject -nats nats://%s -nkey-seed %s -sync -target-type=plugin -target=%s reload
 `, s.URL(), natsAddr, seedFile, res.Keys[0], res.RootToken, dataDir, pluginDir, testPluginName, postgresPluginName, extraList(extra),
-		s.URL(), res.RootToken, node, postgresPluginName, node, postgresPluginName, node, node, node, node, node, natsAddr, seedFile, testPluginName)
+		s.URL(), res.RootToken, node, postgresPluginName, node, postgresPluginName, node, node, node, node, node, node, node, node, natsAddr, seedFile, testPluginName)
 }
 
 func extraList(extra []string) string {
