@@ -45,14 +45,6 @@ func (r *revoked) Revoke(ctx context.Context, id string) error {
 	return err
 }
 
-func (r *revoked) got() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := slices.Clone(r.ids)
-	sort.Strings(out)
-	return out
-}
-
 // tokenEnv is a token store over an in-process state, initialised like a cluster (a sealed
 // salt, a root token), with a settable clock.
 type tokenEnv struct {
