@@ -144,8 +144,15 @@ func (s *TokenStore) hash(domain, v string) (string, error) {
 	return h.Hash(domain, v), nil
 }
 
-// entry finds a live token by its id (not expired at now).
+// entry finds a live token by its id (not expired at now, uses left).
 func (s *TokenStore) entry(token string) (state.Token, error) {
+	return s.lookupEntry(token, false)
+}
+
+// lookupEntry is entry; with pending, a token whose last use is spent (pending revocation)
+// is found too: it can still be looked up (by the request that spent the use) and revoked,
+// as OpenBao's lookup and revoke see a token pending revocation.
+func (s *TokenStore) lookupEntry(token string, pending bool) (state.Token, error) {
 	if token == "" {
 		return state.Token{}, denied()
 	}
@@ -158,7 +165,7 @@ func (s *TokenStore) entry(token string) (state.Token, error) {
 		ok bool
 	)
 	s.cfg.Cluster.State().View(func(d *state.Data) { t, ok = d.Tokens[h] })
-	if !ok || !t.UsableAt(s.cfg.Now()) {
+	if !ok || t.ExpiredAt(s.cfg.Now()) || (!pending && !t.UsableAt(s.cfg.Now())) {
 		return state.Token{}, denied()
 	}
 	return t, nil
@@ -500,13 +507,13 @@ func (s *TokenStore) info(t state.Token, id string) (TokenInfo, error) {
 	return TokenInfo{
 		ID: id, Accessor: string(acc), Policies: slices.Clone(t.Policies), Path: t.Path, DisplayName: t.DisplayName,
 		Meta: cloneMeta(t.Meta), CreationTime: t.Created, CreationTTL: t.TTL, ExplicitMaxTTL: t.ExplicitMaxTTL,
-		Period: t.Period, TTL: ttl, ExpireTime: t.ExpireTime, NumUses: t.NumUses, Orphan: t.Orphan, Renewable: t.Renewable,
+		Period: t.Period, TTL: ttl, ExpireTime: t.ExpireTime, NumUses: max(t.NumUses, 0), Orphan: t.Orphan, Renewable: t.Renewable,
 	}, nil
 }
 
 // Lookup reads a token by the token itself (its id is shown back).
 func (s *TokenStore) Lookup(token string) (TokenInfo, error) {
-	t, err := s.entry(token)
+	t, err := s.lookupEntry(token, true)
 	if err != nil {
 		return TokenInfo{}, err
 	}
@@ -562,14 +569,14 @@ func (s *TokenStore) Renew(ctx context.Context, token string, increment time.Dur
 	if err != nil {
 		return Auth{}, err
 	}
-	return Auth{Accessor: string(acc), Policies: t.Policies, TokenPolicies: t.Policies, Metadata: cloneMeta(t.Meta),
+	return Auth{ClientToken: token, Accessor: string(acc), Policies: t.Policies, TokenPolicies: t.Policies, Metadata: cloneMeta(t.Meta),
 		LeaseDuration: ttl, Renewable: true, Orphan: t.Orphan, NumUses: t.NumUses}, nil
 }
 
 // Revoke revokes a token and every token under it, then their leases. A token that does
 // not exist is not an error (OpenBao's behaviour): there is nothing left to revoke.
 func (s *TokenStore) Revoke(ctx context.Context, token string) error {
-	t, err := s.entry(token)
+	t, err := s.lookupEntry(token, true)
 	if err != nil {
 		return nil
 	}
@@ -578,7 +585,7 @@ func (s *TokenStore) Revoke(ctx context.Context, token string) error {
 
 // RevokeOrphan revokes a token alone: its children become orphans.
 func (s *TokenStore) RevokeOrphan(ctx context.Context, token string) error {
-	t, err := s.entry(token)
+	t, err := s.lookupEntry(token, true)
 	if err != nil {
 		return nil
 	}

@@ -206,7 +206,14 @@ func TestNumUses(t *testing.T) {
 		t.Fatalf("third use: %v, want permission denied", err)
 	}
 	if _, err := e.s.LookupAccessor(two.Accessor); !errors.Is(err, ErrBadAccessor) {
-		t.Fatalf("a used-up token can still be looked up: %v", err)
+		t.Fatalf("a used-up token can still be looked up by accessor: %v", err)
+	}
+	// The request that spent the last use may still look its token up (lookup-self).
+	if info, err := e.s.Lookup(two.ClientToken); err != nil || info.NumUses != 0 {
+		t.Fatalf("lookup of a token pending revocation: %+v %v", info, err)
+	}
+	if _, err := e.s.Create(context.Background(), Identity{Accessor: two.Accessor}, CreateRequest{}); !isDenied(err) {
+		t.Fatalf("a child of a used-up token: %v", err)
 	}
 	// The sweep revokes it with the lease its last use made.
 	e.s.Sweep(context.Background())
