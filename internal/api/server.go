@@ -1,14 +1,15 @@
 // Package api is Baton's HTTP API: OpenBao's paths, JSON shapes, status codes and token
 // header for the endpoints the two share (sys/plugins/catalog, sys/mounts, sys/init, seal and
-// unseal, step-down, leader, health, sys/storage/raft, sys/leases and the database engine),
-// plus Baton's own sys/lifecycle. A standby forwards what needs the active node to it.
+// unseal, step-down, leader, health, sys/storage/raft, sys/leases, auth/token,
+// sys/generate-root and the database engine), plus Baton's own sys/lifecycle. A standby forwards what needs the active node to it.
 //
-// It is plain HTTP: it parses requests, calls one method of one of the two interfaces it
-// owns (Node: status, init, seal, unseal, step-down, membership, lifecycle; Secrets: the
-// catalog, mounts and the database engine) and writes the reply, mapping their sentinel
+// It is plain HTTP: it parses requests, calls one method of one of the interfaces it owns
+// (Node: status, init, seal, unseal, step-down, membership, lifecycle; Secrets: the catalog,
+// mounts and the database engine; Policies; Tokens: the token store, which resolves every
+// request's token; RootGenerator) and writes the reply, mapping their sentinel
 // errors to status codes. It takes no domain action itself and may import only the
-// packages of those interfaces' types (internal/core, plugins/database, plugins/catalog,
-// fsm) and the standard library: never raftstore, its command or state packages, the
+// packages of those interfaces' types (internal/core, internal/auth, plugins/database,
+// plugins/catalog, fsm) and the standard library: never raftstore, its command or state packages, the
 // barrier or the plugin pool. internal/server wires the concrete types in.
 package api
 
