@@ -80,6 +80,10 @@ type TokenStore struct {
 	sealedSalt []byte
 	salt       []byte
 	hasher     *barrier.Hasher
+
+	// leaseMu serialises lease sweeps: a revocation's and the ticker's would otherwise revoke
+	// the same lease twice at once.
+	leaseMu sync.Mutex
 }
 
 // NewTokenStore returns a token store.
@@ -686,6 +690,8 @@ func (s *TokenStore) revokeOrphanedLeases(ctx context.Context) {
 	if s.cfg.Leases == nil {
 		return
 	}
+	s.leaseMu.Lock()
+	defer s.leaseMu.Unlock()
 	var ids []string
 	s.cfg.Cluster.State().View(func(d *state.Data) {
 		for id, l := range d.Leases {
