@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/baton-hq/baton/internal/barrier"
 	"github.com/baton-hq/baton/raftstore/state"
@@ -32,16 +33,21 @@ var (
 // with an OTP (made here when none is given), the unseal key is given to update, and the new
 // root token comes back XORed with the OTP and base64-encoded (encoded_token), which
 // `bao operator generate-root -decode` reverses. The attempt lives in memory only, as in
-// OpenBao: a failover or a seal cancels it.
+// OpenBao: a failover or a seal cancels it (an attempt started before this node last became
+// active is forgotten).
 type RootGenerator struct {
 	cluster Cluster
 	tokens  *TokenStore
+	// activeSince is when this node last became active (zero when it is not), when the
+	// cluster tells it (*core.Node does).
+	activeSince func() time.Time
 
 	mu      sync.Mutex
 	attempt *rootAttempt
 }
 
 type rootAttempt struct {
+	epoch    time.Time // activeSince when the attempt started
 	nonce    string
 	otp      string
 	progress [][]byte
@@ -62,7 +68,20 @@ type RootGenStatus struct {
 
 // NewRootGenerator returns a generator that makes root tokens in tokens.
 func NewRootGenerator(c Cluster, tokens *TokenStore) *RootGenerator {
-	return &RootGenerator{cluster: c, tokens: tokens}
+	g := &RootGenerator{cluster: c, tokens: tokens, activeSince: func() time.Time { return time.Time{} }}
+	if a, ok := c.(interface{ ActiveSince() time.Time }); ok {
+		g.activeSince = a.ActiveSince
+	}
+	return g
+}
+
+// current is the attempt in progress, nil when none or when it began before this node's
+// current term as the active node. Called with g.mu held.
+func (g *RootGenerator) current() *rootAttempt {
+	if g.attempt != nil && !g.attempt.epoch.Equal(g.activeSince()) {
+		g.attempt = nil
+	}
+	return g.attempt
 }
 
 func (g *RootGenerator) required() int {
@@ -76,7 +95,7 @@ func (g *RootGenerator) Status() RootGenStatus {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	st := RootGenStatus{Required: g.required(), OTPLength: OTPLength}
-	if a := g.attempt; a != nil {
+	if a := g.current(); a != nil {
 		st.Started, st.Nonce, st.Progress = true, a.nonce, len(a.progress)
 	}
 	return st
@@ -100,11 +119,11 @@ func (g *RootGenerator) Start(otp string) (RootGenStatus, error) {
 	n := hex.EncodeToString(nb[:])
 	nonce := n[:8] + "-" + n[8:12] + "-" + n[12:16] + "-" + n[16:20] + "-" + n[20:]
 	g.mu.Lock()
-	if g.attempt != nil {
+	if g.current() != nil {
 		g.mu.Unlock()
 		return RootGenStatus{}, ErrRootGenInProgress
 	}
-	g.attempt = &rootAttempt{nonce: nonce, otp: otp}
+	g.attempt = &rootAttempt{epoch: g.activeSince(), nonce: nonce, otp: otp}
 	g.mu.Unlock()
 	st := g.Status()
 	if made {
@@ -127,7 +146,7 @@ func (g *RootGenerator) Cancel() {
 func (g *RootGenerator) Update(ctx context.Context, key []byte, nonce string) (RootGenStatus, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	a := g.attempt
+	a := g.current()
 	if a == nil {
 		return RootGenStatus{}, ErrNoRootGeneration
 	}

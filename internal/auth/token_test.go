@@ -525,3 +525,33 @@ func TestGenerateRoot(t *testing.T) {
 		t.Fatal("the replay made another token")
 	}
 }
+
+// activeCluster is a cluster whose node became active at a settable time.
+type activeCluster struct {
+	lockedCluster
+	since *clock
+}
+
+func (a activeCluster) ActiveSince() time.Time { return a.since.now() }
+
+// TestGenerateRootForgottenAfterFailover: an attempt started before this node last became
+// active is gone, as OpenBao's is after a step-down or a seal: its OTP and nonce make nothing.
+func TestGenerateRootForgottenAfterFailover(t *testing.T) {
+	e := newTokenEnv(t)
+	since := &clock{t: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)}
+	g := NewRootGenerator(activeCluster{lockedCluster{e}, since}, e.s)
+	st, err := g.Start("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	since.add(time.Minute) // lost and regained leadership
+	if g.Status().Started {
+		t.Fatal("an attempt from an earlier term is still shown")
+	}
+	if _, err := g.Update(context.Background(), e.key, st.Nonce); !errors.Is(err, ErrNoRootGeneration) {
+		t.Fatalf("update of an attempt from an earlier term: %v", err)
+	}
+	if _, err := g.Start(""); err != nil {
+		t.Fatalf("a new attempt after the failover: %v", err)
+	}
+}
