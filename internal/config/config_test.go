@@ -85,7 +85,7 @@ func TestOpenBaoFile(t *testing.T) {
 			TLSCA:       "/etc/baton/nats-ca.pem",
 			EventRate:   DefaultEventRate,
 		},
-		Seal:     &Seal{Type: SealFile, Path: "/run/baton/unseal-key"},
+		Seal:      &Seal{Type: SealFile, Path: "/run/baton/unseal-key"},
 		Rollback:  Rollback{Period: 30 * time.Second, MinAge: 2 * time.Minute},
 		Telemetry: Telemetry{PrometheusRetentionTime: 30 * time.Second, DisableHostname: true},
 	}

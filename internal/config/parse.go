@@ -36,11 +36,11 @@ type rawRoot struct {
 	LogLevel              *hcl.Attribute `hcl:"log_level,optional"`
 	ClusterName           *hcl.Attribute `hcl:"cluster_name,optional"`
 
-	Listeners []rawListener `hcl:"listener,block"`
-	Storage   []rawStorage  `hcl:"storage,block"`
-	NATS      []rawNATS     `hcl:"nats,block"`
-	Seals     []rawSeal     `hcl:"seal,block"`
-	Rollback  []rawRollback `hcl:"rollback,block"`
+	Listeners []rawListener  `hcl:"listener,block"`
+	Storage   []rawStorage   `hcl:"storage,block"`
+	NATS      []rawNATS      `hcl:"nats,block"`
+	Seals     []rawSeal      `hcl:"seal,block"`
+	Rollback  []rawRollback  `hcl:"rollback,block"`
 	Telemetry []rawTelemetry `hcl:"telemetry,block"`
 
 	Remain hcl.Body `hcl:",remain"`
