@@ -22,6 +22,7 @@ import (
 	"github.com/baton-hq/baton/internal/core"
 	"github.com/baton-hq/baton/internal/faults"
 	"github.com/baton-hq/baton/internal/server"
+	"github.com/baton-hq/baton/internal/telemetry"
 	"github.com/baton-hq/baton/plugins/catalog"
 	"github.com/baton-hq/baton/raftstore"
 )
@@ -126,6 +127,11 @@ func runConfigured(f serverFlags, stderr io.Writer) int {
 		RollbackWindow: cfg.Rollback.Window,
 		RetryJoin:      join,
 		Limits:         listenerLimits(cfg.Listener),
+		Telemetry: &telemetry.Config{
+			PrometheusRetention: cfg.Telemetry.PrometheusRetentionTime, DisableHostname: cfg.Telemetry.DisableHostname,
+			Prefix: cfg.Telemetry.MetricsPrefix,
+		},
+		UnauthenticatedMetricsAccess: cfg.Listener.UnauthenticatedMetricsAccess,
 	}
 	sc.Core.NATSClient.CredsFile = cfg.NATS.Credentials
 	sc.Core.EventLimit = events.Limit{Rate: float64(cfg.NATS.EventRate), Burst: cfg.NATS.EventBurst}

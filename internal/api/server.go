@@ -1,14 +1,15 @@
 // Package api is Baton's HTTP API: OpenBao's paths, JSON shapes, status codes and token
 // header for the endpoints the two share (sys/plugins/catalog, sys/mounts, sys/init, seal and
 // unseal, step-down, leader, health, sys/storage/raft, sys/leases and the database engine),
-// plus Baton's own sys/lifecycle. A standby forwards what needs the active node to it.
+// plus Baton's own sys/lifecycle, and sys/metrics (each node's own, in OpenBao's JSON or
+// Prometheus text). A standby forwards what needs the active node to it.
 //
 // It is plain HTTP: it parses requests, calls one method of one of the two interfaces it
 // owns (Node: status, init, seal, unseal, step-down, membership, lifecycle; Secrets: the
 // catalog, mounts and the database engine) and writes the reply, mapping their sentinel
 // errors to status codes. It takes no domain action itself and may import only the
 // packages of those interfaces' types (internal/core, plugins/database, plugins/catalog,
-// fsm) and the standard library: never raftstore, its command or state packages, the
+// fsm, and internal/telemetry for the metrics formats and sentinels) and the standard library: never raftstore, its command or state packages, the
 // barrier or the plugin pool. internal/server wires the concrete types in.
 package api
 
@@ -59,6 +60,9 @@ type Server struct {
 	// maxSize is the body limit in bytes, <0 for none; maxDuration bounds a request.
 	maxSize     int64
 	maxDuration time.Duration
+	// metrics renders sys/metrics; unauthMetrics lets it answer without a token.
+	metrics       Metrics
+	unauthMetrics bool
 }
 
 // Config configures a Server.
@@ -77,6 +81,11 @@ type Config struct {
 	// request's context ends, so that what the handler waits on (a Raft apply, a plugin
 	// call, the forwarded request) gives up; 0 means DefaultMaxRequestDuration.
 	MaxRequestDuration time.Duration
+	// Metrics renders sys/metrics; without it sys/metrics answers 404.
+	Metrics Metrics
+	// UnauthenticatedMetricsAccess is the listener's telemetry {
+	// unauthenticated_metrics_access }: sys/metrics answers without a token.
+	UnauthenticatedMetricsAccess bool
 }
 
 // New builds a server.
@@ -93,6 +102,7 @@ func New(cfg Config) *Server {
 	return &Server{
 		node: cfg.Node, secrets: cfg.Secrets, policies: cfg.Policies, log: cfg.Logger, version: cfg.Version,
 		maxSize: cfg.MaxRequestSize, maxDuration: cfg.MaxRequestDuration,
+		metrics: cfg.Metrics, unauthMetrics: cfg.UnauthenticatedMetricsAccess,
 	}
 }
 
@@ -349,6 +359,7 @@ func (s *Server) match(p string) (*route, string) {
 		{"sys/policy", route{auth: true, h: s.policiesOld}},
 		{"sys/lifecycle", route{auth: true, localOnAsk: true, h: s.lifecycle}},
 		{"sys/nats/credentials", route{auth: true, h: s.natsCredentials}},
+		{"sys/metrics", route{auth: !s.unauthMetrics, local: true, h: s.sysMetrics}},
 	}
 	for _, e := range table {
 		if p == e.prefix || strings.HasPrefix(p, e.prefix+"/") || (strings.HasSuffix(e.prefix, "/") && strings.HasPrefix(p, e.prefix)) {
