@@ -172,6 +172,9 @@ func New(cfg Config) (*Server, error) {
 	s.Runtime = rt
 	s.Engine = eng
 	node.SetRuntime(rt)
+	s.Telemetry.AddCollector(node.EmitMetrics)
+	s.Telemetry.AddCollector(pool.EmitMetrics)
+	s.Telemetry.AddCollector(rt.EmitMetrics)
 	s.Membership = core.NewMembership(node, cfg.RetryJoin)
 	s.Policies = auth.NewPolicyStore(node)
 	s.API = api.New(api.Config{
