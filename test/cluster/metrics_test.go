@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/baton-hq/baton/events"
 	"github.com/baton-hq/baton/internal/telemetry"
 	"github.com/baton-hq/baton/test/testutil"
 )
@@ -224,5 +225,60 @@ func TestMetricsUnauthenticatedAccess(t *testing.T) {
 		if r.Status != http.StatusForbidden {
 			t.Errorf("GET %s without a token: %d, want 403", p, r.Status)
 		}
+	}
+}
+
+// TestMetricsEvents: events taken on both paths, a replayed event counted as deduplicated
+// (and applied once), and an event over the intake limit counted as refused.
+func TestMetricsEvents(t *testing.T) {
+	c := New(t, 1, Options{Telemetry: metricsTelemetry(), EventLimit: events.Limit{Rate: 0.001, Burst: 3}})
+	a := c.Active()
+	setupDB(t, c, a)
+	ctx := testutil.Context(t, 60*time.Second)
+	op := natsConn(t, c)
+	before := scrape(t, a, c.Token)
+	delta := func(f promFamilies, name string, labels map[string]string) float64 {
+		return f.value(name, labels) - before.value(name, labels)
+	}
+	inject := map[string]string{"kind": "reload", "path": "inject"}
+
+	i1, err := events.InjectSync(ctx, op, c.Name, reloadEvent("metrics-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same event again, as a replay: taken, found applied, applied once.
+	i2, err := events.InjectSync(ctx, op, c.Name, reloadEvent("metrics-1"))
+	if err != nil || i2 != i1 {
+		t.Fatalf("replay: index %d (first %d), %v", i2, i1, err)
+	}
+	if err := events.Inject(ctx, op, c.Name, reloadEvent("metrics-2")); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 20*time.Second, "the streamed event applied", func() bool { return applied(a, "metrics-2") })
+	// The bucket (3) is spent: the next is refused.
+	if _, err := events.InjectSync(ctx, op, c.Name, reloadEvent("metrics-3")); err == nil {
+		t.Fatal("an event over the intake limit was taken")
+	}
+
+	var f promFamilies
+	testutil.Eventually(t, 20*time.Second, "the stream's ack counted", func() bool {
+		f = scrape(t, a, c.Token)
+		return delta(f, "vault_baton_events_taken", map[string]string{"kind": "reload", "path": "stream"}) == 1
+	})
+	for _, e := range []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{"vault_baton_events_taken", inject, 2},
+		{"vault_baton_events_refused", inject, 1},
+		{"vault_baton_events_deduplicated", map[string]string{"source": "nats"}, 1},
+	} {
+		if got := delta(f, e.name, e.labels); got != e.want {
+			t.Errorf("%s%v went up by %v, want %v", e.name, e.labels, got, e.want)
+		}
+	}
+	if applied(a, "metrics-3") {
+		t.Error("the refused event was applied")
 	}
 }
