@@ -124,13 +124,10 @@ func runConfigured(f serverFlags, stderr io.Writer) int {
 		},
 		Listen: cfg.Listener.Address, PluginDir: cfg.PluginDirectory, StartTimeout: cfg.PluginStartTimeout,
 		Permissions: perm, RollbackPeriod: cfg.Rollback.Period, RollbackMinAge: cfg.Rollback.MinAge,
-		RollbackWindow: cfg.Rollback.Window,
-		RetryJoin:      join,
-		Limits:         listenerLimits(cfg.Listener),
-		Telemetry: &telemetry.Config{
-			PrometheusRetention: cfg.Telemetry.PrometheusRetentionTime, DisableHostname: cfg.Telemetry.DisableHostname,
-			Prefix: cfg.Telemetry.MetricsPrefix,
-		},
+		RollbackWindow:               cfg.Rollback.Window,
+		RetryJoin:                    join,
+		Limits:                       listenerLimits(cfg.Listener),
+		Telemetry:                    telemetryConfig(cfg.Telemetry),
 		UnauthenticatedMetricsAccess: cfg.Listener.UnauthenticatedMetricsAccess,
 	}
 	sc.Core.NATSClient.CredsFile = cfg.NATS.Credentials
@@ -222,4 +219,10 @@ func listenerLimits(l config.Listener) *server.Limits {
 		MaxRequestSize: l.MaxRequestSize, MaxRequestDuration: l.MaxRequestDuration,
 		MaxConnections: l.MaxConnections,
 	}
+}
+
+// telemetryConfig turns the telemetry stanza (defaults already filled by config.Parse) into
+// the node's telemetry configuration.
+func telemetryConfig(t config.Telemetry) *telemetry.Config {
+	return &telemetry.Config{PrometheusRetention: t.PrometheusRetentionTime, DisableHostname: t.DisableHostname, Prefix: t.MetricsPrefix}
 }
