@@ -15,6 +15,7 @@ import (
 
 	"github.com/baton-hq/baton/events"
 	"github.com/baton-hq/baton/internal/telemetry"
+	"github.com/baton-hq/baton/test/pgtest"
 	"github.com/baton-hq/baton/test/testutil"
 )
 
@@ -281,4 +282,57 @@ func TestMetricsEvents(t *testing.T) {
 	if applied(a, "metrics-3") {
 		t.Error("the refused event was applied")
 	}
+}
+
+// TestMetricsPostgreSQL: the same database series with the PostgreSQL plugin against a real
+// server (type "postgresql"), a lease that expires counted as revoked by the expiry loop, and
+// a rotation left pending counted by the rollback gauges.
+func TestMetricsPostgreSQL(t *testing.T) {
+	pg := pgtest.Start(t)
+	// The rollback waits ten minutes: the pending entry stays for the gauges to see.
+	c := New(t, 1, Options{Telemetry: metricsTelemetry(), RollbackMinAge: 10 * time.Minute, RollbackWindow: 10 * time.Minute})
+	a := c.Active()
+	s := setupPG(t, c, a, pg)
+	ctx := testutil.Context(t, 2*time.Minute)
+	before := scrape(t, a, c.Token)
+	delta := func(f promFamilies, name string, labels map[string]string) float64 {
+		return f.value(name, labels) - before.value(name, labels)
+	}
+
+	var leases []string
+	for range 2 {
+		r := a.Client.Must(t, ctx, "GET", "database/creds/ro", nil)
+		leases = append(leases, r.Body["lease_id"].(string))
+	}
+	a.Client.Must(t, ctx, "PUT", "sys/leases/renew", map[string]any{"lease_id": leases[0]})
+	a.Client.Must(t, ctx, "PUT", "sys/leases/revoke", map[string]any{"lease_id": leases[1]})
+	// A lease of one second, revoked by the expiry loop.
+	a.Client.Must(t, ctx, "POST", "database/roles/ro", map[string]any{"db_name": "pg", "default_ttl": "1s", "max_ttl": "24h"})
+	a.Client.Must(t, ctx, "GET", "database/creds/ro", nil)
+	var f promFamilies
+	testutil.Eventually(t, 30*time.Second, "the expired lease revoked", func() bool {
+		f = scrape(t, a, c.Token)
+		return delta(f, "vault_baton_expire_revoked", map[string]string{"mount": "database/"}) == 1
+	})
+	for _, e := range []struct {
+		name string
+		want float64
+	}{
+		{"vault_database_postgresql_NewUser", 3},
+		{"vault_database_postgresql_UpdateUser", 1},
+		{"vault_database_postgresql_DeleteUser", 2}, // one revoked by hand, one expired
+		{"vault_database_postgresql_NewUser_error", 0},
+		{"vault_database_postgresql_DeleteUser_error", 0},
+	} {
+		if got := delta(f, e.name, nil); got != e.want {
+			t.Errorf("%s went up by %v, want %v", e.name, got, e.want)
+		}
+	}
+
+	// A rotation cut short: its WAL entry waits, and the gauges say so.
+	interruptRotation(t, ctx, a, s, hexID(12), "")
+	testutil.Eventually(t, 30*time.Second, "one rollback entry pending, its age counted", func() bool {
+		f := scrape(t, a, c.Token)
+		return f.value("vault_baton_rollback_pending", nil) == 1 && f.value("vault_baton_rollback_oldest_age_seconds", nil) > 0
+	})
 }
