@@ -81,7 +81,7 @@ func TestPoolMetrics(t *testing.T) {
 	checks("after open and two NewUser", map[[2]string]float64{
 		{"vault_database_Initialize", ""}: 1, {"vault_database_baton_test_Initialize", ""}: 1,
 		{"vault_database_NewUser", ""}: 2, {"vault_database_baton_test_NewUser", ""}: 2,
-		{"vault_database_NewUser_error", ""}: 0,
+		{"vault_database_NewUser_error", ""}:   0,
 		{"vault_baton_plugin_processes", "tp"}: 1, {"vault_baton_plugin_restarts", "tp"}: 0,
 	})
 
