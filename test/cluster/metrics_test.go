@@ -227,6 +227,24 @@ func TestMetricsUnauthenticatedAccess(t *testing.T) {
 			t.Errorf("GET %s without a token: %d, want 403", p, r.Status)
 		}
 	}
+
+	// OpenBao's core series: a step-down, a seal (the sealed node still answers for itself),
+	// an unseal.
+	a.Client.Must(t, ctx, "PUT", "sys/step-down", nil)
+	testutil.Eventually(t, 30*time.Second, "the step-down measured", func() bool {
+		return scrape(t, a, "").value("vault_core_step_down", nil)-f.value("vault_core_step_down", nil) == 1
+	})
+	testutil.Eventually(t, 30*time.Second, "active again (a single node cannot hand over)", func() bool { return a.S.Node.IsActive() })
+	a.Client.Must(t, ctx, "PUT", "sys/seal", nil)
+	testutil.Eventually(t, 30*time.Second, "the seal measured, the node sealed", func() bool {
+		g := scrape(t, a, "")
+		return g.value("vault_core_seal", nil)-f.value("vault_core_seal", nil) == 1 && g.value("vault_core_unsealed", nil) == 0
+	})
+	a.Client.Must(t, ctx, "PUT", "sys/unseal", map[string]any{"key": c.Key})
+	testutil.Eventually(t, 30*time.Second, "the unseal measured, the node unsealed", func() bool {
+		g := scrape(t, a, "")
+		return g.value("vault_core_unseal", nil)-f.value("vault_core_unseal", nil) == 1 && g.value("vault_core_unsealed", nil) == 1
+	})
 }
 
 // TestMetricsEvents: events taken on both paths, a replayed event counted as deduplicated
