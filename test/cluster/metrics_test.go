@@ -354,3 +354,17 @@ func TestMetricsPostgreSQL(t *testing.T) {
 		return f.value("vault_baton_rollback_pending", nil) == 1 && f.value("vault_baton_rollback_oldest_age_seconds", nil) > 0
 	})
 }
+
+// TestMetricsRaftReplication: on a 3-node cluster raft's replication series reach the sinks
+// (the leader's last contact with its followers, its AppendEntries), as OpenBao's dashboards
+// read them. (In one process every node's sinks see every node's emissions: go-metrics is
+// process-wide; a real node process reports its own.)
+func TestMetricsRaftReplication(t *testing.T) {
+	c := New(t, 3, Options{Telemetry: metricsTelemetry()})
+	a := c.Active()
+	setupDB(t, c, a)
+	testutil.Eventually(t, 30*time.Second, "raft's replication series", func() bool {
+		f := scrape(t, a, c.Token)
+		return f["vault_raft_leader_lastContact"] != nil && f["vault_raft_commitTime"] != nil && f.value("vault_raft_apply", nil) > 0
+	})
+}
