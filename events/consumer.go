@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	metrics "github.com/hashicorp/go-metrics/compat"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -400,6 +401,7 @@ func (c *Consumer) handle(msg jetstream.Msg) {
 	switch {
 	case err == nil:
 		c.acked.Add(1)
+		countEvent(eventTaken, pathStream, ev.Kind)
 		if aerr := msg.Ack(); aerr != nil {
 			// The ack is lost: the event comes back after the ack wait and the state, which
 			// dedups by id, applies it once.
@@ -416,9 +418,29 @@ func (c *Consumer) handle(msg jetstream.Msg) {
 	}
 }
 
+// Outcomes and paths of the baton.events.<outcome> counters.
+const (
+	eventTaken   = "taken"
+	eventRefused = "refused"
+	pathStream   = "stream" // the JetStream durable consumer
+	pathInject   = "inject" // request/reply on the inject subject
+)
+
+// countEvent counts an event taken (applied, or found applied already) or refused (invalid,
+// over the intake limit, or rejected by its handler) by kind and path. An event that comes
+// back later (handed back, not applied yet) is counted when it is finally taken or refused.
+func countEvent(outcome, path string, kind Kind) {
+	k := string(kind)
+	if k == "" {
+		k = "unknown"
+	}
+	metrics.IncrCounterWithLabels([]string{"baton", "events", outcome}, 1, []metrics.Label{{Name: "kind", Value: k}, {Name: "path", Value: path}})
+}
+
 // reject terminates a refused event and reports it. An event that holds a secret is erased
 // first, so that once its rejection is seen the secret is no longer in the stream.
 func (c *Consumer) reject(msg jetstream.Msg, ev Event, reason error) {
+	countEvent(eventRefused, pathStream, ev.Kind)
 	c.rej.Add(1)
 	c.log.Info("event rejected", "id", ev.ID, "subject", msg.Subject(), "reason", reason)
 	if errors.Is(reason, ErrSecret) {

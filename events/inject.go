@@ -97,12 +97,14 @@ func ServeInject(nc *nats.Conn, cluster string, h Handler, logger hclog.Logger, 
 		ev, err := Decode(m.Data)
 		if err != nil {
 			id, kind := peek(m.Data)
+			countEvent(eventRefused, pathInject, kind)
 			log.Info("event rejected", "id", id, "subject", subject, "reason", err)
 			publishRejected(nc, cluster, subject, id, kind, err, log)
 			respond(m, InjectReply{Error: err.Error(), Code: ReplyInvalid})
 			return
 		}
 		if err := o.limiter.take(); err != nil {
+			countEvent(eventRefused, pathInject, ev.Kind)
 			log.Debug("event refused", "id", ev.ID, "subject", subject, "reason", err)
 			publishRejected(nc, cluster, subject, ev.ID, ev.Kind, err, log)
 			respond(m, InjectReply{Error: err.Error(), Code: ReplyUnavailable})
@@ -131,8 +133,10 @@ func ServeInject(nc *nats.Conn, cluster string, h Handler, logger hclog.Logger, 
 			hcancel()
 			switch {
 			case err == nil:
+				countEvent(eventTaken, pathInject, ev.Kind)
 				respond(m, InjectReply{Index: &index})
 			case errors.Is(err, ErrRejected):
+				countEvent(eventRefused, pathInject, ev.Kind)
 				log.Info("event rejected", "id", ev.ID, "subject", subject, "reason", err)
 				publishRejected(nc, cluster, subject, ev.ID, ev.Kind, err, log)
 				respond(m, InjectReply{Error: err.Error(), Code: ReplyRejected})

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	metrics "github.com/hashicorp/go-metrics/compat"
+
 	"github.com/baton-hq/baton/plugins/catalog"
 	"github.com/baton-hq/baton/plugins/dbplugin"
 )
@@ -40,6 +42,9 @@ type Conn struct {
 	ready   bool              // Open finished
 	closed  bool
 	pidHint int // last pid, for the event KillAll sends
+	// dbType is the plugin's Type() ("postgres"), asked once its first instance is up: the
+	// <name> of OpenBao's database.<name>.<op> metrics.
+	dbType string
 }
 
 var _ dbplugin.Database = (*Conn)(nil)
@@ -64,10 +69,12 @@ func (c *Conn) PID() int {
 // restarts.
 func (c *Conn) Initialize(ctx context.Context, req dbplugin.InitializeRequest) (dbplugin.InitializeResponse, error) {
 	var resp dbplugin.InitializeResponse
+	start := time.Now()
 	err := c.do(ctx, "Initialize", func(db dbplugin.Database) (err error) {
 		resp, err = db.Initialize(ctx, req)
 		return err
 	})
+	c.measure("Initialize", start, err)
 	if err != nil {
 		return dbplugin.InitializeResponse{}, err
 	}
@@ -80,30 +87,36 @@ func (c *Conn) Initialize(ctx context.Context, req dbplugin.InitializeRequest) (
 // NewUser creates a user through the plugin.
 func (c *Conn) NewUser(ctx context.Context, req dbplugin.NewUserRequest) (dbplugin.NewUserResponse, error) {
 	var resp dbplugin.NewUserResponse
+	start := time.Now()
 	err := c.do(ctx, "NewUser", func(db dbplugin.Database) (err error) {
 		resp, err = db.NewUser(ctx, req)
 		return err
 	})
+	c.measure("NewUser", start, err)
 	return resp, err
 }
 
 // UpdateUser changes a user through the plugin.
 func (c *Conn) UpdateUser(ctx context.Context, req dbplugin.UpdateUserRequest) (dbplugin.UpdateUserResponse, error) {
 	var resp dbplugin.UpdateUserResponse
+	start := time.Now()
 	err := c.do(ctx, "UpdateUser", func(db dbplugin.Database) (err error) {
 		resp, err = db.UpdateUser(ctx, req)
 		return err
 	})
+	c.measure("UpdateUser", start, err)
 	return resp, err
 }
 
 // DeleteUser removes a user through the plugin.
 func (c *Conn) DeleteUser(ctx context.Context, req dbplugin.DeleteUserRequest) (dbplugin.DeleteUserResponse, error) {
 	var resp dbplugin.DeleteUserResponse
+	start := time.Now()
 	err := c.do(ctx, "DeleteUser", func(db dbplugin.Database) (err error) {
 		resp, err = db.DeleteUser(ctx, req)
 		return err
 	})
+	c.measure("DeleteUser", start, err)
 	return resp, err
 }
 
@@ -141,7 +154,10 @@ func (c *Conn) Close() error {
 	if pr != nil {
 		pid = pr.pid
 		if !pr.exited() {
-			if cerr := db.Close(); cerr != nil && !(dbplugin.IsUnavailable(cerr) && pr.exited()) {
+			start := time.Now()
+			cerr := db.Close()
+			c.measure("Close", start, cerr)
+			if cerr != nil && !(dbplugin.IsUnavailable(cerr) && pr.exited()) {
 				err = fmt.Errorf("close plugin connection %q: %w", c.id, cerr)
 			}
 		}
@@ -174,6 +190,30 @@ func (c *Conn) do(ctx context.Context, method string, call func(dbplugin.Databas
 		return fmt.Errorf("%s on plugin connection %q: its process died and the restart failed: %w", method, c.id, rerr)
 	}
 	return call(db)
+}
+
+// typeName is the plugin's database type for the metrics, the catalog name until it is known.
+func (c *Conn) typeName() string {
+	c.pool.mu.Lock()
+	defer c.pool.mu.Unlock()
+	return c.dbType
+}
+
+// measure records OpenBao's metrics of one call to the plugin: its duration under
+// database.<op> and database.<type>.<op>, and an error counter under the same names plus
+// .error (OpenBao's databaseMetricsMiddleware, without its call counter, whose name a
+// Prometheus scrape would see twice: the duration summary's _count is the number of calls).
+func (c *Conn) measure(op string, start time.Time, err error) {
+	typ := c.typeName()
+	if typ == "" {
+		typ = c.entry.Name
+	}
+	metrics.MeasureSince([]string{"database", op}, start)
+	metrics.MeasureSince([]string{"database", typ, op}, start)
+	if err != nil {
+		metrics.IncrCounter([]string{"database", op, "error"}, 1)
+		metrics.IncrCounter([]string{"database", typ, op, "error"}, 1)
+	}
 }
 
 // isClosed reports whether the connection was closed.
@@ -213,8 +253,14 @@ func (c *Conn) instance(ctx context.Context) (dbplugin.Database, *process, error
 	if db, pr, err := c.attached(); err != nil || db != nil {
 		return db, pr, err
 	}
+	c.pool.mu.Lock()
+	restart := c.ready // opened before and idle now: its process died
+	c.pool.mu.Unlock()
 	if _, err := c.connect(ctx); err != nil {
 		return nil, nil, err
+	}
+	if restart {
+		metrics.IncrCounterWithLabels([]string{"baton", "plugin", "restarts"}, 1, []metrics.Label{{Name: "plugin", Value: c.entry.Name}})
 	}
 	db, pr, err := c.attached()
 	if err == nil && db == nil {
@@ -257,7 +303,16 @@ func (c *Conn) connect(ctx context.Context) (dbplugin.InitializeResponse, error)
 	init := c.init
 	p.mu.Unlock()
 	db := pr.db.Database(rand.Text())
+	start := time.Now()
 	resp, err := db.Initialize(ctx, init)
+	if err == nil && c.typeName() == "" {
+		if t, terr := db.Type(); terr == nil {
+			p.mu.Lock()
+			c.dbType = t
+			p.mu.Unlock()
+		}
+	}
+	c.measure("Initialize", start, err)
 	if err != nil {
 		if pr.multiplexed && !pr.exited() {
 			_ = db.Close() // the plugin made an instance for the id; do not leave it behind

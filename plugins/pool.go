@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	metrics "github.com/hashicorp/go-metrics/compat"
 
 	"github.com/baton-hq/baton/plugins/catalog"
 	"github.com/baton-hq/baton/plugins/dbplugin"
@@ -148,6 +149,9 @@ type Pool struct {
 	shared  map[string]*process     // multiplexed processes by entry key
 	flights map[string]*startFlight // starts in progress that others may join, by entry key
 	single  map[string]bool         // entries known not to multiplex: each conn starts its own
+	// gauged names the plugins EmitMetrics has reported, so that one whose last process
+	// ended is reported at 0 rather than left at its last count.
+	gauged map[string]bool
 }
 
 // startFlight is one start of an entry whose multiplexing is not yet known or is known to be
@@ -412,6 +416,32 @@ func (p *Pool) Processes() []ProcessInfo {
 		return a.PID - b.PID
 	})
 	return out
+}
+
+// EmitMetrics sets the baton.plugin.processes gauge: the live plugin processes per catalog
+// name (metadata-mode runs excluded). The telemetry loop calls it every interval.
+func (p *Pool) EmitMetrics() {
+	p.mu.Lock()
+	counts := map[string]int{}
+	for pr := range p.procs {
+		if !pr.exited() && !pr.metadata {
+			counts[pr.entry.Name]++
+		}
+	}
+	if p.gauged == nil {
+		p.gauged = map[string]bool{}
+	}
+	for name := range counts {
+		p.gauged[name] = true
+	}
+	names := make([]string, 0, len(p.gauged))
+	for name := range p.gauged {
+		names = append(names, name)
+	}
+	p.mu.Unlock()
+	for _, name := range names {
+		metrics.SetGaugeWithLabels([]string{"baton", "plugin", "processes"}, float32(counts[name]), []metrics.Label{{Name: "plugin", Value: name}})
+	}
 }
 
 // Metadata is what a plugin says about itself when run in metadata mode.

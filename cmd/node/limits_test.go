@@ -6,6 +6,7 @@ import (
 
 	"github.com/baton-hq/baton/internal/config"
 	"github.com/baton-hq/baton/internal/server"
+	"github.com/baton-hq/baton/internal/telemetry"
 )
 
 // TestListenerLimitsFromFile checks that every HTTP limit key of a listener stanza reaches
@@ -46,6 +47,56 @@ listener "tcp" {
 			}
 			if got := *listenerLimits(cfg.Listener); got != tt.want {
 				t.Errorf("limits:\n got %+v\nwant %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestTelemetryFromFile checks that the telemetry stanza and the listener's
+// unauthenticated_metrics_access reach the server, and that an absent stanza gives OpenBao's
+// defaults.
+func TestTelemetryFromFile(t *testing.T) {
+	const base = `api_addr = "http://127.0.0.1:8200"
+storage "raft" {
+  path    = "/tmp/telemetry"
+  node_id = "n1"
+}
+`
+	tests := []struct {
+		name, src  string
+		want       telemetry.Config
+		wantUnauth bool
+	}{
+		{"absent", `listener "tcp" {
+  address     = "127.0.0.1:8200"
+  tls_disable = true
+}
+`, telemetry.DefaultConfig(), false},
+		{"set", `listener "tcp" {
+  address     = "127.0.0.1:8200"
+  tls_disable = true
+  telemetry {
+    unauthenticated_metrics_access = true
+  }
+}
+telemetry {
+  prometheus_retention_time = "2h"
+  disable_hostname          = true
+  metrics_prefix            = "baton"
+}
+`, telemetry.Config{PrometheusRetention: 2 * time.Hour, DisableHostname: true, Prefix: "baton"}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, _, err := config.Parse([]byte(base+tt.src), "node.hcl")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := *telemetryConfig(cfg.Telemetry); got != tt.want {
+				t.Errorf("telemetry:\n got %+v\nwant %+v", got, tt.want)
+			}
+			if cfg.Listener.UnauthenticatedMetricsAccess != tt.wantUnauth {
+				t.Errorf("unauthenticated_metrics_access = %v, want %v", cfg.Listener.UnauthenticatedMetricsAccess, tt.wantUnauth)
 			}
 		})
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/baton-hq/baton/internal/core"
 	"github.com/baton-hq/baton/internal/faults"
 	"github.com/baton-hq/baton/internal/server"
+	"github.com/baton-hq/baton/internal/telemetry"
 	"github.com/baton-hq/baton/plugins/catalog"
 	"github.com/baton-hq/baton/raftstore"
 )
@@ -123,9 +124,11 @@ func runConfigured(f serverFlags, stderr io.Writer) int {
 		},
 		Listen: cfg.Listener.Address, PluginDir: cfg.PluginDirectory, StartTimeout: cfg.PluginStartTimeout,
 		Permissions: perm, RollbackPeriod: cfg.Rollback.Period, RollbackMinAge: cfg.Rollback.MinAge,
-		RollbackWindow: cfg.Rollback.Window,
-		RetryJoin:      join,
-		Limits:         listenerLimits(cfg.Listener),
+		RollbackWindow:               cfg.Rollback.Window,
+		RetryJoin:                    join,
+		Limits:                       listenerLimits(cfg.Listener),
+		Telemetry:                    telemetryConfig(cfg.Telemetry),
+		UnauthenticatedMetricsAccess: cfg.Listener.UnauthenticatedMetricsAccess,
 	}
 	sc.Core.NATSClient.CredsFile = cfg.NATS.Credentials
 	sc.Core.EventLimit = events.Limit{Rate: float64(cfg.NATS.EventRate), Burst: cfg.NATS.EventBurst}
@@ -216,4 +219,10 @@ func listenerLimits(l config.Listener) *server.Limits {
 		MaxRequestSize: l.MaxRequestSize, MaxRequestDuration: l.MaxRequestDuration,
 		MaxConnections: l.MaxConnections,
 	}
+}
+
+// telemetryConfig turns the telemetry stanza (defaults already filled by config.Parse) into
+// the node's telemetry configuration.
+func telemetryConfig(t config.Telemetry) *telemetry.Config {
+	return &telemetry.Config{PrometheusRetention: t.PrometheusRetentionTime, DisableHostname: t.DisableHostname, Prefix: t.MetricsPrefix}
 }

@@ -1,7 +1,9 @@
 // Package api is Baton's HTTP API: OpenBao's paths, JSON shapes, status codes and token
 // header for the endpoints the two share (sys/plugins/catalog, sys/mounts, sys/init, seal and
 // unseal, step-down, leader, health, sys/storage/raft, sys/leases, auth/token,
-// sys/generate-root and the database engine), plus Baton's own sys/lifecycle. A standby forwards what needs the active node to it.
+// sys/generate-root and the database engine), plus Baton's own sys/lifecycle, and
+// sys/metrics (each node's own, in OpenBao's JSON or Prometheus text). A standby forwards
+// what needs the active node to it.
 //
 // It is plain HTTP: it parses requests, calls one method of one of the interfaces it owns
 // (Node: status, init, seal, unseal, step-down, membership, lifecycle; Secrets: the catalog,
@@ -9,7 +11,8 @@
 // request's token; RootGenerator) and writes the reply, mapping their sentinel
 // errors to status codes. It takes no domain action itself and may import only the
 // packages of those interfaces' types (internal/core, internal/auth, plugins/database,
-// plugins/catalog, fsm) and the standard library: never raftstore, its command or state packages, the
+// plugins/catalog, fsm, and internal/telemetry for the metrics formats and sentinels) and
+// the standard library: never raftstore, its command or state packages, the
 // barrier or the plugin pool. internal/server wires the concrete types in.
 package api
 
@@ -62,6 +65,9 @@ type Server struct {
 	// maxSize is the body limit in bytes, <0 for none; maxDuration bounds a request.
 	maxSize     int64
 	maxDuration time.Duration
+	// metrics renders sys/metrics; unauthMetrics lets it answer without a token.
+	metrics       Metrics
+	unauthMetrics bool
 }
 
 // Config configures a Server.
@@ -85,6 +91,11 @@ type Config struct {
 	// request's context ends, so that what the handler waits on (a Raft apply, a plugin
 	// call, the forwarded request) gives up; 0 means DefaultMaxRequestDuration.
 	MaxRequestDuration time.Duration
+	// Metrics renders sys/metrics; without it sys/metrics answers 404.
+	Metrics Metrics
+	// UnauthenticatedMetricsAccess is the listener's telemetry {
+	// unauthenticated_metrics_access }: sys/metrics answers without a token.
+	UnauthenticatedMetricsAccess bool
 }
 
 // New builds a server.
@@ -102,6 +113,7 @@ func New(cfg Config) *Server {
 		node: cfg.Node, secrets: cfg.Secrets, policies: cfg.Policies, tokens: cfg.Tokens, rootGen: cfg.RootGenerator,
 		log: cfg.Logger, version: cfg.Version,
 		maxSize: cfg.MaxRequestSize, maxDuration: cfg.MaxRequestDuration,
+		metrics: cfg.Metrics, unauthMetrics: cfg.UnauthenticatedMetricsAccess,
 	}
 }
 
@@ -388,6 +400,7 @@ func (s *Server) match(p string) (*route, string) {
 		{"auth/token/renew-self", route{auth: true, anyToken: true, h: s.tokenSelf}},
 		{"auth/token/revoke-self", route{auth: true, anyToken: true, h: s.tokenSelf}},
 		{"auth/token", route{auth: true, h: s.token}},
+		{"sys/metrics", route{auth: !s.unauthMetrics, local: true, h: s.sysMetrics}},
 	}
 	for _, e := range table {
 		if p == e.prefix || strings.HasPrefix(p, e.prefix+"/") || (strings.HasSuffix(e.prefix, "/") && strings.HasPrefix(p, e.prefix)) {

@@ -67,6 +67,8 @@ const (
 	DefaultMaxRequestDuration = 90 * time.Second
 	// DefaultMaxConnections caps the connections a listener holds open at once.
 	DefaultMaxConnections = 4096
+	// DefaultPrometheusRetentionTime is OpenBao's telemetry { prometheus_retention_time }.
+	DefaultPrometheusRetentionTime = 24 * time.Hour
 )
 
 // Seal types Baton accepts.
@@ -135,6 +137,8 @@ type Config struct {
 	Seal *Seal
 	// Rollback tunes the WAL rollback manager; zeros mean its defaults.
 	Rollback Rollback
+	// Telemetry is the telemetry stanza; Parse fills OpenBao's defaults when it is absent.
+	Telemetry Telemetry
 
 	// pos remembers where each field was written, so that Validate can name file:line.
 	pos map[string]hcl.Range
@@ -165,6 +169,21 @@ type Listener struct {
 	// MaxConnections caps the connections the listener holds open at once; the next one
 	// waits in the kernel's backlog until one closes. 0 in the file means the default.
 	MaxConnections int
+	// UnauthenticatedMetricsAccess is the listener's telemetry { unauthenticated_metrics_access }:
+	// sys/metrics answers without a token.
+	UnauthenticatedMetricsAccess bool
+}
+
+// Telemetry is the top-level telemetry stanza (OpenBao's keys Baton honours).
+type Telemetry struct {
+	// PrometheusRetentionTime is how long a metric nobody updates stays in the Prometheus
+	// output; 0 turns the Prometheus format off. DefaultPrometheusRetentionTime when absent.
+	PrometheusRetentionTime time.Duration
+	// DisableHostname drops the host name OpenBao puts in front of gauge names.
+	DisableHostname bool
+	// MetricsPrefix is the service name every metric starts with; "" means "vault", as
+	// OpenBao's.
+	MetricsPrefix string
 }
 
 // Storage is the storage "raft" block.
@@ -373,6 +392,7 @@ func (c *Config) Validate() error {
 	v.nonNegative("rollback.period", c.Rollback.Period)
 	v.nonNegative("rollback.min_age", c.Rollback.MinAge)
 	v.nonNegative("rollback.window", c.Rollback.Window)
+	v.nonNegative("telemetry.prometheus_retention_time", c.Telemetry.PrometheusRetentionTime)
 	return errors.Join(v.errs...)
 }
 

@@ -72,6 +72,7 @@ func TestOpenBaoFile(t *testing.T) {
 			HTTPReadHeaderTimeout: DefaultHTTPReadHeaderTimeout, HTTPReadTimeout: DefaultHTTPReadTimeout,
 			HTTPIdleTimeout: DefaultHTTPIdleTimeout, MaxRequestSize: DefaultMaxRequestSize,
 			MaxRequestDuration: DefaultMaxRequestDuration, MaxConnections: DefaultMaxConnections,
+			UnauthenticatedMetricsAccess: true,
 		},
 		Storage: Storage{
 			Path: "/var/lib/baton/node1", NodeID: "node1", PerformanceMultiplier: 5,
@@ -84,8 +85,9 @@ func TestOpenBaoFile(t *testing.T) {
 			TLSCA:       "/etc/baton/nats-ca.pem",
 			EventRate:   DefaultEventRate,
 		},
-		Seal:     &Seal{Type: SealFile, Path: "/run/baton/unseal-key"},
-		Rollback: Rollback{Period: 30 * time.Second, MinAge: 2 * time.Minute},
+		Seal:      &Seal{Type: SealFile, Path: "/run/baton/unseal-key"},
+		Rollback:  Rollback{Period: 30 * time.Second, MinAge: 2 * time.Minute},
+		Telemetry: Telemetry{PrometheusRetentionTime: 30 * time.Second, DisableHostname: true},
 	}
 	c.pos = nil
 	if !reflect.DeepEqual(c, want) {
@@ -104,11 +106,9 @@ func TestOpenBaoFile(t *testing.T) {
 		"8 max_lease_ttl: Baton takes lease TTLs from each role; ignored",
 		"9 default_lease_ttl: Baton takes lease TTLs from each role; ignored",
 		"23 listener.tls_cert_file: TLS is not supported yet; ignored",
-		"24 listener.telemetry: not a setting Baton uses; ignored",
 		`29 listener "unix": Baton serves one listener "tcp"; ignored`,
 		"40 storage.autopilot_reconcile_interval: Baton has no autopilot: remove dead peers with sys/storage/raft/remove-peer; ignored",
 		"44 storage.retry_join.leader_ca_cert_file: Baton joins over plain HTTP in this release; ignored",
-		"66 telemetry: Baton has no telemetry stanza; ignored",
 		"71 pid_file: not a setting Baton uses; ignored",
 		`72 api_adr: not a setting Baton knows; ignored: did you mean "api_addr"?`,
 	}
@@ -484,11 +484,13 @@ func TestJSON(t *testing.T) {
 	if c.Storage.NodeID != "n1" || len(c.Storage.RetryJoin) != 1 || c.Storage.RetryJoin[0].LeaderAPIAddr != "http://127.0.0.1:8300" || !c.Listener.TLSDisable {
 		t.Errorf("config: %+v", c)
 	}
+	if want := (Telemetry{PrometheusRetentionTime: DefaultPrometheusRetentionTime, DisableHostname: true}); c.Telemetry != want {
+		t.Errorf("telemetry: %+v, want %+v", c.Telemetry, want)
+	}
 	want := []string{
 		"2 ui: Baton has no UI; ignored",
 		"4 listener.tls_cert_file: TLS is not supported yet; ignored",
 		"4 cluster_addr: not set; other nodes reach Raft at 127.0.0.1:8201: set cluster_addr if they need another address",
-		"6 telemetry: Baton has no telemetry stanza; ignored",
 	}
 	if got := warningLines(ws); !reflect.DeepEqual(got, want) {
 		t.Errorf("warnings:\n got %q\nwant %q", got, want)
@@ -705,6 +707,75 @@ max_connections = 100
 			_, _, err := Parse([]byte(withKeys(tt.keys+"\n")), "test.hcl")
 			if !errors.Is(err, ErrInvalid) || err.Error() != tt.want {
 				t.Errorf("Parse error:\n got %v\nwant %s", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestTelemetry(t *testing.T) {
+	const listenerWith = `api_addr = "http://127.0.0.1:8200"
+listener "tcp" {
+  address     = "127.0.0.1:8200"
+  tls_disable = true
+  telemetry {
+    unauthenticated_metrics_access = %s
+  }
+}
+storage "raft" {
+  path    = "/tmp/n1"
+  node_id = "n1"
+}
+`
+	tests := []struct {
+		name       string
+		src        string
+		want       Telemetry
+		wantUnauth bool
+		warnings   []string
+	}{
+		{name: "absent: OpenBao's defaults", src: minimal, want: Telemetry{PrometheusRetentionTime: DefaultPrometheusRetentionTime}},
+		{
+			name: "top-level keys",
+			src:  minimal + "telemetry {\n  prometheus_retention_time = \"1h\"\n  disable_hostname = true\n  metrics_prefix = \"baton\"\n  unauthenticated_metrics_access = true\n  statsd_address = \"127.0.0.1:8125\"\n}\n",
+			want: Telemetry{PrometheusRetentionTime: time.Hour, DisableHostname: true, MetricsPrefix: "baton"}, wantUnauth: true,
+			warnings: []string{"15 telemetry.statsd_address: Baton exports metrics only through sys/metrics (JSON and Prometheus); ignored"},
+		},
+		{name: "retention 0 turns Prometheus off", src: minimal + "telemetry {\n  prometheus_retention_time = 0\n}\n", want: Telemetry{}},
+		{name: "the listener's key", src: fmt.Sprintf(listenerWith, "true"), want: Telemetry{PrometheusRetentionTime: DefaultPrometheusRetentionTime}, wantUnauth: true},
+		{
+			name: "the listener's false wins over the top level's true",
+			src:  fmt.Sprintf(listenerWith, "false") + "telemetry {\n  unauthenticated_metrics_access = true\n}\n",
+			want: Telemetry{PrometheusRetentionTime: DefaultPrometheusRetentionTime},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, ws := parse(t, tt.src)
+			if c.Telemetry != tt.want || c.Listener.UnauthenticatedMetricsAccess != tt.wantUnauth {
+				t.Errorf("telemetry %+v unauthenticated %v, want %+v %v", c.Telemetry, c.Listener.UnauthenticatedMetricsAccess, tt.want, tt.wantUnauth)
+			}
+			var got []string
+			for _, w := range warningLines(ws) {
+				if strings.Contains(w, "telemetry") {
+					got = append(got, w)
+				}
+			}
+			if !reflect.DeepEqual(got, tt.warnings) {
+				t.Errorf("warnings %q, want %q", got, tt.warnings)
+			}
+		})
+	}
+
+	bad := []struct{ name, src, want string }{
+		{"negative retention", minimal + "telemetry {\n  prometheus_retention_time = \"-1s\"\n}\n", "telemetry.prometheus_retention_time"},
+		{"two blocks", minimal + "telemetry {\n}\ntelemetry {\n}\n", "only one telemetry block"},
+		{"not a bool", fmt.Sprintf(listenerWith, `"maybe"`), "listener.telemetry.unauthenticated_metrics_access"},
+	}
+	for _, tt := range bad {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := Parse([]byte(tt.src), "test.hcl")
+			if err == nil || !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %v, want one naming %q", err, tt.want)
 			}
 		})
 	}

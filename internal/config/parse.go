@@ -36,11 +36,12 @@ type rawRoot struct {
 	LogLevel              *hcl.Attribute `hcl:"log_level,optional"`
 	ClusterName           *hcl.Attribute `hcl:"cluster_name,optional"`
 
-	Listeners []rawListener `hcl:"listener,block"`
-	Storage   []rawStorage  `hcl:"storage,block"`
-	NATS      []rawNATS     `hcl:"nats,block"`
-	Seals     []rawSeal     `hcl:"seal,block"`
-	Rollback  []rawRollback `hcl:"rollback,block"`
+	Listeners []rawListener  `hcl:"listener,block"`
+	Storage   []rawStorage   `hcl:"storage,block"`
+	NATS      []rawNATS      `hcl:"nats,block"`
+	Seals     []rawSeal      `hcl:"seal,block"`
+	Rollback  []rawRollback  `hcl:"rollback,block"`
+	Telemetry []rawTelemetry `hcl:"telemetry,block"`
 
 	Remain hcl.Body `hcl:",remain"`
 }
@@ -58,6 +59,8 @@ type rawListener struct {
 	MaxRequestSize        *hcl.Attribute `hcl:"max_request_size,optional"`
 	MaxRequestDuration    *hcl.Attribute `hcl:"max_request_duration,optional"`
 	MaxConnections        *hcl.Attribute `hcl:"max_connections,optional"`
+
+	Telemetry []rawListenerTelemetry `hcl:"telemetry,block"`
 
 	DefRange hcl.Range `hcl:",def_range"`
 	Remain   hcl.Body  `hcl:",remain"`
@@ -110,6 +113,24 @@ type rawRollback struct {
 	Window   *hcl.Attribute `hcl:"window,optional"`
 	DefRange hcl.Range      `hcl:",def_range"`
 	Remain   hcl.Body       `hcl:",remain"`
+}
+
+// rawTelemetry is the top-level telemetry stanza. unauthenticated_metrics_access is OpenBao's
+// listener key; it is accepted here too, where operators also write it.
+type rawTelemetry struct {
+	PrometheusRetentionTime      *hcl.Attribute `hcl:"prometheus_retention_time,optional"`
+	DisableHostname              *hcl.Attribute `hcl:"disable_hostname,optional"`
+	MetricsPrefix                *hcl.Attribute `hcl:"metrics_prefix,optional"`
+	UnauthenticatedMetricsAccess *hcl.Attribute `hcl:"unauthenticated_metrics_access,optional"`
+	DefRange                     hcl.Range      `hcl:",def_range"`
+	Remain                       hcl.Body       `hcl:",remain"`
+}
+
+// rawListenerTelemetry is a listener's telemetry block, as in OpenBao.
+type rawListenerTelemetry struct {
+	UnauthenticatedMetricsAccess *hcl.Attribute `hcl:"unauthenticated_metrics_access,optional"`
+	DefRange                     hcl.Range      `hcl:",def_range"`
+	Remain                       hcl.Body       `hcl:",remain"`
 }
 
 // Load reads and parses the file at path (HCL, or JSON when the name ends in .json, as OpenBao
@@ -168,6 +189,9 @@ type decoder struct {
 	cfg   *Config
 	errs  []error
 	warns []Warning
+	// listenerSaysMetricsAccess: the listener's telemetry block wrote
+	// unauthenticated_metrics_access, which then wins over the top-level stanza's.
+	listenerSaysMetricsAccess bool
 }
 
 func (d *decoder) fail(r hcl.Range, field, problem string) {
@@ -228,6 +252,7 @@ func (d *decoder) root(raw *rawRoot) {
 	d.nats(raw.NATS)
 	d.seal(raw.Seals)
 	d.rollback(raw.Rollback)
+	d.telemetry(raw.Telemetry)
 }
 
 func (d *decoder) listeners(ls []rawListener) {
@@ -279,6 +304,15 @@ func (d *decoder) listeners(ls []rawListener) {
 	}
 	if d.integer("listener.max_connections", l.MaxConnections, &out.MaxConnections) && out.MaxConnections == 0 {
 		out.MaxConnections = DefaultMaxConnections
+	}
+	for i := range l.Telemetry {
+		lt := &l.Telemetry[i]
+		if i > 0 {
+			d.fail(lt.DefRange, "listener.telemetry", fmt.Sprintf("only one telemetry block is allowed in a listener: merge it into the one at line %d", l.Telemetry[0].DefRange.Start.Line))
+			break
+		}
+		d.unknown(lt.Remain, "listener.telemetry.", lt, nil)
+		d.listenerSaysMetricsAccess = d.boolean("listener.telemetry.unauthenticated_metrics_access", lt.UnauthenticatedMetricsAccess, &out.UnauthenticatedMetricsAccess)
 	}
 }
 
@@ -403,6 +437,31 @@ func (d *decoder) seal(ss []rawSeal) {
 		}
 	}
 	d.cfg.Seal = out
+}
+
+// telemetry reads the top-level telemetry stanza; OpenBao's defaults apply when it is absent.
+// Its unauthenticated_metrics_access is the listener's unless the listener's own telemetry
+// block says otherwise.
+func (d *decoder) telemetry(ts []rawTelemetry) {
+	out := &d.cfg.Telemetry
+	out.PrometheusRetentionTime = DefaultPrometheusRetentionTime
+	if len(ts) == 0 {
+		return
+	}
+	if len(ts) > 1 {
+		d.fail(ts[1].DefRange, "telemetry", fmt.Sprintf("only one telemetry block is allowed: merge it into the one at line %d", ts[0].DefRange.Start.Line))
+		return
+	}
+	t := &ts[0]
+	d.unknown(t.Remain, "telemetry.", t, telemetryReason)
+	d.place("telemetry.prometheus_retention_time", t.PrometheusRetentionTime, t.DefRange)
+	d.duration("telemetry.prometheus_retention_time", t.PrometheusRetentionTime, &out.PrometheusRetentionTime)
+	d.boolean("telemetry.disable_hostname", t.DisableHostname, &out.DisableHostname)
+	d.str("telemetry.metrics_prefix", t.MetricsPrefix, &out.MetricsPrefix)
+	var unauth bool
+	if d.boolean("telemetry.unauthenticated_metrics_access", t.UnauthenticatedMetricsAccess, &unauth) && !d.listenerSaysMetricsAccess {
+		d.cfg.Listener.UnauthenticatedMetricsAccess = unauth
+	}
 }
 
 func (d *decoder) rollback(rs []rawRollback) {

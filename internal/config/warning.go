@@ -115,8 +115,6 @@ func suggest(name string, known []string) string {
 // rootReason explains the top-level OpenBao keys operators most often carry over.
 func rootReason(name string) string {
 	switch name {
-	case "telemetry":
-		return "Baton has no telemetry stanza; ignored"
 	case "max_lease_ttl", "default_lease_ttl":
 		return "Baton takes lease TTLs from each role; ignored"
 	case "ha_storage":
@@ -127,6 +125,16 @@ func rootReason(name string) string {
 		return "Baton registers with no service catalog; ignored"
 	case "disable_clustering":
 		return "Baton always clusters through raft; ignored"
+	}
+	return ""
+}
+
+// telemetryReason explains OpenBao's telemetry keys for sinks Baton does not have.
+func telemetryReason(name string) string {
+	switch {
+	case strings.HasPrefix(name, "statsd"), strings.HasPrefix(name, "statsite"), strings.HasPrefix(name, "circonus"),
+		strings.HasPrefix(name, "dogstatsd"), strings.HasPrefix(name, "stackdriver"):
+		return "Baton exports metrics only through sys/metrics (JSON and Prometheus); ignored"
 	}
 	return ""
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	metrics "github.com/hashicorp/go-metrics/compat"
+
 	"github.com/baton-hq/baton/events"
 	"github.com/baton-hq/baton/fsm"
 	"github.com/baton-hq/baton/raftstore"
@@ -252,6 +254,12 @@ func (n *Node) VerifyActive(ctx context.Context) error {
 // their effects. It runs on Raft's apply goroutine, so it only hands work off.
 func (n *Node) observe(ts []fsm.Transition) {
 	n.watchers.Publish(ts)
+	// Every node counts what it applied (a post-apply hook: Apply itself stays I/O-free).
+	for _, t := range ts {
+		metrics.IncrCounterWithLabels([]string{"baton", "lifecycle", "transition"}, 1, []metrics.Label{
+			{Name: "kind", Value: string(t.Kind)}, {Name: "event", Value: string(t.Event)}, {Name: "source", Value: t.Source},
+		})
+	}
 	if !n.IsActive() {
 		return
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	metrics "github.com/hashicorp/go-metrics/compat"
 	"github.com/nats-io/nats.go"
 
 	"github.com/baton-hq/baton/events"
@@ -332,6 +333,7 @@ func (n *Node) Unseal(ctx context.Context, keyText string) error {
 	if !n.barrier.Sealed() {
 		return nil
 	}
+	defer metrics.MeasureSince([]string{"core", "unseal"}, time.Now())
 	if err := n.barrier.Unseal(key, ls.KeyCheck); err != nil {
 		return err
 	}

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"time"
 
+	metrics "github.com/hashicorp/go-metrics/compat"
+
 	"github.com/baton-hq/baton/raftstore"
 	"github.com/baton-hq/baton/raftstore/command"
 	"github.com/baton-hq/baton/raftstore/state"
@@ -40,6 +42,11 @@ func (n *Node) Propose(ctx context.Context, typ command.Type, id string, source 
 	r, ok := resp.(*state.Result)
 	if !ok {
 		return nil, fmt.Errorf("core: unexpected apply response %T", resp)
+	}
+	if r.Duplicate {
+		// A redelivered event or a retried proposal, applied once already: counted here,
+		// where the state's answer comes back, by the source that sent it again.
+		metrics.IncrCounterWithLabels([]string{"baton", "events", "deduplicated"}, 1, []metrics.Label{{Name: "source", Value: string(source)}})
 	}
 	return r, nil
 }

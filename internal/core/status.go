@@ -6,6 +6,8 @@ import (
 	"slices"
 	"sort"
 
+	metrics "github.com/hashicorp/go-metrics/compat"
+
 	"github.com/baton-hq/baton/fsm"
 	"github.com/baton-hq/baton/raftstore/command"
 	"github.com/baton-hq/baton/raftstore/state"
@@ -68,4 +70,18 @@ func (n *Node) Lifecycle(withApplied bool) Lifecycle {
 		return l.Machines[i].ID < l.Machines[j].ID
 	})
 	return l
+}
+
+// EmitMetrics sets OpenBao's core.unsealed (1 unsealed, 0 sealed) and core.active (1 on the
+// active node) gauges; the telemetry loop calls it every interval on every node.
+func (n *Node) EmitMetrics() {
+	unsealed, active := float32(0), float32(0)
+	if !n.Sealed() {
+		unsealed = 1
+	}
+	if n.IsActive() {
+		active = 1
+	}
+	metrics.SetGauge([]string{"core", "unsealed"}, unsealed)
+	metrics.SetGauge([]string{"core", "active"}, active)
 }

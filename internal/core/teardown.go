@@ -3,6 +3,9 @@ package core
 import (
 	"context"
 	"fmt"
+	"time"
+
+	metrics "github.com/hashicorp/go-metrics/compat"
 
 	"github.com/baton-hq/baton/fsm"
 	"github.com/baton-hq/baton/raftstore/command"
@@ -61,6 +64,7 @@ func (n *Node) killAll() {
 // the event's id so a redelivered event is applied once), this node kills its plugins, then
 // transfers leadership. It returns once the transfer is under way.
 func (n *Node) StepDown(ctx context.Context, eventID string, source command.Source) (uint64, error) {
+	defer metrics.MeasureSince([]string{"core", "step_down"}, time.Now())
 	if !n.IsActive() {
 		return 0, n.notActive()
 	}
@@ -93,6 +97,7 @@ func (n *Node) sealWith(ctx context.Context, eventID string, source command.Sour
 	if n.barrier.Sealed() {
 		return nil
 	}
+	defer metrics.MeasureSince([]string{"core", "seal"}, time.Now())
 	if n.IsActive() {
 		if _, err := n.Propose(ctx, state.TypeLifecycleAll, eventID, source, state.LifecycleBroadcast{
 			Kind: fsm.KindPlugin, Event: fsm.EventSeal, Reason: "active node sealed",

@@ -21,6 +21,7 @@ import (
 	"github.com/baton-hq/baton/internal/api"
 	"github.com/baton-hq/baton/internal/auth"
 	"github.com/baton-hq/baton/internal/core"
+	"github.com/baton-hq/baton/internal/telemetry"
 	"github.com/baton-hq/baton/plugins"
 	"github.com/baton-hq/baton/plugins/catalog"
 	"github.com/baton-hq/baton/plugins/database"
@@ -53,6 +54,11 @@ type Config struct {
 	RetryJoin []string
 	// Limits are the API listener's HTTP limits; nil means DefaultLimits (dev mode).
 	Limits *Limits
+	// Telemetry is the telemetry stanza; nil means telemetry.DefaultConfig() (OpenBao's).
+	Telemetry *telemetry.Config
+	// UnauthenticatedMetricsAccess lets sys/metrics answer without a token (the listener's
+	// telemetry { unauthenticated_metrics_access }).
+	UnauthenticatedMetricsAccess bool
 	// ServeLater binds the listener in New but serves nothing until Serve: a client that
 	// connects in between waits in the listen backlog. The dev node sets itself up first
 	// (through API.Handler, in process), so nobody sees it before it is ready.
@@ -75,6 +81,8 @@ type Server struct {
 	// Membership joins this node to a cluster and adds and removes peers; its Unseal is the
 	// one every entry point calls (the API, cmd/node's auto-unseal).
 	Membership *core.Membership
+	// Telemetry holds this node's metrics sinks (sys/metrics) and runs its gauge loop.
+	Telemetry *telemetry.Telemetry
 
 	log  hclog.Logger
 	ln   net.Listener
@@ -119,7 +127,18 @@ func New(cfg Config) (*Server, error) {
 		if s.Node != nil {
 			_ = s.Node.Shutdown(context.Background())
 		}
+		if s.Telemetry != nil {
+			s.Telemetry.Close()
+		}
 		return nil, err
+	}
+	tcfg := telemetry.DefaultConfig()
+	if cfg.Telemetry != nil {
+		tcfg = *cfg.Telemetry
+	}
+	// First, so that what the node emits while it starts (raft's own) is kept.
+	if s.Telemetry, err = telemetry.New(tcfg); err != nil {
+		return fail(err)
 	}
 	node, err := core.New(cfg.Core)
 	if err != nil {
@@ -160,6 +179,9 @@ func New(cfg Config) (*Server, error) {
 	s.Runtime = rt
 	s.Engine = eng
 	node.SetRuntime(rt)
+	s.Telemetry.AddCollector(node.EmitMetrics)
+	s.Telemetry.AddCollector(pool.EmitMetrics)
+	s.Telemetry.AddCollector(rt.EmitMetrics)
 	s.Membership = core.NewMembership(node, cfg.RetryJoin)
 	s.Policies = auth.NewPolicyStore(node)
 	s.Tokens = auth.NewTokenStore(auth.TokenStoreConfig{
@@ -175,6 +197,7 @@ func New(cfg Config) (*Server, error) {
 		Node: apiNode{node, s.Membership}, Secrets: eng, Policies: s.Policies, Tokens: s.Tokens,
 		RootGenerator: s.RootGenerator, Logger: log.Named("api"), Version: Version,
 		MaxRequestSize: lim.MaxRequestSize, MaxRequestDuration: lim.MaxRequestDuration,
+		Metrics: s.Telemetry, UnauthenticatedMetricsAccess: cfg.UnauthenticatedMetricsAccess,
 	})
 	s.http = &http.Server{
 		Handler:           s.API.Handler(),
@@ -233,6 +256,7 @@ func (s *Server) Close(ctx context.Context) error {
 	if cerr := s.Runtime.Close(ctx); cerr != nil && err == nil {
 		err = cerr
 	}
+	s.Telemetry.Close()
 	return err
 }
 
@@ -245,6 +269,7 @@ func (s *Server) Halt() {
 	_ = s.http.Close()
 	<-s.done
 	_ = s.Runtime.Close(context.Background())
+	s.Telemetry.Close()
 }
 
 // apiNode is the node as the API sees it: the core node, with its membership's actions

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	metrics "github.com/hashicorp/go-metrics/compat"
+
 	"github.com/baton-hq/baton/internal/faults"
 	"github.com/baton-hq/baton/plugins/catalog"
 	"github.com/baton-hq/baton/plugins/dbplugin"
@@ -481,6 +483,18 @@ func (e *Engine) Revoke(ctx context.Context, id string) error {
 	return err
 }
 
+// emitLeaseGauges sets OpenBao's expire.num_leases (every lease) and Baton's
+// baton.expire.leases by mount (0 for a mount without leases). The lease loop calls it on
+// every tick, so only the active node reports them, as in OpenBao.
+func emitLeaseGauges(byMount map[string]int) {
+	total := 0
+	for m, n := range byMount {
+		total += n
+		metrics.SetGaugeWithLabels([]string{"baton", "expire", "leases"}, float32(n), []metrics.Label{{Name: "mount", Value: m}})
+	}
+	metrics.SetGauge([]string{"expire", "num_leases"}, float32(total))
+}
+
 // leaseLoop revokes expired leases while this node is active.
 func (e *Engine) leaseLoop(ctx context.Context) {
 	t := time.NewTicker(e.cfg.LeasePeriod)
@@ -494,18 +508,29 @@ func (e *Engine) leaseLoop(ctx context.Context) {
 		now := e.cfg.Now()
 		e.rotateDueStatic(ctx, now)
 		var due []string
+		byMount, mountOf := map[string]int{}, map[string]string{}
 		e.cluster.State().View(func(d *state.Data) {
+			for m := range d.Mounts {
+				byMount[m] = 0
+			}
 			for id, l := range d.Leases {
+				byMount[l.Mount]++
 				if !l.Expires.After(now) {
 					due = append(due, id)
+					mountOf[id] = l.Mount
 				}
 			}
 		})
+		emitLeaseGauges(byMount)
 		sort.Strings(due)
 		for _, id := range due {
-			if err := e.Revoke(ctx, id); err != nil && ctx.Err() == nil {
-				e.log.Warn("revoking an expired lease", "lease", id, "error", err)
+			if err := e.Revoke(ctx, id); err != nil {
+				if ctx.Err() == nil {
+					e.log.Warn("revoking an expired lease", "lease", id, "error", err)
+				}
+				continue
 			}
+			metrics.IncrCounterWithLabels([]string{"baton", "expire", "revoked"}, 1, []metrics.Label{{Name: "mount", Value: mountOf[id]}})
 		}
 	}
 }

@@ -23,9 +23,11 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	metrics "github.com/hashicorp/go-metrics/compat"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/baton-hq/baton/events"
@@ -146,6 +148,9 @@ type Runtime struct {
 
 	// instances holds the pool's observations not yet recorded on the lifecycle.
 	instances *instanceQueue
+	// activeCtx is the context of the current active term (Activate's), ended when the node
+	// stops being active; nil before the first activation.
+	activeCtx atomic.Pointer[context.Context]
 	stopOnce  sync.Once
 	stop      chan struct{}
 	wg        sync.WaitGroup
@@ -282,6 +287,7 @@ func (r *Runtime) Activate(ctx context.Context) error {
 	if r.rollback == nil {
 		return ErrNoHandlers
 	}
+	r.activeCtx.Store(&ctx)
 	since := r.cfg.Now()
 	var wasRunning, stale []string
 	var stopping []string
@@ -490,6 +496,7 @@ func (r *Runtime) conn(ctx context.Context, key string) (Instance, error) {
 }
 
 func (r *Runtime) start(ctx context.Context, key string) (Instance, error) {
+	t0 := time.Now()
 	c, cfg, entry, err := r.LoadConn(key)
 	if err != nil {
 		return nil, err
@@ -508,7 +515,37 @@ func (r *Runtime) start(ctx context.Context, key string) (Instance, error) {
 	r.mu.Lock()
 	r.live[key] = &liveConn{conn: pc, gen: c.Generation}
 	r.mu.Unlock()
+	// A cold start as the caller waits for it: request recorded, process up (or joined),
+	// connection initialised, started recorded.
+	metrics.MeasureSinceWithLabels([]string{"baton", "plugin", "cold_start"}, t0, []metrics.Label{{Name: "plugin", Value: entry.Name}})
 	return pc, nil
+}
+
+// EmitMetrics sets the rollback gauges while this node is active (the entries are the same
+// on every node; only the active node acts on them, so only it reports them, as OpenBao's
+// expiration metrics): baton.rollback.pending, the WAL entries waiting for their rollback, and
+// baton.rollback.oldest_age_seconds, how long the oldest has waited (0 when none). The
+// telemetry loop calls it every interval.
+func (r *Runtime) EmitMetrics() {
+	if c := r.activeCtx.Load(); c == nil || (*c).Err() != nil {
+		return
+	}
+	var pending int
+	var oldest time.Time
+	r.cluster.State().View(func(d *state.Data) {
+		for _, en := range d.WAL.List() {
+			pending++
+			if oldest.IsZero() || en.Created.Before(oldest) {
+				oldest = en.Created
+			}
+		}
+	})
+	age := 0.0
+	if !oldest.IsZero() {
+		age = max(0, r.cfg.Now().Sub(oldest).Seconds())
+	}
+	metrics.SetGauge([]string{"baton", "rollback", "pending"}, float32(pending))
+	metrics.SetGauge([]string{"baton", "rollback", "oldest_age_seconds"}, float32(age))
 }
 
 // request records that a request needs the instance; an instance still stopping is waited for

@@ -20,6 +20,7 @@ import (
 	"github.com/baton-hq/baton/events"
 	"github.com/baton-hq/baton/internal/core"
 	"github.com/baton-hq/baton/internal/server"
+	"github.com/baton-hq/baton/internal/telemetry"
 	"github.com/baton-hq/baton/raftstore"
 	"github.com/baton-hq/baton/test/testutil"
 )
@@ -63,6 +64,10 @@ type Options struct {
 	EmbeddedNATS bool
 	// EventLimit is each node's event intake rate (no limit when zero).
 	EventLimit events.Limit
+	// Telemetry is each node's telemetry stanza (telemetry.DefaultConfig when nil), and
+	// UnauthenticatedMetricsAccess the listener's key of that name.
+	Telemetry                    *telemetry.Config
+	UnauthenticatedMetricsAccess bool
 }
 
 // TestRaftConfig is the Raft profile of the tests: the fast profile's timings tripled (heartbeat
@@ -168,6 +173,9 @@ func (c *Cluster) add(i int, opts Options, retryJoin ...string) {
 		RollbackWindow: opts.RollbackWindow,
 		LeasePeriod:    200 * time.Millisecond,
 		RetryJoin:      retryJoin,
+
+		Telemetry:                    opts.Telemetry,
+		UnauthenticatedMetricsAccess: opts.UnauthenticatedMetricsAccess,
 	}
 	cfg.Core.APIAddr = "http://" + cfg.Listen
 	if opts.EmbeddedNATS {

@@ -80,6 +80,8 @@ type Options struct {
 	// PGServer, when set, is used instead of starting one (several clusters may share a
 	// server: SetupPGDB creates a fresh root role per cluster). The caller stops it.
 	PGServer *pgtest.Server
+	// ExtraConfig is HCL appended to every node's configuration file (a telemetry stanza).
+	ExtraConfig string
 }
 
 // Cluster is a running cluster of node processes.
@@ -363,9 +365,9 @@ rollback {
   period  = %q
   min_age = %q
 }
-`, n.ID, level, n.APIAddr, "http://"+n.RaftAddr, c.PluginDir, apiHostPort, n.RaftAddr,
+%s`, n.ID, level, n.APIAddr, "http://"+n.RaftAddr, c.PluginDir, apiHostPort, n.RaftAddr,
 		n.DataDir, n.ID, c.opts.PerformanceMultiplier, join.String(), c.NATSURL, c.NodeSeedFile,
-		c.opts.RollbackPeriod.String(), c.opts.RollbackMinAge.String())
+		c.opts.RollbackPeriod.String(), c.opts.RollbackMinAge.String(), c.opts.ExtraConfig)
 }
 
 // nodeEnv is the environment of node n's next run: the test's, without BATON_ variables a
