@@ -148,6 +148,8 @@ type Data struct {
 	// PoliciesVersion is the index of the last command that changed Policies: a compiled
 	// policy set is stale once it moves.
 	PoliciesVersion uint64 `json:"policies_version"`
+	// AuditSalts are the audit devices' salts by device path, each sealed by the barrier.
+	AuditSalts map[string][]byte `json:"audit_salts,omitempty"`
 	// Applied maps each applied command id to its index; Log keeps them in log order.
 	// Both are bounded by MaxApplied, oldest first out, identically on every node.
 	Applied map[string]uint64 `json:"applied"`
