@@ -135,6 +135,8 @@ type Config struct {
 	Seal *Seal
 	// Rollback tunes the WAL rollback manager; zeros mean its defaults.
 	Rollback Rollback
+	// Audit holds the audit stanzas and OpenBao 2.x's two audit switches (audit.go).
+	Audit Audit
 
 	// pos remembers where each field was written, so that Validate can name file:line.
 	pos map[string]hcl.Range

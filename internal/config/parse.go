@@ -42,6 +42,10 @@ type rawRoot struct {
 	Seals     []rawSeal     `hcl:"seal,block"`
 	Rollback  []rawRollback `hcl:"rollback,block"`
 
+	UnsafeAllowAPIAuditCreation *hcl.Attribute `hcl:"unsafe_allow_api_audit_creation,optional"`
+	AllowAuditLogPrefixing      *hcl.Attribute `hcl:"allow_audit_log_prefixing,optional"`
+	Audits                      []rawAudit     `hcl:"audit,block"`
+
 	Remain hcl.Body `hcl:",remain"`
 }
 
@@ -228,6 +232,7 @@ func (d *decoder) root(raw *rawRoot) {
 	d.nats(raw.NATS)
 	d.seal(raw.Seals)
 	d.rollback(raw.Rollback)
+	d.audit(raw.UnsafeAllowAPIAuditCreation, raw.AllowAuditLogPrefixing, raw.Audits)
 }
 
 func (d *decoder) listeners(ls []rawListener) {
