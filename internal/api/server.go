@@ -7,8 +7,8 @@
 // owns (Node: status, init, seal, unseal, step-down, membership, lifecycle; Secrets: the
 // catalog, mounts and the database engine) and writes the reply, mapping their sentinel
 // errors to status codes. It takes no domain action itself and may import only the
-// packages of those interfaces' types (internal/core, plugins/database, plugins/catalog,
-// fsm) and the standard library: never raftstore, its command or state packages, the
+// packages of those interfaces' types (internal/core, internal/auth, internal/audit,
+// plugins/database, plugins/catalog, fsm) and the standard library: never raftstore, its command or state packages, the
 // barrier or the plugin pool. internal/server wires the concrete types in.
 package api
 
@@ -54,6 +54,7 @@ type Server struct {
 	node     Node
 	secrets  Secrets
 	policies Policies
+	audit    Auditor
 	log      hclog.Logger
 	version  string
 	// maxSize is the body limit in bytes, <0 for none; maxDuration bounds a request.
@@ -67,8 +68,11 @@ type Config struct {
 	Secrets Secrets
 	// Policies is the ACL policy store; without it the policy endpoints answer 404.
 	Policies Policies
-	Logger   hclog.Logger
-	Version  string
+	// Audit is the node's audit broker; without it nothing is audited and sys/audit answers
+	// 404.
+	Audit   Auditor
+	Logger  hclog.Logger
+	Version string
 	// MaxRequestSize is the largest request body in bytes, as OpenBao's listener key
 	// max_request_size: 0 means DefaultMaxRequestSize, a negative value no limit. A larger
 	// body is answered 413 before any handler acts on it.
@@ -91,7 +95,7 @@ func New(cfg Config) *Server {
 		cfg.MaxRequestDuration = DefaultMaxRequestDuration
 	}
 	return &Server{
-		node: cfg.Node, secrets: cfg.Secrets, policies: cfg.Policies, log: cfg.Logger, version: cfg.Version,
+		node: cfg.Node, secrets: cfg.Secrets, policies: cfg.Policies, audit: cfg.Audit, log: cfg.Logger, version: cfg.Version,
 		maxSize: cfg.MaxRequestSize, maxDuration: cfg.MaxRequestDuration,
 	}
 }
@@ -266,13 +270,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	if rt.auth {
 		if err := s.checkToken(r); err != nil {
-			writeErr(w, err)
+			writeErr(w, s.auditRefused(r, err))
 			return
 		}
 	}
-	if err := rt.h(w, r, rest); err != nil {
-		writeErr(w, err)
-	}
+	s.runAudited(w, r, rt, rest) // audit.go: records the request and response when a device is on
 }
 
 func (s *Server) checkToken(r *http.Request) error {
@@ -349,6 +351,8 @@ func (s *Server) match(p string) (*route, string) {
 		{"sys/policy", route{auth: true, h: s.policiesOld}},
 		{"sys/lifecycle", route{auth: true, localOnAsk: true, h: s.lifecycle}},
 		{"sys/nats/credentials", route{auth: true, h: s.natsCredentials}},
+		{"sys/audit", route{auth: true, h: s.auditDevices}},
+		{"sys/audit-hash", route{auth: true, h: s.auditHash}},
 	}
 	for _, e := range table {
 		if p == e.prefix || strings.HasPrefix(p, e.prefix+"/") || (strings.HasSuffix(e.prefix, "/") && strings.HasPrefix(p, e.prefix)) {
