@@ -19,6 +19,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/baton-hq/baton/internal/api"
+	"github.com/baton-hq/baton/internal/audit"
 	"github.com/baton-hq/baton/internal/auth"
 	"github.com/baton-hq/baton/internal/core"
 	"github.com/baton-hq/baton/plugins"
@@ -54,6 +55,9 @@ type Config struct {
 	// connects in between waits in the listen backlog. The dev node sets itself up first
 	// (through API.Handler, in process), so nobody sees it before it is ready.
 	ServeLater bool
+	// Audit are the node's audit devices and switches (its config's audit stanzas); every
+	// node enables its own and records the requests it serves itself.
+	Audit audit.Settings
 }
 
 // Server is a running node.
@@ -65,6 +69,8 @@ type Server struct {
 	API     *api.Server
 	// Policies is the ACL policy store (the authoriser will compile tokens' policies from it).
 	Policies *auth.PolicyStore
+	// Audit holds the node's audit devices; cmd/node re-applies the config's on SIGHUP.
+	Audit *audit.Broker
 	// Membership joins this node to a cluster and adds and removes peers; its Unseal is the
 	// one every entry point calls (the API, cmd/node's auto-unseal).
 	Membership *core.Membership
@@ -119,6 +125,12 @@ func New(cfg Config) (*Server, error) {
 		return fail(err)
 	}
 	s.Node = node
+	// A device the config points into the plugin directory or the data dir stops the node
+	// here, before it serves anything.
+	s.Audit = audit.NewBroker(audit.Config{Salts: audit.NewStateSalts(node), Forbidden: []string{cfg.PluginDir, cfg.Core.DataDir}, Logger: log.Named("audit")})
+	if err := s.Audit.Apply(cfg.Audit); err != nil {
+		return fail(fmt.Errorf("server: audit devices: %w", err))
+	}
 	var rt *runtime.Runtime
 	pool, err := plugins.NewPool(plugins.Config{
 		PluginDir: cfg.PluginDir, StartTimeout: cfg.StartTimeout, Permissions: cfg.Permissions,
@@ -156,7 +168,7 @@ func New(cfg Config) (*Server, error) {
 	s.Membership = core.NewMembership(node, cfg.RetryJoin)
 	s.Policies = auth.NewPolicyStore(node)
 	s.API = api.New(api.Config{
-		Node: apiNode{node, s.Membership}, Secrets: eng, Policies: s.Policies, Logger: log.Named("api"), Version: Version,
+		Node: apiNode{node, s.Membership}, Secrets: eng, Policies: s.Policies, Audit: s.Audit, Logger: log.Named("api"), Version: Version,
 		MaxRequestSize: lim.MaxRequestSize, MaxRequestDuration: lim.MaxRequestDuration,
 	})
 	s.http = &http.Server{
@@ -215,6 +227,7 @@ func (s *Server) Close(ctx context.Context) error {
 	if cerr := s.Runtime.Close(ctx); cerr != nil && err == nil {
 		err = cerr
 	}
+	_ = s.Audit.Close()
 	return err
 }
 
@@ -226,6 +239,7 @@ func (s *Server) Halt() {
 	_ = s.http.Close()
 	<-s.done
 	_ = s.Runtime.Close(context.Background())
+	_ = s.Audit.Close()
 }
 
 // apiNode is the node as the API sees it: the core node, with its membership's actions
