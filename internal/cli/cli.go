@@ -78,6 +78,7 @@ func init() {
 		cmdLeaseRenew, cmdLeaseRevoke, cmdLeaseLookup,
 		cmdLifecycle,
 		cmdPolicyWrite, cmdPolicyRead, cmdPolicyList, cmdPolicyDelete,
+		cmdAuditEnable, cmdAuditDisable, cmdAuditList,
 		cmdEventInject,
 		cmdHelp,
 	}
