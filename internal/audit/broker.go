@@ -234,7 +234,7 @@ func (b *Broker) Hash(ctx context.Context, path, input string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("audit: salt of %s: %w", path, err)
 	}
-	return hasher(salt).hash(input), nil
+	return newHasher(salt).hash(input), nil
 }
 
 // LogRequest writes in's request entry to every device. With devices enabled and none able to
@@ -278,13 +278,13 @@ func (b *Broker) log1(ctx context.Context, typ string, in *Input) error {
 }
 
 func (b *Broker) write(ctx context.Context, d *device, typ string, in *Input, now time.Time) error {
-	var h hasher
+	var h *hasher
 	if !d.opts.raw {
 		salt, err := b.salts.Salt(ctx, d.decl.Path)
 		if err != nil {
 			return fmt.Errorf("audit: salt of %s: %w", d.decl.Path, err)
 		}
-		h = salt
+		h = newHasher(salt)
 	}
 	line, err := format(typ, in, now, h, d.opts.raw, d.opts.hmacAccessor)
 	if err != nil {

@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"hash"
+	"io"
 	"time"
 )
 
@@ -78,19 +80,32 @@ type entry struct {
 	Error    string    `json:"error,omitempty"`
 }
 
-// hasher HMACs strings under a device's salt.
-type hasher []byte
+// hasher HMACs strings under a device's salt; one serves one entry (it is not safe for
+// concurrent use), so the HMAC's key schedule is paid once per entry, not once per string.
+type hasher struct {
+	m   hash.Hash
+	sum []byte
+	out []byte
+}
+
+// newHasher returns a hasher keyed with salt.
+func newHasher(salt []byte) *hasher {
+	return &hasher{m: hmac.New(sha256.New, salt), sum: make([]byte, 0, sha256.Size)}
+}
 
 // hash returns "hmac-sha256:<hex>" of s.
-func (h hasher) hash(s string) string {
-	m := hmac.New(sha256.New, h)
-	m.Write([]byte(s))
-	return HashPrefix + hex.EncodeToString(m.Sum(nil))
+func (h *hasher) hash(s string) string {
+	h.m.Reset()
+	_, _ = io.WriteString(h.m, s)
+	h.sum = h.m.Sum(h.sum[:0])
+	h.out = append(h.out[:0], HashPrefix...)
+	h.out = hex.AppendEncode(h.out, h.sum)
+	return string(h.out)
 }
 
 // format builds the entry one device writes for in: raw, or with every token, accessor (when
 // hmacAccessor) and string of the data hashed. in is never changed.
-func format(typ string, in *Input, now time.Time, h hasher, raw, hmacAccessor bool) ([]byte, error) {
+func format(typ string, in *Input, now time.Time, h *hasher, raw, hmacAccessor bool) ([]byte, error) {
 	e := entry{Time: now.UTC().Format(time.RFC3339Nano), Type: typ, Error: in.Error}
 	a := Auth{}
 	if in.Auth != nil {
@@ -124,7 +139,7 @@ func format(typ string, in *Input, now time.Time, h hasher, raw, hmacAccessor bo
 	return json.Marshal(e)
 }
 
-func hashAuth(h hasher, a Auth, hmacAccessor bool) Auth {
+func hashAuth(h *hasher, a Auth, hmacAccessor bool) Auth {
 	a.ClientToken = hashNonEmpty(h, a.ClientToken)
 	if hmacAccessor {
 		a.Accessor = hashNonEmpty(h, a.Accessor)
@@ -132,7 +147,7 @@ func hashAuth(h hasher, a Auth, hmacAccessor bool) Auth {
 	return a
 }
 
-func hashNonEmpty(h hasher, s string) string {
+func hashNonEmpty(h *hasher, s string) string {
 	if s == "" {
 		return ""
 	}
@@ -143,7 +158,7 @@ func hashNonEmpty(h hasher, s string) string {
 // HashStructure does: keys stay; numbers and booleans stay, except numbers decoded from a
 // request body as json.Number, which are strings to OpenBao too; a string that is an RFC 3339
 // timestamp stays.
-func hashMap(h hasher, m map[string]any) map[string]any {
+func hashMap(h *hasher, m map[string]any) map[string]any {
 	if m == nil {
 		return nil
 	}
@@ -154,7 +169,7 @@ func hashMap(h hasher, m map[string]any) map[string]any {
 	return out
 }
 
-func hashValue(h hasher, v any) any {
+func hashValue(h *hasher, v any) any {
 	switch x := v.(type) {
 	case string:
 		return hashString(h, x)
@@ -195,7 +210,7 @@ func hashValue(h hasher, v any) any {
 	return hashValue(h, generic)
 }
 
-func hashString(h hasher, s string) string {
+func hashString(h *hasher, s string) string {
 	var t time.Time
 	if t.UnmarshalText([]byte(s)) == nil {
 		return s
