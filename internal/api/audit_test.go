@@ -5,18 +5,22 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
-	"sync"
 	"testing"
+	"time"
 
+	"github.com/baton-hq/baton/fsm"
 	"github.com/baton-hq/baton/internal/audit"
 	"github.com/baton-hq/baton/plugins/database"
+	"github.com/baton-hq/baton/test/testutil"
 )
 
 // testSalts gives every device a fixed salt (the real ones live in the replicated state).
-type testSalts struct{ mu sync.Mutex }
+type testSalts struct{}
 
 func (s *testSalts) Salt(_ context.Context, path string) ([]byte, error) {
 	return []byte("test-salt-" + path), nil
@@ -262,5 +266,38 @@ func TestSysAuditUnsafeEnable(t *testing.T) {
 	// The list call and the disable call were recorded on the API device.
 	if len(es) < 2 {
 		t.Fatalf("entries: %d", len(es))
+	}
+}
+
+// TestAuditStream: a streaming reply (sys/lifecycle?stream=true) is recorded when it starts
+// (its response entry written at the first flush) and then streams through; with no
+// writable device it never starts.
+func TestAuditStream(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "audit.log")
+	h, n, _, _ := auditServer(t, audit.Settings{Devices: []audit.Device{fileDev("file", file)}})
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, lines := openStream(t, ctx, srv, "/v1/sys/lifecycle?stream=true")
+	testutil.Eventually(t, 10*time.Second, "the stream opened a watch", func() bool { return n.watches.Watching() == 1 })
+	n.watches.Publish([]fsm.Transition{{Kind: fsm.KindConnection, ID: "database/db1", From: fsm.StateIdle, To: fsm.StateConfigured, Index: 9}})
+	if !lines.Scan() || !strings.Contains(lines.Text(), "database/db1") {
+		t.Fatalf("no streamed line: %q %v", lines.Text(), lines.Err())
+	}
+	es, raw := entries(t, file)
+	if len(es) != 2 || es[1]["type"] != "response" || field(es[0], "request", "path") != "sys/lifecycle" {
+		t.Fatalf("entries: %s", raw)
+	}
+	cancel()
+	testutil.Eventually(t, 10*time.Second, "the watch closed", func() bool { return n.watches.Watching() == 0 })
+
+	if _, err := os.Stat("/dev/full"); err != nil {
+		return
+	}
+	h, n, _, _ = auditServer(t, audit.Settings{Devices: []audit.Device{fileDev("full", "/dev/full")}})
+	r := do(t, h, "GET", "/v1/sys/lifecycle?stream=true", nil)
+	if r.status != http.StatusInternalServerError || slices.Contains(n.got(), "WatchLifecycle") {
+		t.Fatalf("stream with no writable device: %d %s (calls %v)", r.status, r.raw, n.got())
 	}
 }
