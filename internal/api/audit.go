@@ -41,7 +41,7 @@ const maxAuditedReply = 4 << 20
 func auditErr(err error) error {
 	switch {
 	case errors.Is(err, audit.ErrNoDevice):
-		return errStatus(http.StatusInternalServerError, "internal error: no audit device could record the request, so it was not served")
+		return errStatus(http.StatusInternalServerError, "internal error: no audit device could record this request or its reply (the node's log says why)")
 	case errors.Is(err, audit.ErrInvalid), errors.Is(err, audit.ErrNotFound), errors.Is(err, audit.ErrAPICreation), errors.Is(err, audit.ErrConfigManaged):
 		return errStatus(http.StatusBadRequest, "%s", err.Error())
 	}

@@ -280,9 +280,16 @@ func (b *Broker) log1(ctx context.Context, typ string, in *Input) error {
 func (b *Broker) write(ctx context.Context, d *device, typ string, in *Input, now time.Time) error {
 	var h *hasher
 	if !d.opts.raw {
-		salt, err := b.salts.Salt(ctx, d.decl.Path)
-		if err != nil {
-			return fmt.Errorf("audit: salt of %s: %w", d.decl.Path, err)
+		salt, ok := in.salts[d.decl.Path]
+		if !ok {
+			var err error
+			if salt, err = b.salts.Salt(ctx, d.decl.Path); err != nil {
+				return fmt.Errorf("audit: salt of %s: %w", d.decl.Path, err)
+			}
+			if in.salts == nil {
+				in.salts = map[string][]byte{}
+			}
+			in.salts[d.decl.Path] = salt
 		}
 		h = newHasher(salt)
 	}

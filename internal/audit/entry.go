@@ -67,6 +67,11 @@ type Input struct {
 	Response *Response
 	// Error is the error the request ended with ("permission denied" for a refused token).
 	Error string
+
+	// salts are the device salts the request entry was hashed with, by device path: its
+	// response entry is hashed with the same, even when the request sealed the node (and
+	// its barrier) in between.
+	salts map[string][]byte
 }
 
 // entry is one line of an audit log: OpenBao's request and response entries in one struct

@@ -123,9 +123,21 @@ func TestAuditSaltSealedInState(t *testing.T) {
 	if !strings.Contains(first, want) || !strings.Contains(second, want) {
 		t.Fatalf("hashes %s / %s, want %s from the stored salt", first, second, want)
 	}
+	// sys/seal seals the barrier between its request and response entries: the response is
+	// still recorded (with the request's salt) and the seal answered.
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest("PUT", "/v1/sys/seal", nil)
+	req.Header.Set("X-Vault-Token", res.RootToken)
+	s.API.Handler().ServeHTTP(rec, req)
+	if rec.Code != http.StatusNoContent || !s.Node.Sealed() {
+		t.Fatalf("seal: %d %s", rec.Code, rec.Body)
+	}
 	raw, err := os.ReadFile(logFile)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !bytes.Contains(raw, []byte(`"type":"response","auth":{},"request":{"id":`)) || bytes.Count(raw, []byte(`"path":"sys/seal"`)) != 2 {
+		t.Fatalf("sys/seal's entries: %s", raw)
 	}
 	if bytes.Contains(raw, []byte("the-secret")) || bytes.Contains(raw, []byte(res.RootToken)) || !bytes.Contains(raw, []byte(want)) {
 		t.Fatalf("audit log: %s", raw)
