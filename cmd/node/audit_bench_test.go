@@ -20,9 +20,10 @@ import (
 
 // BenchmarkCredsAudit measures the creds path (database/creds/dev on the bundled test plugin,
 // the lease committed through Raft) through the API handler of one in-process node, with no
-// audit device and with one file device, in the same run on the same node:
+// audit device and with one file device, in the same run on the same node, alternating
+// (three rounds of each, so that load changes and the growing lease table weigh on both):
 //
-//	go test -run '^$' -bench CredsAudit -benchtime 2000x -count 3 ./cmd/node/
+//	go test -run '^$' -bench CredsAudit -benchtime 1000x ./cmd/node/
 func BenchmarkCredsAudit(b *testing.B) {
 	dir := testutil.ShortTempDir(b)
 	pluginDir := filepath.Join(dir, "plugins")
@@ -60,13 +61,15 @@ func BenchmarkCredsAudit(b *testing.B) {
 		b.Fatal(err)
 	}
 	logFile := filepath.Join(dir, "logs", "audit.log")
-	for _, c := range []struct {
+	cases := []struct {
 		name string
 		st   audit.Settings
 	}{
 		{"none", audit.Settings{}},
 		{"file", audit.Settings{Devices: []audit.Device{{Path: "file", Type: audit.TypeFile, Options: map[string]string{"file_path": logFile}}}}},
-	} {
+	}
+	for i := range 6 {
+		c := cases[i%2]
 		if err := s.Audit.Apply(c.st); err != nil {
 			b.Fatal(err)
 		}
