@@ -192,12 +192,10 @@ type auditRecorder struct {
 
 func (a *auditRecorder) Header() http.Header { return a.h }
 
+// WriteHeader keeps the first status; it is sent with the reply (commit).
 func (a *auditRecorder) WriteHeader(code int) {
 	if a.status == 0 {
 		a.status = code
-	}
-	if a.streaming {
-		return
 	}
 }
 
@@ -297,9 +295,7 @@ func replyEntry(b []byte) *audit.Response {
 			}
 		}
 	}
-	for _, w := range strs(m["warnings"]) {
-		out.Warnings = append(out.Warnings, w)
-	}
+	out.Warnings = strs(m["warnings"])
 	return out
 }
 
