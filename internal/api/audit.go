@@ -49,13 +49,15 @@ func auditErr(err error) error {
 }
 
 // auditRefused records a request the token check refused: its request and response entries,
-// each with the error ("permission denied"), no auth. It returns the error to answer: the
-// refusal itself, or a 500 when no device could record it.
+// each with the error ("permission denied"), no auth and no data: the body of a caller nobody
+// admitted is not read, so that it cannot make the node write up to max_request_size to disk
+// per request (OpenBao records it; Baton records the path, operation and address). It
+// returns the error to answer: the refusal itself, or a 500 when no device could record it.
 func (s *Server) auditRefused(r *http.Request, refusal error) error {
 	if s.audit == nil || !s.audit.Enabled() {
 		return refusal
 	}
-	in, err := s.auditInput(r)
+	in, err := s.auditInput(r, false)
 	if err != nil {
 		return err
 	}
@@ -80,7 +82,7 @@ func (s *Server) runAudited(w http.ResponseWriter, r *http.Request, rt *route, r
 		}
 		return
 	}
-	in, err := s.auditInput(r)
+	in, err := s.auditInput(r, true)
 	if err != nil {
 		writeErr(w, err)
 		return
@@ -98,9 +100,9 @@ func (s *Server) runAudited(w http.ResponseWriter, r *http.Request, rt *route, r
 }
 
 // auditInput describes r for its entries: who (the identity the authoriser admitted, when
-// there is one), the token and what was asked, the JSON body's data included. The body is
+// there is one), the token and what was asked, with withBody the JSON body's data. The body is
 // read here and put back for the handler.
-func (s *Server) auditInput(r *http.Request) (*audit.Input, error) {
+func (s *Server) auditInput(r *http.Request, withBody bool) (*audit.Input, error) {
 	in := &audit.Input{}
 	tok := requestToken(r)
 	if id, ok := auth.IdentityFrom(r.Context()); ok {
@@ -127,7 +129,7 @@ func (s *Server) auditInput(r *http.Request) (*audit.Input, error) {
 			}
 		}
 	}
-	if r.Body != nil && r.Body != http.NoBody {
+	if withBody && r.Body != nil && r.Body != http.NoBody {
 		b, err := io.ReadAll(r.Body)
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {

@@ -133,7 +133,7 @@ func TestAuditRefusedToken(t *testing.T) {
 	for _, tok := range []string{"", "s.wrong-token"} {
 		file := filepath.Join(t.TempDir(), "audit.log")
 		h, _, sec, _ := auditServer(t, audit.Settings{Devices: []audit.Device{fileDev("file", file)}})
-		r := do(t, h, "POST", "/v1/database/roles/x", map[string]any{"db_name": "pg", "creation_statements": "CREATE ROLE"}, TokenHeader, tok)
+		r := do(t, h, "POST", "/v1/database/roles/x", map[string]any{"db_name": "pg", "creation_statements": strings.Repeat("CREATE ROLE ", 1000)}, TokenHeader, tok)
 		if r.status != http.StatusForbidden {
 			t.Fatalf("token %q: %d %s", tok, r.status, r.raw)
 		}
@@ -149,6 +149,9 @@ func TestAuditRefusedToken(t *testing.T) {
 		}
 		if a, _ := es[0]["auth"].(map[string]any); len(a) != 0 {
 			t.Errorf("a refused request has auth %v", a)
+		}
+		if field(es[0], "request", "data") != nil || field(es[0], "request", "path") != "database/roles/x" || field(es[0], "request", "operation") != "update" {
+			t.Errorf("a refused request's entry: %s", raw)
 		}
 	}
 }
