@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"strings"
@@ -31,6 +33,13 @@ func auditSettings(a config.Audit) audit.Settings {
 		s.Devices = append(s.Devices, audit.Device{Path: d.Path, Type: d.Type, Description: d.Description, Local: d.Local, Options: d.Options})
 	}
 	return s
+}
+
+// printAudit lists the enabled audit devices under the dev banner (nothing when none is).
+func printAudit(w io.Writer, b *audit.Broker) {
+	for _, d := range b.List() {
+		fmt.Fprintf(w, "Audit device %s (%s, from -config; SIGHUP re-reads it): %s\n", d.Path, d.Type, d.Options["file_path"])
+	}
 }
 
 // reloadAuditOnSIGHUP re-reads the audit stanzas of files on each SIGHUP and applies them, as

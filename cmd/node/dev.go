@@ -110,6 +110,7 @@ func runDev(ctx context.Context, f serverFlags, stdout, stderr io.Writer) int {
 	}
 	s.Serve()
 	printDev(stdout, f, s, res, natsAddr, seedFile, dataDir, pluginDir, extra, sums)
+	printAudit(stdout, s.Audit)
 	<-ctx.Done()
 	return shutdown(s, log)
 }
