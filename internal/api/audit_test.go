@@ -221,8 +221,13 @@ func TestSysAuditDoors(t *testing.T) {
 	if l := b.List(); len(l) != 1 {
 		t.Fatalf("the config device was disabled: %+v", l)
 	}
-	if r := do(t, h, "POST", "/v1/sys/audit-hash/file", map[string]any{"input": "x"}, TokenHeader, ""); r.status != 403 {
-		t.Fatalf("audit-hash without a token: %d", r.status)
+	for _, tok := range []string{"", "s.wrong"} {
+		if r := do(t, h, "POST", "/v1/sys/audit-hash/file", map[string]any{"input": "x"}, TokenHeader, tok); r.status != 403 || strings.Contains(r.raw, "hmac") {
+			t.Fatalf("audit-hash with token %q: %d %s", tok, r.status, r.raw)
+		}
+		if r := do(t, h, "GET", "/v1/sys/audit", nil, TokenHeader, tok); r.status != 403 || strings.Contains(r.raw, "file_path") {
+			t.Fatalf("list with token %q: %d %s", tok, r.status, r.raw)
+		}
 	}
 	if r := do(t, h, "POST", "/v1/sys/audit-hash/nope", map[string]any{"input": "x"}); r.status != 400 {
 		t.Fatalf("audit-hash of a missing device: %d %s", r.status, r.raw)
