@@ -17,6 +17,7 @@ import (
 // SaltSource gives each device its salt, the same on every node and for the device's life.
 // StateSalts keeps them in the replicated state; the unit tests use a map.
 type SaltSource interface {
+	// Salt returns the salt of the device at path (with its trailing "/").
 	Salt(ctx context.Context, path string) ([]byte, error)
 }
 
@@ -33,12 +34,14 @@ type Settings struct {
 
 // Config configures a Broker.
 type Config struct {
+	// Salts gives each device its salt.
 	Salts SaltSource
 	// Forbidden are the directories no device may write in: the plugin directory and the
 	// data dir.
 	Forbidden []string
 	// Stdout is where file_path = "stdout" writes; nil means os.Stdout.
 	Stdout io.Writer
+	// Logger reports devices that fail to write (never an entry's content).
 	Logger hclog.Logger
 	// Now stamps entries; nil means time.Now.
 	Now func() time.Time

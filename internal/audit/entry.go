@@ -21,7 +21,8 @@ const (
 const HashPrefix = "hmac-sha256:"
 
 // Auth is the caller an entry records: the admitted token's identity, empty when the request
-// was refused before one was known.
+// was refused before one was known. Fields and JSON names are OpenBao's (audit.AuditAuth);
+// ClientToken and Accessor are hashed.
 type Auth struct {
 	ClientToken   string            `json:"client_token,omitempty"`
 	Accessor      string            `json:"accessor,omitempty"`
@@ -33,7 +34,8 @@ type Auth struct {
 	TokenTTL      int64             `json:"token_ttl,omitempty"`
 }
 
-// Request is the request an entry records.
+// Request is the request an entry records, with OpenBao's JSON names (audit.AuditRequest);
+// ClientToken, ClientTokenAccessor and every string of Data are hashed.
 type Request struct {
 	ID                  string         `json:"id,omitempty"`
 	Operation           string         `json:"operation,omitempty"`
@@ -51,7 +53,8 @@ type Secret struct {
 	LeaseID string `json:"lease_id,omitempty"`
 }
 
-// Response is the reply a response entry records.
+// Response is the reply a response entry records (OpenBao's audit.AuditResponse); every
+// string of Data, and Auth's token and accessor, are hashed.
 type Response struct {
 	Auth     *Auth          `json:"auth,omitempty"`
 	Secret   *Secret        `json:"secret,omitempty"`

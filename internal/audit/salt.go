@@ -15,8 +15,11 @@ import (
 // Cluster is what StateSalts needs of the node: the barrier that seals the salts, proposing
 // through Raft, and the replicated state. *core.Node implements it.
 type Cluster interface {
+	// Barrier seals and opens the salts.
 	Barrier() *barrier.Barrier
+	// Propose commits a new salt through Raft (on the active node).
 	Propose(ctx context.Context, typ command.Type, id string, source command.Source, payload any) (*state.Result, error)
+	// State is the replicated state the salts are read from.
 	State() *state.State
 }
 
