@@ -414,3 +414,41 @@ func TestNoDeviceCanWrite(t *testing.T) {
 		t.Fatal("the good device did not record")
 	}
 }
+
+// TestReloadUnderLoad: requests logged while SIGHUP reloads reopen the files never fail, and
+// every entry lands in the file.
+func TestReloadUnderLoad(t *testing.T) {
+	log := filepath.Join(t.TempDir(), "a.log")
+	b := newBroker(t)
+	st := Settings{Devices: []Device{fileDevice("f", log)}}
+	if err := b.Apply(st); err != nil {
+		t.Fatal(err)
+	}
+	const writers, each = 4, 50
+	var wg sync.WaitGroup
+	errs := make(chan error, writers*each)
+	for range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range each {
+				if err := b.LogRequest(context.Background(), input()); err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	for range 20 {
+		if err := b.Apply(st); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("a request failed during a reload: %v", err)
+	}
+	if n := len(readLines(t, log)); n != writers*each {
+		t.Fatalf("%d entries, want %d", n, writers*each)
+	}
+}

@@ -253,19 +253,17 @@ func (b *Broker) LogResponse(ctx context.Context, in *Input) error {
 }
 
 func (b *Broker) log1(ctx context.Context, typ string, in *Input) error {
+	// Held across the writes: a reload (Apply, Disable) closes a device's file only once no
+	// entry is being written to it, so a SIGHUP never fails a request in flight.
 	b.mu.RLock()
-	devs := make([]*device, 0, len(b.devices))
-	for _, d := range b.devices {
-		devs = append(devs, d)
-	}
-	b.mu.RUnlock()
-	if len(devs) == 0 {
+	defer b.mu.RUnlock()
+	if len(b.devices) == 0 {
 		return nil
 	}
 	now := b.now()
 	wrote := 0
 	var errs []error
-	for _, d := range devs {
+	for _, d := range b.devices {
 		if err := b.write(ctx, d, typ, in, now); err != nil {
 			// Never the entry itself: it may hold secrets in clear (log_raw).
 			b.log.Error("audit device failed to log "+typ, "path", d.decl.Path, "error", err)
