@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/baton-hq/baton/events"
+	"github.com/baton-hq/baton/internal/config"
 	"github.com/baton-hq/baton/internal/core"
 	"github.com/baton-hq/baton/internal/server"
 	"github.com/baton-hq/baton/raftstore"
@@ -68,6 +69,11 @@ func runDev(ctx context.Context, f serverFlags, stdout, stderr io.Writer) int {
 		log.Error("raft port", "error", err)
 		return 1
 	}
+	auditCfg, err := config.LoadAudit(f.configs...)
+	if err != nil {
+		log.Error("reading the -config files' audit stanzas", "error", err)
+		return 1
+	}
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	s, err := server.New(server.Config{
@@ -78,10 +84,14 @@ func runDev(ctx context.Context, f serverFlags, stdout, stderr io.Writer) int {
 		},
 		Listen: f.devListen, PluginDir: pluginDir, StartTimeout: 10 * time.Second,
 		ServeLater: true,
+		Audit:      auditSettings(auditCfg),
 	})
 	if err != nil {
 		log.Error("starting the dev node", "error", err)
 		return 1
+	}
+	if len(f.configs) > 0 {
+		reloadAuditOnSIGHUP(ctx, s.Audit, log, f.configs)
 	}
 	ictx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	res, err := s.Node.Init(ictx, f.devToken)
@@ -100,6 +110,7 @@ func runDev(ctx context.Context, f serverFlags, stdout, stderr io.Writer) int {
 	}
 	s.Serve()
 	printDev(stdout, f, s, res, natsAddr, seedFile, dataDir, pluginDir, extra, sums)
+	printAudit(stdout, s.Audit)
 	<-ctx.Done()
 	return shutdown(s, log)
 }

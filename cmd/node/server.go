@@ -34,7 +34,10 @@ const (
 
 // serverFlags are `node server`'s flags, OpenBao's names for the dev ones.
 type serverFlags struct {
+	// config is the config file; configs every -config given (dev mode takes several, for
+	// their audit stanzas).
 	config      string
+	configs     configFiles
 	dev         bool
 	devToken    string
 	devListen   string
@@ -47,7 +50,7 @@ func runServer(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("node server", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var f serverFlags
-	fs.StringVar(&f.config, "config", "", "HCL config file (OpenBao's format)")
+	fs.Var(&f.configs, "config", "HCL config file (OpenBao's format); with -dev, extra files whose audit stanzas the dev node enables (repeatable)")
 	fs.BoolVar(&f.dev, "dev", false, "run a throwaway, initialised and unsealed single node")
 	fs.StringVar(&f.devToken, "dev-root-token-id", "", "root token of the dev node (default: random)")
 	fs.StringVar(&f.devListen, "dev-listen-address", "127.0.0.1:8200", "API address of the dev node")
@@ -65,8 +68,11 @@ func runServer(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 2
 	}
-	if f.dev == (f.config != "") {
-		fmt.Fprintln(stderr, "node server needs exactly one of -config FILE or -dev")
+	if len(f.configs) > 0 {
+		f.config = f.configs[0]
+	}
+	if !f.dev && len(f.configs) != 1 {
+		fmt.Fprintln(stderr, "node server needs exactly one -config FILE, or -dev (which takes extra -config files for audit stanzas)")
 		return 2
 	}
 	if f.dev {
@@ -129,6 +135,7 @@ func runConfigured(f serverFlags, stderr io.Writer) int {
 		Limits:                       listenerLimits(cfg.Listener),
 		Telemetry:                    telemetryConfig(cfg.Telemetry),
 		UnauthenticatedMetricsAccess: cfg.Listener.UnauthenticatedMetricsAccess,
+		Audit:                        auditSettings(cfg.Audit),
 	}
 	sc.Core.NATSClient.CredsFile = cfg.NATS.Credentials
 	sc.Core.EventLimit = events.Limit{Rate: float64(cfg.NATS.EventRate), Burst: cfg.NATS.EventBurst}
@@ -142,6 +149,7 @@ func runConfigured(f serverFlags, stderr io.Writer) int {
 		log.Error("starting the node", "error", err)
 		return 1
 	}
+	reloadAuditOnSIGHUP(ctx, s.Audit, log, []string{f.config})
 	if cfg.Seal != nil {
 		key, err := cfg.Seal.ReadKey()
 		if err != nil {

@@ -10,9 +10,9 @@
 // mounts and the database engine; Policies; Tokens: the token store, which resolves every
 // request's token; RootGenerator) and writes the reply, mapping their sentinel
 // errors to status codes. It takes no domain action itself and may import only the
-// packages of those interfaces' types (internal/core, internal/auth, plugins/database,
-// plugins/catalog, fsm, and internal/telemetry for the metrics formats and sentinels) and
-// the standard library: never raftstore, its command or state packages, the
+// packages of those interfaces' types (internal/core, internal/auth, internal/audit,
+// plugins/database, plugins/catalog, fsm, and internal/telemetry for the metrics formats
+// and sentinels) and the standard library: never raftstore, its command or state packages, the
 // barrier or the plugin pool. internal/server wires the concrete types in.
 package api
 
@@ -60,6 +60,7 @@ type Server struct {
 	policies Policies
 	tokens   Tokens
 	rootGen  RootGenerator
+	audit    Auditor
 	log      hclog.Logger
 	version  string
 	// maxSize is the body limit in bytes, <0 for none; maxDuration bounds a request.
@@ -81,8 +82,11 @@ type Config struct {
 	Tokens Tokens
 	// RootGenerator serves sys/generate-root; without it that endpoint answers 404.
 	RootGenerator RootGenerator
-	Logger        hclog.Logger
-	Version       string
+	// Audit is the node's audit broker; without it nothing is audited and sys/audit answers
+	// 404.
+	Audit   Auditor
+	Logger  hclog.Logger
+	Version string
 	// MaxRequestSize is the largest request body in bytes, as OpenBao's listener key
 	// max_request_size: 0 means DefaultMaxRequestSize, a negative value no limit. A larger
 	// body is answered 413 before any handler acts on it.
@@ -111,7 +115,7 @@ func New(cfg Config) *Server {
 	}
 	return &Server{
 		node: cfg.Node, secrets: cfg.Secrets, policies: cfg.Policies, tokens: cfg.Tokens, rootGen: cfg.RootGenerator,
-		log: cfg.Logger, version: cfg.Version,
+		audit: cfg.Audit, log: cfg.Logger, version: cfg.Version,
 		maxSize: cfg.MaxRequestSize, maxDuration: cfg.MaxRequestDuration,
 		metrics: cfg.Metrics, unauthMetrics: cfg.UnauthenticatedMetricsAccess,
 	}
@@ -291,14 +295,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if rt.auth {
 		id, err := s.checkToken(r, rt.anyToken)
 		if err != nil {
-			writeErr(w, err)
+			writeErr(w, s.auditRefused(r, err))
 			return
 		}
 		r = r.WithContext(auth.WithIdentity(r.Context(), id))
 	}
-	if err := rt.h(w, r, rest); err != nil {
-		writeErr(w, err)
-	}
+	s.runAudited(w, r, rt, rest) // audit.go: records the request and response when a device is on
 }
 
 // requestToken is the client token of a request: X-Vault-Token, else a Bearer
@@ -401,6 +403,8 @@ func (s *Server) match(p string) (*route, string) {
 		{"auth/token/revoke-self", route{auth: true, anyToken: true, h: s.tokenSelf}},
 		{"auth/token", route{auth: true, h: s.token}},
 		{"sys/metrics", route{auth: !s.unauthMetrics, local: true, h: s.sysMetrics}},
+		{"sys/audit", route{auth: true, h: s.auditDevices}},
+		{"sys/audit-hash", route{auth: true, h: s.auditHash}},
 	}
 	for _, e := range table {
 		if p == e.prefix || strings.HasPrefix(p, e.prefix+"/") || (strings.HasSuffix(e.prefix, "/") && strings.HasPrefix(p, e.prefix)) {

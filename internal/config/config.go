@@ -139,6 +139,8 @@ type Config struct {
 	Rollback Rollback
 	// Telemetry is the telemetry stanza; Parse fills OpenBao's defaults when it is absent.
 	Telemetry Telemetry
+	// Audit holds the audit stanzas and OpenBao 2.x's two audit switches (audit.go).
+	Audit Audit
 
 	// pos remembers where each field was written, so that Validate can name file:line.
 	pos map[string]hcl.Range

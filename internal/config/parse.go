@@ -43,6 +43,10 @@ type rawRoot struct {
 	Rollback  []rawRollback  `hcl:"rollback,block"`
 	Telemetry []rawTelemetry `hcl:"telemetry,block"`
 
+	UnsafeAllowAPIAuditCreation *hcl.Attribute `hcl:"unsafe_allow_api_audit_creation,optional"`
+	AllowAuditLogPrefixing      *hcl.Attribute `hcl:"allow_audit_log_prefixing,optional"`
+	Audits                      []rawAudit     `hcl:"audit,block"`
+
 	Remain hcl.Body `hcl:",remain"`
 }
 
@@ -253,6 +257,7 @@ func (d *decoder) root(raw *rawRoot) {
 	d.seal(raw.Seals)
 	d.rollback(raw.Rollback)
 	d.telemetry(raw.Telemetry)
+	d.audit(raw.UnsafeAllowAPIAuditCreation, raw.AllowAuditLogPrefixing, raw.Audits)
 }
 
 func (d *decoder) listeners(ls []rawListener) {

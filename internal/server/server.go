@@ -19,6 +19,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/baton-hq/baton/internal/api"
+	"github.com/baton-hq/baton/internal/audit"
 	"github.com/baton-hq/baton/internal/auth"
 	"github.com/baton-hq/baton/internal/core"
 	"github.com/baton-hq/baton/internal/telemetry"
@@ -63,6 +64,9 @@ type Config struct {
 	// connects in between waits in the listen backlog. The dev node sets itself up first
 	// (through API.Handler, in process), so nobody sees it before it is ready.
 	ServeLater bool
+	// Audit are the node's audit devices and switches (its config's audit stanzas); every
+	// node enables its own and records the requests it serves itself.
+	Audit audit.Settings
 }
 
 // Server is a running node.
@@ -78,6 +82,8 @@ type Server struct {
 	Tokens        *auth.TokenStore
 	RootGenerator *auth.RootGenerator
 	stopTokens    context.CancelFunc
+	// Audit holds the node's audit devices; cmd/node re-applies the config's on SIGHUP.
+	Audit *audit.Broker
 	// Membership joins this node to a cluster and adds and removes peers; its Unseal is the
 	// one every entry point calls (the API, cmd/node's auto-unseal).
 	Membership *core.Membership
@@ -145,6 +151,12 @@ func New(cfg Config) (*Server, error) {
 		return fail(err)
 	}
 	s.Node = node
+	// A device the config points into the plugin directory or the data dir stops the node
+	// here, before it serves anything.
+	s.Audit = audit.NewBroker(audit.Config{Salts: audit.NewStateSalts(node), Forbidden: []string{cfg.PluginDir, cfg.Core.DataDir}, Logger: log.Named("audit")})
+	if err := s.Audit.Apply(cfg.Audit); err != nil {
+		return fail(fmt.Errorf("server: audit devices: %w", err))
+	}
 	var rt *runtime.Runtime
 	pool, err := plugins.NewPool(plugins.Config{
 		PluginDir: cfg.PluginDir, StartTimeout: cfg.StartTimeout, Permissions: cfg.Permissions,
@@ -195,7 +207,7 @@ func New(cfg Config) (*Server, error) {
 	go s.Tokens.Run(tctx, node.IsActive)
 	s.API = api.New(api.Config{
 		Node: apiNode{node, s.Membership}, Secrets: eng, Policies: s.Policies, Tokens: s.Tokens,
-		RootGenerator: s.RootGenerator, Logger: log.Named("api"), Version: Version,
+		RootGenerator: s.RootGenerator, Audit: s.Audit, Logger: log.Named("api"), Version: Version,
 		MaxRequestSize: lim.MaxRequestSize, MaxRequestDuration: lim.MaxRequestDuration,
 		Metrics: s.Telemetry, UnauthenticatedMetricsAccess: cfg.UnauthenticatedMetricsAccess,
 	})
@@ -257,6 +269,7 @@ func (s *Server) Close(ctx context.Context) error {
 		err = cerr
 	}
 	s.Telemetry.Close()
+	_ = s.Audit.Close()
 	return err
 }
 
@@ -270,6 +283,7 @@ func (s *Server) Halt() {
 	<-s.done
 	_ = s.Runtime.Close(context.Background())
 	s.Telemetry.Close()
+	_ = s.Audit.Close()
 }
 
 // apiNode is the node as the API sees it: the core node, with its membership's actions

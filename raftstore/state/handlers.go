@@ -42,6 +42,7 @@ var aggregates = []aggregate{
 	{"lifecycle", lifecycleHandlers},
 	{"policies", policyHandlers},
 	{"tokens", tokenHandlers},
+	{"audit", auditHandlers},
 }
 
 // handlers is the dispatcher's table: each command type to the one handler that applies it.

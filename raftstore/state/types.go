@@ -156,6 +156,8 @@ type Data struct {
 	// salted hash of each accessor to its token's (tokens.go).
 	Tokens         map[string]Token  `json:"tokens"`
 	TokenAccessors map[string]string `json:"token_accessors"`
+	// AuditSalts are the audit devices' salts by device path, each sealed by the barrier.
+	AuditSalts map[string][]byte `json:"audit_salts,omitempty"`
 	// Applied maps each applied command id to its index; Log keeps them in log order.
 	// Both are bounded by MaxApplied, oldest first out, identically on every node.
 	Applied map[string]uint64 `json:"applied"`
