@@ -99,6 +99,7 @@ type consumerOptions struct {
 	nakDelay       time.Duration
 	stopTimeout    time.Duration
 	limiter        *Limiter
+	authz          Authorizer
 }
 
 // ConsumerOption tunes StartConsumer.
@@ -133,6 +134,10 @@ func WithStopTimeout(d time.Duration) ConsumerOption {
 // WithLimiter refuses events taken above l's rate: each is terminated and reported on the
 // rejected subject with the reason, never handed to the handler (default: no limit).
 func WithLimiter(l *Limiter) ConsumerOption { return func(o *consumerOptions) { o.limiter = l } }
+
+// WithAuthorizer authorises every event with a: its X-Vault-Token header must allow the
+// event's action (ActionOf). Without it every event is refused: the consumer fails closed.
+func WithAuthorizer(a Authorizer) ConsumerOption { return func(o *consumerOptions) { o.authz = a } }
 
 // ConsumerStats counts what a consumer did with the messages it took.
 type ConsumerStats struct {
@@ -183,6 +188,9 @@ type Consumer struct {
 // What happens to a message:
 //   - it does not decode or validate (or its subject does not match its kind): Term, reported
 //     on the rejected subject, the handler is not called;
+//   - its X-Vault-Token header is missing or does not allow the event's action (the
+//     authoriser, WithAuthorizer): Term, reported with "permission denied: …", the handler is
+//     not called; an authoriser that fails for now (sealed) has it redelivered;
 //   - the handler succeeds: Ack, after HandleEvent returned (after the Raft commit);
 //   - the handler's error wraps ErrRejected: Term, reported on the rejected subject;
 //   - any other error: Nak with a delay, so it is redelivered, possibly to a new leader.
@@ -390,13 +398,23 @@ func (c *Consumer) handle(msg jetstream.Msg) {
 		c.reject(msg, ev, err)
 		return
 	}
+	ctx, cancel := context.WithTimeout(c.hctx, c.opts.handlerTimeout)
+	defer cancel()
+	// Authorised before the rate limit, so that refused events do not use up the rate of
+	// those that are allowed.
+	if err := authorizeEvent(ctx, c.opts.authz, msg.Headers().Get(TokenHeader), ev); err != nil {
+		if errors.Is(err, ErrPermissionDenied) || errors.Is(err, ErrInvalid) {
+			c.reject(msg, ev, err)
+			return
+		}
+		c.nack(msg, ev, err)
+		return
+	}
 	if err := c.opts.limiter.take(); err != nil {
 		c.reject(msg, ev, err)
 		return
 	}
-	ctx, cancel := context.WithTimeout(c.hctx, c.opts.handlerTimeout)
 	index, err := c.h.HandleEvent(ctx, ev)
-	cancel()
 	switch {
 	case err == nil:
 		c.acked.Add(1)
@@ -408,11 +426,16 @@ func (c *Consumer) handle(msg jetstream.Msg) {
 	case errors.Is(err, ErrRejected):
 		c.reject(msg, ev, err)
 	default:
-		c.nacked.Add(1)
-		c.log.Warn("event not applied, redelivering later", "id", ev.ID, "kind", ev.Kind, "delay", c.opts.nakDelay, "error", err)
-		if nerr := msg.NakWithDelay(c.opts.nakDelay); nerr != nil {
-			c.log.Warn("nak", "id", ev.ID, "error", nerr)
-		}
+		c.nack(msg, ev, err)
+	}
+}
+
+// nack hands an event that failed for now back for redelivery after the nak delay.
+func (c *Consumer) nack(msg jetstream.Msg, ev Event, err error) {
+	c.nacked.Add(1)
+	c.log.Warn("event not applied, redelivering later", "id", ev.ID, "kind", ev.Kind, "delay", c.opts.nakDelay, "error", err)
+	if nerr := msg.NakWithDelay(c.opts.nakDelay); nerr != nil {
+		c.log.Warn("nak", "id", ev.ID, "error", nerr)
 	}
 }
 

@@ -37,6 +37,9 @@ var sudoPaths = []string{
 	// Baton's own: a node shutdown (the NATS shutdown event's path; OpenBao has no such
 	// endpoint). Guarded as sys/seal is, since it takes the node out of service.
 	"sys/shutdown",
+	// Baton's own: the cluster's NATS identities (issue 12: root or sudo only).
+	"sys/nats/credentials",
+	"sys/nats/credentials/*",
 	// Token store root paths, and revoke-orphan's handler check.
 	"auth/token/revoke-orphan",
 	"auth/token/revoke-orphan/*",

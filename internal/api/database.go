@@ -105,7 +105,7 @@ func (s *Server) database(w http.ResponseWriter, r *http.Request, p string) erro
 		if name == "" {
 			return errStatus(http.StatusBadRequest, "creds needs a role name: %screds/:role", mount)
 		}
-		sec, err := s.secrets.Creds(ctx, mount, name, "root")
+		sec, err := s.secrets.Creds(ctx, mount, name, displayName(r))
 		if err != nil {
 			return err
 		}

@@ -54,6 +54,7 @@ type Server struct {
 	node     Node
 	secrets  Secrets
 	policies Policies
+	authz    Authorizer
 	log      hclog.Logger
 	version  string
 	// maxSize is the body limit in bytes, <0 for none; maxDuration bounds a request.
@@ -67,8 +68,11 @@ type Config struct {
 	Secrets Secrets
 	// Policies is the ACL policy store; without it the policy endpoints answer 404.
 	Policies Policies
-	Logger   hclog.Logger
-	Version  string
+	// Authorizer decides every authenticated route's request (the one authoriser); nil
+	// admits the root token only, checked by the node.
+	Authorizer Authorizer
+	Logger     hclog.Logger
+	Version    string
 	// MaxRequestSize is the largest request body in bytes, as OpenBao's listener key
 	// max_request_size: 0 means DefaultMaxRequestSize, a negative value no limit. A larger
 	// body is answered 413 before any handler acts on it.
@@ -90,8 +94,11 @@ func New(cfg Config) *Server {
 	if cfg.MaxRequestDuration <= 0 {
 		cfg.MaxRequestDuration = DefaultMaxRequestDuration
 	}
+	if cfg.Authorizer == nil {
+		cfg.Authorizer = rootOnly{cfg.Node}
+	}
 	return &Server{
-		node: cfg.Node, secrets: cfg.Secrets, policies: cfg.Policies, log: cfg.Logger, version: cfg.Version,
+		node: cfg.Node, secrets: cfg.Secrets, policies: cfg.Policies, authz: cfg.Authorizer, log: cfg.Logger, version: cfg.Version,
 		maxSize: cfg.MaxRequestSize, maxDuration: cfg.MaxRequestDuration,
 	}
 }
@@ -125,7 +132,7 @@ func statusOf(err error) (int, string) {
 		return http.StatusServiceUnavailable, "Baton is sealed"
 	case errors.Is(err, core.ErrJoinTimedOut):
 		return http.StatusServiceUnavailable, err.Error()
-	case errors.Is(err, core.ErrPermissionDenied):
+	case errors.Is(err, core.ErrPermissionDenied), errors.Is(err, auth.ErrPermissionDenied):
 		return http.StatusForbidden, "permission denied" // OpenBao's words, whatever the cause
 	case errors.Is(err, core.ErrJoinRefused):
 		return http.StatusForbidden, err.Error()
@@ -230,7 +237,8 @@ func tooLargeErr(limit int64) error {
 
 // route is one endpoint.
 type route struct {
-	// auth: the root token is required.
+	// auth: the request needs a token whose policies allow it (Server.authorize); the others
+	// are OpenBao's unauthenticated paths.
 	auth bool
 	// local: served by this node even when standby or sealed.
 	local bool
@@ -264,25 +272,19 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	// A standby forwarded above without deciding: the active node authorises, so a standby
+	// never acts on a request it did not check.
 	if rt.auth {
-		if err := s.checkToken(r); err != nil {
+		ctx, err := s.authorize(r, p)
+		if err != nil {
 			writeErr(w, err)
 			return
 		}
+		r = r.WithContext(ctx)
 	}
 	if err := rt.h(w, r, rest); err != nil {
 		writeErr(w, err)
 	}
-}
-
-func (s *Server) checkToken(r *http.Request) error {
-	tok := r.Header.Get(TokenHeader)
-	if tok == "" {
-		if h := r.Header.Get("Authorization"); strings.HasPrefix(h, "Bearer ") {
-			tok = strings.TrimPrefix(h, "Bearer ")
-		}
-	}
-	return s.node.CheckRootToken(tok)
 }
 
 // forward proxies a request to the active node.
@@ -349,6 +351,8 @@ func (s *Server) match(p string) (*route, string) {
 		{"sys/policy", route{auth: true, h: s.policiesOld}},
 		{"sys/lifecycle", route{auth: true, localOnAsk: true, h: s.lifecycle}},
 		{"sys/nats/credentials", route{auth: true, h: s.natsCredentials}},
+		{"sys/capabilities-self", route{auth: true, h: s.capabilitiesSelf}},
+		{"sys/capabilities", route{auth: true, h: s.capabilitiesOther}},
 	}
 	for _, e := range table {
 		if p == e.prefix || strings.HasPrefix(p, e.prefix+"/") || (strings.HasSuffix(e.prefix, "/") && strings.HasPrefix(p, e.prefix)) {

@@ -67,6 +67,19 @@ func NewAuthorizer(tokens TokenResolver, acls ACLSource) *Authorizer {
 // A token with a use limit spends one use here (in Resolve), even when the check then
 // refuses, as OpenBao spends it in CheckToken.
 func (a *Authorizer) Authorize(ctx context.Context, token string, req acl.Request) (Identity, error) {
+	return a.authorize(ctx, token, req, nil)
+}
+
+// AuthorizeWrite is Authorize for a write (POST or PUT) on a path where OpenBao runs an
+// existence check: the operation is update, or create when exists reports that the resource
+// is not there yet. exists is asked only once the token is known and only when its policies
+// are not root, so an unauthenticated request reads nothing; req.Operation is ignored.
+func (a *Authorizer) AuthorizeWrite(ctx context.Context, token string, req acl.Request, exists func() bool) (Identity, error) {
+	req.Operation = acl.OpUpdate
+	return a.authorize(ctx, token, req, exists)
+}
+
+func (a *Authorizer) authorize(ctx context.Context, token string, req acl.Request, exists func() bool) (Identity, error) {
 	if token == "" {
 		return Identity{}, denied("no token")
 	}
@@ -88,8 +101,40 @@ func (a *Authorizer) Authorize(ctx context.Context, token string, req acl.Reques
 	if err != nil {
 		return Identity{}, fmt.Errorf("compiling the token's policies: %w", err)
 	}
+	if exists != nil && !compiled.IsRoot() && !exists() {
+		req.Operation = acl.OpCreate
+	}
 	if d := compiled.Check(req); !d.Allowed {
 		return Identity{}, denied(fmt.Sprintf("%s on %s: %s", req.Operation, req.Path, d.Reason))
 	}
 	return id, nil
+}
+
+// Capabilities resolves token and lists what its policies grant on each path, as OpenBao's
+// sys/capabilities and sys/capabilities-self report it (["root"] for a root token, ["deny"]
+// where nothing is granted). An empty, unknown or expired token is a *DeniedError. Resolving
+// spends a use of a use-limited token, as any request with it does.
+func (a *Authorizer) Capabilities(ctx context.Context, token string, paths []string) (map[string][]string, error) {
+	if token == "" {
+		return nil, denied("no token")
+	}
+	id, err := a.tokens.Resolve(ctx, token)
+	if errors.Is(err, ErrPermissionDenied) {
+		return nil, denied("unknown, expired or revoked token")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("resolving the token: %w", err)
+	}
+	if id.Internal || !id.ExpireTime.IsZero() && !a.now().Before(id.ExpireTime) {
+		return nil, denied("expired token, or one that resolved to the node")
+	}
+	compiled, err := a.acls.ACLFor(id.Policies)
+	if err != nil {
+		return nil, fmt.Errorf("compiling the token's policies: %w", err)
+	}
+	out := make(map[string][]string, len(paths))
+	for _, p := range paths {
+		out[p] = compiled.Capabilities(p)
+	}
+	return out, nil
 }

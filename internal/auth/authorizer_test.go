@@ -199,3 +199,36 @@ func TestAuthorizeSeesPolicyChanges(t *testing.T) {
 		t.Fatalf("after the policy denied it: %v", err)
 	}
 }
+
+// A write on a path with an existence check is create when the resource is missing and update
+// when it is there; the check is never run for an unknown token or for root.
+func TestAuthorizeWriteExistenceCheck(t *testing.T) {
+	store := NewPolicyStore(newLocal())
+	ctx := context.Background()
+	if err := store.Put(ctx, "creator", `path "database/roles/*" { capabilities = ["create"] }`); err != nil {
+		t.Fatal(err)
+	}
+	a := NewAuthorizer(&fakeTokens{ids: map[string]Identity{
+		"creator": {Policies: []string{"creator"}},
+		"root":    {Policies: []string{"root"}, Root: true},
+	}}, store)
+	req := acl.Request{Path: "database/roles/new", Operation: acl.OpRead} // ignored: a write
+	asked := 0
+	missing := func() bool { asked++; return false }
+	present := func() bool { asked++; return true }
+	if _, err := a.AuthorizeWrite(ctx, "creator", req, missing); err != nil {
+		t.Fatalf("create of a missing role with create: %v", err)
+	}
+	if _, err := a.AuthorizeWrite(ctx, "creator", req, present); !errors.Is(err, ErrPermissionDenied) {
+		t.Fatalf("update of an existing role with create only: %v", err)
+	}
+	if asked != 2 {
+		t.Fatalf("existence asked %d times, want 2", asked)
+	}
+	for _, tok := range []string{"", "unknown", "root"} {
+		_, _ = a.AuthorizeWrite(ctx, tok, req, missing)
+	}
+	if asked != 2 {
+		t.Fatalf("existence asked for an empty, unknown or root token")
+	}
+}

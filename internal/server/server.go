@@ -63,8 +63,10 @@ type Server struct {
 	Engine  *database.Engine
 	Pool    *plugins.Pool
 	API     *api.Server
-	// Policies is the ACL policy store (the authoriser will compile tokens' policies from it).
+	// Policies is the ACL policy store (the authoriser compiles tokens' policies from it).
 	Policies *auth.PolicyStore
+	// Authorizer is the one authoriser, in front of the HTTP API and the NATS event intake.
+	Authorizer *auth.Authorizer
 	// Membership joins this node to a cluster and adds and removes peers; its Unseal is the
 	// one every entry point calls (the API, cmd/node's auto-unseal).
 	Membership *core.Membership
@@ -155,8 +157,11 @@ func New(cfg Config) (*Server, error) {
 	node.SetRuntime(rt)
 	s.Membership = core.NewMembership(node, cfg.RetryJoin)
 	s.Policies = auth.NewPolicyStore(node)
+	s.Authorizer = auth.NewAuthorizer(rootResolver{node}, s.Policies)
+	node.SetEventAuthorizer(eventAuthorizer{s.Authorizer})
 	s.API = api.New(api.Config{
-		Node: apiNode{node, s.Membership}, Secrets: eng, Policies: s.Policies, Logger: log.Named("api"), Version: Version,
+		Node: apiNode{node, s.Membership}, Secrets: eng, Policies: s.Policies, Authorizer: s.Authorizer,
+		Logger: log.Named("api"), Version: Version,
 		MaxRequestSize: lim.MaxRequestSize, MaxRequestDuration: lim.MaxRequestDuration,
 	})
 	s.http = &http.Server{
