@@ -330,4 +330,3 @@ func grepDir(t *testing.T, dir, s string) string {
 	}
 	return found
 }
-
