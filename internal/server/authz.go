@@ -27,6 +27,25 @@ func (r rootResolver) Resolve(_ context.Context, token string) (auth.Identity, e
 	return auth.Identity{Policies: []string{acl.RootName}, Root: true, DisplayName: "root"}, nil
 }
 
+// tokenResolver asks the configured resolver first, then the root-token check, so that the
+// root token works beside a resolver that does not know it.
+type tokenResolver struct {
+	tokens auth.TokenResolver // nil: none
+	root   rootResolver
+}
+
+// Resolve is the configured resolver's answer, or the root check's when it does not know the
+// token.
+func (r tokenResolver) Resolve(ctx context.Context, token string) (auth.Identity, error) {
+	if r.tokens != nil {
+		id, err := r.tokens.Resolve(ctx, token)
+		if !errors.Is(err, auth.ErrPermissionDenied) {
+			return id, err
+		}
+	}
+	return r.root.Resolve(ctx, token)
+}
+
 // eventAuthorizer is the one authoriser behind the NATS event intake: an event is authorised
 // as the HTTP request of the same action (events.ActionOf), so a token gets the same answer
 // through either door.

@@ -50,6 +50,10 @@ type Config struct {
 	RetryJoin []string
 	// Limits are the API listener's HTTP limits; nil means DefaultLimits (dev mode).
 	Limits *Limits
+	// Tokens resolves the client tokens other than the root token (the token store, when it
+	// exists); nil: the root token from sys/init is the only token. A token it does not know
+	// is then checked as the root token.
+	Tokens auth.TokenResolver
 	// ServeLater binds the listener in New but serves nothing until Serve: a client that
 	// connects in between waits in the listen backlog. The dev node sets itself up first
 	// (through API.Handler, in process), so nobody sees it before it is ready.
@@ -157,7 +161,7 @@ func New(cfg Config) (*Server, error) {
 	node.SetRuntime(rt)
 	s.Membership = core.NewMembership(node, cfg.RetryJoin)
 	s.Policies = auth.NewPolicyStore(node)
-	s.Authorizer = auth.NewAuthorizer(rootResolver{node}, s.Policies)
+	s.Authorizer = auth.NewAuthorizer(tokenResolver{cfg.Tokens, rootResolver{node}}, s.Policies)
 	node.SetEventAuthorizer(eventAuthorizer{s.Authorizer})
 	s.API = api.New(api.Config{
 		Node: apiNode{node, s.Membership}, Secrets: eng, Policies: s.Policies, Authorizer: s.Authorizer,

@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/baton-hq/baton/events"
+	"github.com/baton-hq/baton/internal/auth"
 	"github.com/baton-hq/baton/internal/core"
 	"github.com/baton-hq/baton/internal/server"
 	"github.com/baton-hq/baton/raftstore"
@@ -63,6 +64,8 @@ type Options struct {
 	EmbeddedNATS bool
 	// EventLimit is each node's event intake rate (no limit when zero).
 	EventLimit events.Limit
+	// Tokens resolves client tokens beside the root token (server.Config.Tokens).
+	Tokens auth.TokenResolver
 }
 
 // TestRaftConfig is the Raft profile of the tests: the fast profile's timings tripled (heartbeat
@@ -168,6 +171,7 @@ func (c *Cluster) add(i int, opts Options, retryJoin ...string) {
 		RollbackWindow: opts.RollbackWindow,
 		LeasePeriod:    200 * time.Millisecond,
 		RetryJoin:      retryJoin,
+		Tokens:         opts.Tokens,
 	}
 	cfg.Core.APIAddr = "http://" + cfg.Listen
 	if opts.EmbeddedNATS {
