@@ -8,7 +8,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/baton-hq/baton/internal/acl"
+	"github.com/baton-hq/baton/internal/auth"
 )
 
 // BenchmarkConsumer measures events through JetStream into a handler that returns at once,
@@ -19,11 +23,11 @@ import (
 // delivery stall (see pullExpiry).
 func BenchmarkConsumer(b *testing.B) {
 	for _, inflight := range []int{1, 64} {
-		b.Run(fmt.Sprintf("inflight=%d", inflight), func(b *testing.B) { benchConsumer(b, inflight) })
+		b.Run(fmt.Sprintf("inflight=%d", inflight), func(b *testing.B) { benchConsumer(b, inflight, testAuthz) })
 	}
 }
 
-func benchConsumer(b *testing.B, inflight int) {
+func benchConsumer(b *testing.B, inflight int, authz Authorizer) {
 	f := newFixture(b)
 	window := make(chan struct{}, inflight)
 	var (
@@ -43,7 +47,7 @@ func benchConsumer(b *testing.B, inflight int) {
 		}
 		return uint64(n), nil
 	})
-	c := startConsumer(b, f.js, h, WithConcurrency(inflight))
+	c := startConsumer(b, f.js, h, WithConcurrency(inflight), WithAuthorizer(authz))
 	subject := EventSubject(testCluster, KindReload)
 
 	b.ResetTimer()
@@ -56,7 +60,10 @@ func benchConsumer(b *testing.B, inflight int) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := f.js.PublishAsync(subject, data, jetstream.WithMsgID(ev.ID)); err != nil {
+		m := nats.NewMsg(subject)
+		m.Data = data
+		m.Header.Set(TokenHeader, testToken)
+		if _, err := f.js.PublishMsgAsync(m, jetstream.WithMsgID(ev.ID)); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -80,4 +87,80 @@ func benchConsumer(b *testing.B, inflight int) {
 	b.ReportMetric(float64(lats[len(lats)*99/100].Microseconds()), "p99-µs")
 	b.ReportMetric(float64(lats[len(lats)-1].Microseconds()), "max-µs")
 	b.ReportMetric(0, "ns/op")
+}
+
+// BenchmarkConsumerAuthz is issue 12's cost of authorisation at 64 in flight, in one run:
+// authz=off admits every event without looking (the plumbing alone), authz=on runs the one
+// authoriser (internal/auth) as the node does: the token resolved, its 100 policies' compiled
+// ACL (as the policy store's cache returns it), the event's action checked. Compare events/s.
+func BenchmarkConsumerAuthz(b *testing.B) {
+	b.Run("authz=off", func(b *testing.B) { benchConsumer(b, 64, allowAll{}) })
+	b.Run("authz=on", func(b *testing.B) { benchConsumer(b, 64, realAuthz(b)) })
+}
+
+// allowAll admits every event.
+type allowAll struct{}
+
+func (allowAll) AuthorizeEvent(context.Context, string, Event) error { return nil }
+
+// oneACL returns the same compiled ACL for any policy set, as the policy store's cache does.
+type oneACL struct{ a *acl.ACL }
+
+func (o oneACL) ACLFor([]string) (*acl.ACL, error) { return o.a, nil }
+
+// benchTokens resolves testToken to a token holding the 100 benchmark policies.
+type benchTokens struct{ policies []string }
+
+func (t benchTokens) Resolve(_ context.Context, token string) (auth.Identity, error) {
+	if token != testToken {
+		return auth.Identity{}, auth.ErrPermissionDenied
+	}
+	return auth.Identity{Policies: t.policies, DisplayName: "token-ops"}, nil
+}
+
+// authzAdapter is internal/server's event authoriser: the event's action, then Authorize.
+type authzAdapter struct{ a *auth.Authorizer }
+
+func (e authzAdapter) AuthorizeEvent(ctx context.Context, token string, ev Event) error {
+	act, err := ActionOf(ev)
+	if err != nil {
+		return err
+	}
+	op, err := acl.ParseOperation(act.Operation)
+	if err != nil {
+		return err
+	}
+	if _, err := e.a.Authorize(ctx, token, acl.Request{Operation: op, Path: act.Path}); err != nil {
+		return ErrPermissionDenied
+	}
+	return nil
+}
+
+// realAuthz is the one authoriser over a token holding the default policy and 99 application
+// policies, the last of which grants the benchmark's reload.
+func realAuthz(b *testing.B) Authorizer {
+	b.Helper()
+	ps := []*acl.Policy{acl.DefaultPolicy()}
+	names := []string{acl.DefaultName}
+	for i := range 99 {
+		text := fmt.Sprintf(`path "database/creds/role-%[1]d" { capabilities = ["read"] }
+path "secret/app-%[1]d/*" { capabilities = ["create", "read", "update"] }
+path "kv/+/team-%[1]d/*" { capabilities = ["read"] }`, i)
+		if i == 98 {
+			text += `
+path "sys/plugins/reload/backend" { capabilities = ["update"] }`
+		}
+		name := fmt.Sprint("app-", i)
+		p, err := acl.Parse(name, []byte(text))
+		if err != nil {
+			b.Fatal(err)
+		}
+		ps = append(ps, p)
+		names = append(names, name)
+	}
+	compiled, err := acl.Compile(time.Now(), ps...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return authzAdapter{auth.NewAuthorizer(benchTokens{names}, oneACL{compiled})}
 }

@@ -60,7 +60,13 @@ const (
 // root; app-token holds only read on database/creds/ro (and the default policy);
 // catalog-token holds create+update without sudo on sys/plugins/catalog/*; sudo-token holds
 // create+update+sudo there.
-func authzServer(t *testing.T, n *fakeNode, sec *fakeSecrets) (http.Handler, *fakePolicies) {
+func authzServer(t testing.TB, n *fakeNode, sec *fakeSecrets) (http.Handler, *fakePolicies) {
+	t.Helper()
+	return authzServerMemo(t, n, sec, false)
+}
+
+// authzServerMemo is authzServer, with the policy sets' ACLs compiled once when memo is set.
+func authzServerMemo(t testing.TB, n *fakeNode, sec *fakeSecrets, memo bool) (http.Handler, *fakePolicies) {
 	t.Helper()
 	pol := newFakePolicies()
 	for name, text := range map[string]string{
@@ -79,8 +85,31 @@ func authzServer(t *testing.T, n *fakeNode, sec *fakeSecrets) (http.Handler, *fa
 		catalogToken: {Policies: []string{"catalog", "default"}, DisplayName: "token"},
 		sudoToken:    {Policies: []string{"catalog-sudo"}, DisplayName: "token"},
 	}
-	az := auth.NewAuthorizer(tokens, pol)
+	var acls auth.ACLSource = pol
+	if memo {
+		acls = &memoACL{src: pol, cache: map[string]*acl.ACL{}}
+	}
+	az := auth.NewAuthorizer(tokens, acls)
 	return New(Config{Node: n, Secrets: sec, Policies: pol, Authorizer: az, Version: "v-test", MaxRequestSize: testMaxRequestSize}).Handler(), pol
+}
+
+// memoACL compiles each policy set once, as the policy store's cache does (the fake store
+// compiles on every call), for benchmarks.
+type memoACL struct {
+	src   *fakePolicies
+	cache map[string]*acl.ACL
+}
+
+func (m *memoACL) ACLFor(names []string) (*acl.ACL, error) {
+	key := strings.Join(names, "\x00")
+	if a, ok := m.cache[key]; ok {
+		return a, nil
+	}
+	a, err := m.src.ACLFor(names)
+	if err == nil {
+		m.cache[key] = a
+	}
+	return a, err
 }
 
 // authRoutes is one request on every authenticated route of the table, and the catch-all

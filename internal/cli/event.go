@@ -19,7 +19,10 @@ var cmdEventInject = &command{
 	help: `Publishes a lifecycle event of KIND to the cluster's JetStream stream, with the
 KEY=VALUE pairs as its parameters, and waits until JetStream has stored it. NATS admits
 only known nkeys: pass the operator seed file from "operator nats-creds" with -nkey-seed
-(or $BATON_NATS_NKEY_SEED). The active node applies it once, by id: re-injecting the same
+(or $BATON_NATS_NKEY_SEED). The event carries a Baton token (-token, else $BATON_TOKEN,
+$BAO_TOKEN or $VAULT_TOKEN) in its X-Vault-Token header: the node allows it only if the token
+may do the same action over HTTP (seal needs update and sudo on sys/seal; see docs/EVENTS.md).
+The active node applies it once, by id: re-injecting the same
 -id is harmless. With -sync the event goes through the request/reply subject instead and the
 command waits until the active node has committed it, printing the Raft index.
 
