@@ -275,13 +275,13 @@ func TestCatalogNeedsSudo(t *testing.T) {
 // change an existing one but not create one (OpenBao's existence check).
 func TestCreateVersusUpdate(t *testing.T) {
 	n, sec := newFakeNode(), newFakeSecrets()
-	h, pol := authzServer(t, n, sec)
+	_, pol := authzServer(t, n, sec)
 	if err := pol.Put(context.Background(), "updater", `path "database/config/*" { capabilities = ["update"] }`); err != nil {
 		t.Fatal(err)
 	}
-	// Rebuild the server with a token holding it.
+	// A server whose token store holds a token with it.
 	az := auth.NewAuthorizer(fakeResolver{"u": {Policies: []string{"updater"}}}, pol)
-	h = New(Config{Node: n, Secrets: sec, Policies: pol, Authorizer: az}).Handler()
+	h := New(Config{Node: n, Secrets: sec, Policies: pol, Authorizer: az}).Handler()
 	body := map[string]any{"plugin_name": "pg"}
 	if r := do(t, h, "POST", "/v1/database/config/pg", body, TokenHeader, "u"); r.status != http.StatusNoContent {
 		t.Fatalf("update of an existing connection: %d %s", r.status, r.raw)
