@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/baton-hq/baton/test/testutil"
@@ -329,4 +330,61 @@ func grepDir(t *testing.T, dir, s string) string {
 		t.Fatal(err)
 	}
 	return found
+}
+
+// syncBuffer is a log sink safe for the consumer's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// No token reaches the node's logs, at the most verbose level, whether its event is refused,
+// handed back (the authoriser failing for now) or handled, on either subject.
+func TestTokensNeverLogged(t *testing.T) {
+	f := newFixture(t)
+	var buf syncBuffer
+	log := hclog.New(&hclog.LoggerOptions{Level: hclog.Trace, Output: &buf})
+	rec := newRecorder(nil)
+	g := newGrants()
+	g.fail = errors.New("barrier sealed")
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	c, err := StartConsumer(ctx, f.js, testCluster, rec, log, WithAuthorizer(g), WithNakDelay(20*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Stop)
+	stop, err := ServeInject(f.nc, testCluster, rec, log, WithInjectAuthorizer(g))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	publishSeal(t, f.js, "log-sudo", sudoTok)
+	publishSeal(t, f.js, "log-readonly", readOnlyTok)
+	publishSeal(t, f.js, "log-wrong", wrongTok)
+	testutil.Eventually(t, waitTimeout, "the allowed event handled", func() bool { return rec.count("log-sudo") == 1 })
+	settled(t, c)
+	_, _ = InjectSync(ctx, f.nc, testCluster, sealEvent("log-sync-wrong"), WithToken(wrongTok))
+	_, _ = InjectSync(ctx, f.nc, testCluster, sealEvent("log-sync-ok"), WithToken(sudoTok))
+	out := buf.String()
+	if !strings.Contains(out, "event rejected") {
+		t.Fatalf("the refusals were not logged at all:\n%s", out)
+	}
+	for _, tok := range []string{sudoTok, readOnlyTok, wrongTok} {
+		if strings.Contains(out, tok) {
+			t.Fatalf("token %s in the log:\n%s", tok, out)
+		}
+	}
 }

@@ -6,10 +6,12 @@
 // It is plain HTTP: it parses requests, calls one method of one of the two interfaces it
 // owns (Node: status, init, seal, unseal, step-down, membership, lifecycle; Secrets: the
 // catalog, mounts and the database engine) and writes the reply, mapping their sentinel
-// errors to status codes. It takes no domain action itself and may import only the
-// packages of those interfaces' types (internal/core, plugins/database, plugins/catalog,
-// fsm) and the standard library: never raftstore, its command or state packages, the
-// barrier or the plugin pool. internal/server wires the concrete types in.
+// errors to status codes. Every authenticated route is decided first by the one authoriser,
+// through the Authorizer interface it also owns (authz.go). It takes no domain action itself
+// and may import only the packages of those interfaces' types (internal/core, internal/auth,
+// internal/acl, plugins/database, plugins/catalog, fsm) and the standard library: never
+// raftstore, its command or state packages, the barrier or the plugin pool. internal/server
+// wires the concrete types in.
 package api
 
 import (
