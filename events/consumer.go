@@ -35,7 +35,7 @@ func (f HandlerFunc) HandleEvent(ctx context.Context, ev Event) (uint64, error) 
 
 // Stream defaults.
 const (
-	// StreamMaxAge is how long injected events stay in the stream, acked or not.
+	// StreamMaxAge is how long an injected event stays in the stream when no intake purges it.
 	StreamMaxAge = 24 * time.Hour
 	// DuplicateWindow is how long JetStream remembers a Nats-Msg-Id (the event id) and drops a
 	// re-publish of it. It is only a first line of defence: the state dedups by id for ever.
@@ -44,8 +44,9 @@ const (
 )
 
 // EnsureStream creates the cluster's event stream, or updates it to this configuration. It is
-// idempotent and every node may call it. Acked events are kept until StreamMaxAge (limits
-// retention), so the stream is also a short audit trail of what was injected.
+// idempotent and every node may call it. The active node's intake purges the events it has
+// handled (their token headers with them, see Intake.purgeHandled); StreamMaxAge (limits
+// retention) bounds how long an event no node handled stays.
 func EnsureStream(ctx context.Context, js jetstream.JetStream, cluster string, replicas int) (jetstream.Stream, error) {
 	if err := ValidateCluster(cluster); err != nil {
 		return nil, err
