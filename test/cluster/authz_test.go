@@ -119,3 +119,65 @@ path "sys/step-down" { capabilities = ["update"] }`})
 	}
 	testutil.Eventually(t, 30*time.Second, "the node sealed", func() bool { return a.S.Node.Sealed() })
 }
+
+const appToken = "s.app-read-creds-31f0"
+
+// TestPolicyTokenOverHTTP: on a two-node cluster with the real policy store, a token whose only
+// policy is read on database/creds/ro gets a credential through either node and is refused
+// (403, nothing changed) the connection config, registering a plugin, sealing, stepping down,
+// mounting, rewriting its own policy and the NATS credentials, through either node (a standby
+// forwards; the active node decides).
+func TestPolicyTokenOverHTTP(t *testing.T) {
+	c := New(t, 2, Options{Tokens: policyTokens{appToken: {"app", "default"}}})
+	a := c.Active()
+	setupDB(t, c, a)
+	ctx := testutil.Context(t, 90*time.Second)
+	policy := `path "database/creds/ro" { capabilities = ["read"] }`
+	a.Client.Must(t, ctx, "PUT", "sys/policies/acl/app", map[string]any{"policy": policy})
+	leader := a.ID
+
+	for _, m := range c.Nodes {
+		app := &testutil.Client{Addr: m.Client.Addr, Token: appToken}
+		r := app.Must(t, ctx, "GET", "database/creds/ro", nil)
+		if r.Data()["username"] == nil || r.Body["lease_id"] == "" {
+			t.Fatalf("creds through %s: %s", m.ID, r.Raw)
+		}
+		refused := []struct {
+			method, path string
+			body         any
+		}{
+			{"GET", "database/config/db1", nil},
+			{"POST", "database/config/db1", map[string]any{"plugin_name": "baton-test-plugin", "allowed_roles": "ro,admin"}},
+			{"PUT", "sys/plugins/catalog/database/evil", map[string]any{"sha256": c.Plugin.SHA256, "command": "baton-test-plugin"}},
+			{"PUT", "sys/seal", nil},
+			{"PUT", "sys/step-down", nil},
+			{"POST", "sys/mounts/other", map[string]any{"type": "database"}},
+			{"PUT", "sys/policies/acl/app", map[string]any{"policy": `path "*" { capabilities = ["create", "read", "update", "delete", "list", "sudo"] }`}},
+			{"GET", "sys/nats/credentials", nil},
+			{"GET", "database/creds/other", nil},
+		}
+		for _, q := range refused {
+			r, err := app.Do(ctx, q.method, q.path, q.body)
+			if err != nil || r.Status != http.StatusForbidden || r.Errors() != "permission denied" {
+				t.Errorf("%s %s through %s: %v %d %s, want 403 permission denied", q.method, q.path, m.ID, err, r.Status, r.Raw)
+			}
+		}
+		anon := &testutil.Client{Addr: m.Client.Addr}
+		if r, err := anon.Do(ctx, "GET", "database/creds/ro", nil); err != nil || r.Status != http.StatusForbidden {
+			t.Errorf("creds without a token through %s: %v %d", m.ID, err, r.Status)
+		}
+	}
+	// Nothing changed.
+	if a.S.Node.Sealed() || c.Active().ID != leader {
+		t.Fatal("the cluster sealed or changed leader on refused requests")
+	}
+	if r, err := a.Client.Do(ctx, "GET", "sys/plugins/catalog/database/evil", nil); err != nil || r.Status != http.StatusNotFound {
+		t.Errorf("the refused plugin is in the catalog: %v %d %s", err, r.Status, r.Raw)
+	}
+	if r := a.Client.Must(t, ctx, "GET", "sys/policies/acl/app", nil); r.Data()["policy"] != policy {
+		t.Errorf("the policy changed: %s", r.Raw)
+	}
+	if r := a.Client.Must(t, ctx, "GET", "database/config/db1", nil); fmt.Sprint(r.Data()["allowed_roles"]) != "[ro]" {
+		t.Errorf("the connection changed: %s", r.Raw)
+	}
+}
