@@ -44,6 +44,9 @@ var sudoPaths = []string{
 	"auth/token/revoke-orphan",
 	"auth/token/revoke-orphan/*",
 	"auth/token/accessors*",
+	// OpenBao's token store refuses an orphan token to a caller without root or sudo in its
+	// handler; the path is guarded here so that no handler can forget it.
+	"auth/token/create-orphan",
 }
 
 // SudoPaths lists the sudo-protected path patterns (a trailing "*" matches by prefix).
