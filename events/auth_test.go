@@ -136,7 +136,7 @@ func TestOperatorPermissions(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	if _, err := InjectSync(ctx, op, testCluster, reloadEvent("op-sync")); err != nil {
+	if _, err := InjectSync(ctx, op, testCluster, reloadEvent("op-sync"), WithToken(testToken)); err != nil {
 		t.Fatalf("operator InjectSync: %v", err)
 	}
 	// Allowed: watching transitions and rejections.
@@ -150,7 +150,7 @@ func TestOperatorPermissions(t *testing.T) {
 	}
 	violation(t, errs, "Subscription", InjectSubject(testCluster))
 	for _, id := range []string{"q1", "q2", "q3", "q4"} {
-		if _, err := InjectSync(ctx, op, testCluster, reloadEvent(id)); err != nil {
+		if _, err := InjectSync(ctx, op, testCluster, reloadEvent(id), WithToken(testToken)); err != nil {
 			t.Fatalf("InjectSync %s with a would-be thief: %v", id, err)
 		}
 		if h.count(id) != 1 {

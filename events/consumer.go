@@ -36,7 +36,7 @@ func (f HandlerFunc) HandleEvent(ctx context.Context, ev Event) (uint64, error) 
 
 // Stream defaults.
 const (
-	// StreamMaxAge is how long injected events stay in the stream, acked or not.
+	// StreamMaxAge is how long an injected event stays in the stream when no intake purges it.
 	StreamMaxAge = 24 * time.Hour
 	// DuplicateWindow is how long JetStream remembers a Nats-Msg-Id (the event id) and drops a
 	// re-publish of it. It is only a first line of defence: the state dedups by id for ever.
@@ -45,8 +45,9 @@ const (
 )
 
 // EnsureStream creates the cluster's event stream, or updates it to this configuration. It is
-// idempotent and every node may call it. Acked events are kept until StreamMaxAge (limits
-// retention), so the stream is also a short audit trail of what was injected.
+// idempotent and every node may call it. The active node's intake purges the events it has
+// handled (their token headers with them, see Intake.purgeHandled); StreamMaxAge (limits
+// retention) bounds how long an event no node handled stays.
 func EnsureStream(ctx context.Context, js jetstream.JetStream, cluster string, replicas int) (jetstream.Stream, error) {
 	if err := ValidateCluster(cluster); err != nil {
 		return nil, err
@@ -100,6 +101,7 @@ type consumerOptions struct {
 	nakDelay       time.Duration
 	stopTimeout    time.Duration
 	limiter        *Limiter
+	authz          Authorizer
 }
 
 // ConsumerOption tunes StartConsumer.
@@ -134,6 +136,10 @@ func WithStopTimeout(d time.Duration) ConsumerOption {
 // WithLimiter refuses events taken above l's rate: each is terminated and reported on the
 // rejected subject with the reason, never handed to the handler (default: no limit).
 func WithLimiter(l *Limiter) ConsumerOption { return func(o *consumerOptions) { o.limiter = l } }
+
+// WithAuthorizer authorises every event with a: its X-Vault-Token header must allow the
+// event's action (ActionOf). Without it every event is refused: the consumer fails closed.
+func WithAuthorizer(a Authorizer) ConsumerOption { return func(o *consumerOptions) { o.authz = a } }
 
 // ConsumerStats counts what a consumer did with the messages it took.
 type ConsumerStats struct {
@@ -184,6 +190,9 @@ type Consumer struct {
 // What happens to a message:
 //   - it does not decode or validate (or its subject does not match its kind): Term, reported
 //     on the rejected subject, the handler is not called;
+//   - its X-Vault-Token header is missing or does not allow the event's action (the
+//     authoriser, WithAuthorizer): Term, reported with "permission denied: …", the handler is
+//     not called; an authoriser that fails for now (sealed) has it redelivered;
 //   - the handler succeeds: Ack, after HandleEvent returned (after the Raft commit);
 //   - the handler's error wraps ErrRejected: Term, reported on the rejected subject;
 //   - any other error: Nak with a delay, so it is redelivered, possibly to a new leader.
@@ -391,13 +400,23 @@ func (c *Consumer) handle(msg jetstream.Msg) {
 		c.reject(msg, ev, err)
 		return
 	}
+	ctx, cancel := context.WithTimeout(c.hctx, c.opts.handlerTimeout)
+	defer cancel()
+	// Authorised before the rate limit, so that refused events do not use up the rate of
+	// those that are allowed.
+	if err := authorizeEvent(ctx, c.opts.authz, msg.Headers().Get(TokenHeader), ev); err != nil {
+		if errors.Is(err, ErrPermissionDenied) || errors.Is(err, ErrInvalid) {
+			c.reject(msg, ev, err)
+			return
+		}
+		c.nack(msg, ev, err)
+		return
+	}
 	if err := c.opts.limiter.take(); err != nil {
 		c.reject(msg, ev, err)
 		return
 	}
-	ctx, cancel := context.WithTimeout(c.hctx, c.opts.handlerTimeout)
 	index, err := c.h.HandleEvent(ctx, ev)
-	cancel()
 	switch {
 	case err == nil:
 		c.acked.Add(1)
@@ -410,11 +429,16 @@ func (c *Consumer) handle(msg jetstream.Msg) {
 	case errors.Is(err, ErrRejected):
 		c.reject(msg, ev, err)
 	default:
-		c.nacked.Add(1)
-		c.log.Warn("event not applied, redelivering later", "id", ev.ID, "kind", ev.Kind, "delay", c.opts.nakDelay, "error", err)
-		if nerr := msg.NakWithDelay(c.opts.nakDelay); nerr != nil {
-			c.log.Warn("nak", "id", ev.ID, "error", nerr)
-		}
+		c.nack(msg, ev, err)
+	}
+}
+
+// nack hands an event that failed for now back for redelivery after the nak delay.
+func (c *Consumer) nack(msg jetstream.Msg, ev Event, err error) {
+	c.nacked.Add(1)
+	c.log.Warn("event not applied, redelivering later", "id", ev.ID, "kind", ev.Kind, "delay", c.opts.nakDelay, "error", err)
+	if nerr := msg.NakWithDelay(c.opts.nakDelay); nerr != nil {
+		c.log.Warn("nak", "id", ev.ID, "error", nerr)
 	}
 }
 

@@ -63,10 +63,10 @@ func TestDuplicateDelivery(t *testing.T) {
 		t.Fatal(err)
 	}
 	subject := EventSubject(testCluster, exact.Kind)
-	if ack := publishRaw(t, f.js, subject, data, exact.ID); ack.Duplicate {
+	if ack := publishRawToken(t, f.js, subject, data, exact.ID, testToken); ack.Duplicate {
 		t.Fatal("first publish reported as duplicate")
 	}
-	if ack := publishRaw(t, f.js, subject, data, exact.ID); !ack.Duplicate {
+	if ack := publishRawToken(t, f.js, subject, data, exact.ID, testToken); !ack.Duplicate {
 		t.Fatal("exact re-publish not detected as duplicate")
 	}
 	inject(t, f.nc, exact) // Inject sets the same Nats-Msg-Id: dropped too.
@@ -76,8 +76,8 @@ func TestDuplicateDelivery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	publishRaw(t, f.js, subject, data, "msg-a")
-	publishRaw(t, f.js, subject, data, "msg-b")
+	publishRawToken(t, f.js, subject, data, "msg-a", testToken)
+	publishRawToken(t, f.js, subject, data, "msg-b", testToken)
 
 	inject(t, f.nc, reloadEvent("nak-once"))
 
@@ -193,7 +193,7 @@ func TestHandlerRejection(t *testing.T) {
 		return fmt.Errorf("%w: connection pg: transition conn_delete not allowed in state deleted", ErrRejected)
 	})
 	c := startConsumer(t, f.js, rec)
-	ev := Event{V: 1, ID: "refused", Kind: KindConnDelete, Target: Target{Type: TargetConnection, ID: "pg"}}
+	ev := Event{V: 1, ID: "refused", Kind: KindConnDelete, Target: Target{Type: TargetConnection, ID: "database/pg"}}
 	inject(t, f.nc, ev)
 	var r Rejection
 	if err := json.Unmarshal(receive(t, rejected).Data, &r); err != nil {
@@ -348,7 +348,7 @@ func TestNATSOutage(t *testing.T) {
 		testutil.Eventually(t, waitTimeout, "inject after restart", func() bool {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 			defer cancel()
-			return Inject(ctx, injector, testCluster, ev) == nil
+			return Inject(ctx, injector, testCluster, ev, WithToken(testToken)) == nil
 		})
 	}
 	all := append(append(before, stored...), after...)
@@ -394,7 +394,7 @@ func TestConsumerSurvivesOutage(t *testing.T) {
 	testutil.Eventually(t, waitTimeout, "inject after restart", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		return Inject(ctx, injector, testCluster, reloadEvent("post")) == nil
+		return Inject(ctx, injector, testCluster, reloadEvent("post"), WithToken(testToken)) == nil
 	})
 	testutil.Eventually(t, waitTimeout, "post delivered to the same consumer", func() bool { return rec.count("post") == 1 })
 	settled(t, c)

@@ -128,7 +128,7 @@ func startConsumer(t testing.TB, js jetstream.JetStream, h Handler, opts ...Cons
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	c, err := StartConsumer(ctx, js, testCluster, h, testLogger(), opts...)
+	c, err := StartConsumer(ctx, js, testCluster, h, testLogger(), append([]ConsumerOption{WithAuthorizer(testAuthz)}, opts...)...)
 	if err != nil {
 		t.Fatalf("StartConsumer: %v", err)
 	}
@@ -228,17 +228,29 @@ func inject(t testing.TB, nc *nats.Conn, ev Event) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	if err := Inject(ctx, nc, testCluster, ev); err != nil {
+	if err := Inject(ctx, nc, testCluster, ev, WithToken(testToken)); err != nil {
 		t.Fatalf("Inject %s: %v", ev.ID, err)
 	}
 }
 
-// publishRaw stores arbitrary bytes in the stream, bypassing Encode's validation.
+// publishRaw stores arbitrary bytes in the stream, bypassing Encode's validation, without a
+// token.
 func publishRaw(t testing.TB, js jetstream.JetStream, subject string, data []byte, msgID string) *jetstream.PubAck {
+	t.Helper()
+	return publishRawToken(t, js, subject, data, msgID, "")
+}
+
+// publishRawToken is publishRaw with token in the X-Vault-Token header ("" for none).
+func publishRawToken(t testing.TB, js jetstream.JetStream, subject string, data []byte, msgID, token string) *jetstream.PubAck {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	ack, err := js.Publish(ctx, subject, data, jetstream.WithMsgID(msgID))
+	m := nats.NewMsg(subject)
+	m.Data = data
+	if token != "" {
+		m.Header.Set(TokenHeader, token)
+	}
+	ack, err := js.PublishMsg(ctx, m, jetstream.WithMsgID(msgID))
 	if err != nil {
 		t.Fatalf("publish %s: %v", subject, err)
 	}
@@ -257,4 +269,20 @@ func ids(prefix string, n int) []string {
 		out[i] = fmt.Sprintf("%s-%d", prefix, i)
 	}
 	return out
+}
+
+// testToken is the token the package's tests send; testAuthz admits it alone, for every event.
+const testToken = "test-token"
+
+var testAuthz = tokenAuthz{testToken: true}
+
+// tokenAuthz admits the tokens it holds (true) for every event, as a root token is admitted;
+// a token it holds as false, or does not hold, is refused.
+type tokenAuthz map[string]bool
+
+func (a tokenAuthz) AuthorizeEvent(_ context.Context, token string, _ Event) error {
+	if !a[token] {
+		return fmt.Errorf("test authoriser: %w", ErrPermissionDenied)
+	}
+	return nil
 }

@@ -24,6 +24,8 @@ const (
 	ReplyInvalid     = "invalid"
 	ReplyRejected    = "rejected"
 	ReplyUnavailable = "unavailable"
+	// ReplyDenied: the event's token is missing or does not allow its action.
+	ReplyDenied = "permission_denied"
 )
 
 // InjectReply is the JSON answer on the synchronous injection subject: {"index": N} once the
@@ -47,7 +49,18 @@ const (
 // InjectOption tunes ServeInject.
 type InjectOption func(*injectOptions)
 
-type injectOptions struct{ limiter *Limiter }
+type injectOptions struct {
+	limiter *Limiter
+	authz   Authorizer
+}
+
+// WithInjectAuthorizer authorises every request with a, as WithAuthorizer does for the
+// consumer: a request whose X-Vault-Token header does not allow the event's action is
+// answered ReplyDenied with "permission denied: …", reported on the rejected subject, and
+// never reaches the handler. Without it every request is refused (fail closed).
+func WithInjectAuthorizer(a Authorizer) InjectOption {
+	return func(o *injectOptions) { o.authz = a }
+}
 
 // WithInjectLimiter answers requests above l's rate with ReplyUnavailable and the reason
 // (retry later), reports them on the rejected subject and never calls the handler.
@@ -103,13 +116,6 @@ func ServeInject(nc *nats.Conn, cluster string, h Handler, logger hclog.Logger, 
 			respond(m, InjectReply{Error: err.Error(), Code: ReplyInvalid})
 			return
 		}
-		if err := o.limiter.take(); err != nil {
-			countEvent(eventRefused, pathInject, ev.Kind)
-			log.Debug("event refused", "id", ev.ID, "subject", subject, "reason", err)
-			publishRejected(nc, cluster, subject, ev.ID, ev.Kind, err, log)
-			respond(m, InjectReply{Error: err.Error(), Code: ReplyUnavailable})
-			return
-		}
 		mu.Lock()
 		if stopped {
 			mu.Unlock()
@@ -129,8 +135,32 @@ func ServeInject(nc *nats.Conn, cluster string, h Handler, logger hclog.Logger, 
 			defer wg.Done()
 			defer func() { <-slots }()
 			hctx, hcancel := context.WithTimeout(ctx, injectHandlerTimeout)
+			defer hcancel()
+			// Authorised before the rate limit, as in the consumer.
+			if err := authorizeEvent(hctx, o.authz, m.Header.Get(TokenHeader), ev); err != nil {
+				code := ReplyUnavailable
+				switch {
+				case errors.Is(err, ErrPermissionDenied):
+					code = ReplyDenied
+				case errors.Is(err, ErrInvalid):
+					code = ReplyInvalid
+				}
+				if code != ReplyUnavailable {
+					countEvent(eventRefused, pathInject, ev.Kind)
+					log.Info("event rejected", "id", ev.ID, "subject", subject, "reason", err)
+					publishRejected(nc, cluster, subject, ev.ID, ev.Kind, err, log)
+				}
+				respond(m, InjectReply{Error: err.Error(), Code: code})
+				return
+			}
+			if err := o.limiter.take(); err != nil {
+				countEvent(eventRefused, pathInject, ev.Kind)
+				log.Debug("event refused", "id", ev.ID, "subject", subject, "reason", err)
+				publishRejected(nc, cluster, subject, ev.ID, ev.Kind, err, log)
+				respond(m, InjectReply{Error: err.Error(), Code: ReplyUnavailable})
+				return
+			}
 			index, err := h.HandleEvent(hctx, ev)
-			hcancel()
 			switch {
 			case err == nil:
 				countEvent(eventTaken, pathInject, ev.Kind)
@@ -186,10 +216,33 @@ func ServeInject(nc *nats.Conn, cluster string, h Handler, logger hclog.Logger, 
 	}, nil
 }
 
+// SubmitOption tunes Inject and InjectSync.
+type SubmitOption func(*submitOptions)
+
+type submitOptions struct{ token string }
+
+// WithToken sends token in the X-Vault-Token header: the Baton token the node authorises the
+// event with. Without it the node refuses the event.
+func WithToken(token string) SubmitOption { return func(o *submitOptions) { o.token = token } }
+
+// newMsg is an event's message on subject, with the token header when one is given.
+func newMsg(subject string, data []byte, opts []SubmitOption) *nats.Msg {
+	var o submitOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	m := nats.NewMsg(subject)
+	m.Data = data
+	if o.token != "" {
+		m.Header.Set(TokenHeader, o.token)
+	}
+	return m
+}
+
 // Inject publishes an event to the cluster's stream with Nats-Msg-Id set to the event id and
 // waits for JetStream to store it. A re-publish of the same id within the duplicate window is
 // stored once and is not an error. It returns when the event is stored, not applied.
-func Inject(ctx context.Context, nc *nats.Conn, cluster string, ev Event) error {
+func Inject(ctx context.Context, nc *nats.Conn, cluster string, ev Event, opts ...SubmitOption) error {
 	if err := ValidateCluster(cluster); err != nil {
 		return err
 	}
@@ -201,7 +254,7 @@ func Inject(ctx context.Context, nc *nats.Conn, cluster string, ev Event) error 
 	if err != nil {
 		return fmt.Errorf("events: inject %s: %w", ev.ID, err)
 	}
-	if _, err := js.Publish(ctx, EventSubject(cluster, ev.Kind), data,
+	if _, err := js.PublishMsg(ctx, newMsg(EventSubject(cluster, ev.Kind), data, opts),
 		jetstream.WithMsgID(ev.ID), jetstream.WithExpectStream(StreamName(cluster))); err != nil {
 		return fmt.Errorf("events: inject %s: %w", ev.ID, err)
 	}
@@ -209,9 +262,10 @@ func Inject(ctx context.Context, nc *nats.Conn, cluster string, ev Event) error 
 }
 
 // InjectSync submits an event through the synchronous injection subject and returns the Raft
-// index at which it was committed. Errors wrap ErrInvalid (a bad event), ErrRejected (refused)
-// or ErrUnavailable (no active node answered, or it failed for now: retry). ctx bounds the wait.
-func InjectSync(ctx context.Context, nc *nats.Conn, cluster string, ev Event) (uint64, error) {
+// index at which it was committed. Errors wrap ErrInvalid (a bad event), ErrRejected (refused;
+// also ErrPermissionDenied when the token does not allow it) or ErrUnavailable (no active node
+// answered, or it failed for now: retry). ctx bounds the wait.
+func InjectSync(ctx context.Context, nc *nats.Conn, cluster string, ev Event, opts ...SubmitOption) (uint64, error) {
 	if err := ValidateCluster(cluster); err != nil {
 		return 0, err
 	}
@@ -219,7 +273,7 @@ func InjectSync(ctx context.Context, nc *nats.Conn, cluster string, ev Event) (u
 	if err != nil {
 		return 0, err
 	}
-	m, err := nc.RequestWithContext(ctx, InjectSubject(cluster), data)
+	m, err := nc.RequestMsgWithContext(ctx, newMsg(InjectSubject(cluster), data, opts))
 	if err != nil {
 		if errors.Is(err, nats.ErrNoResponders) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) {
 			return 0, fmt.Errorf("events: inject %s: %w: %w", ev.ID, ErrUnavailable, err)
@@ -237,6 +291,8 @@ func InjectSync(ctx context.Context, nc *nats.Conn, cluster string, ev Event) (u
 		return 0, replyError(ev.ID, ErrInvalid, r.Error)
 	case r.Code == ReplyRejected:
 		return 0, replyError(ev.ID, ErrRejected, r.Error)
+	case r.Code == ReplyDenied:
+		return 0, fmt.Errorf("events: inject %s: %w: %w: %s", ev.ID, ErrRejected, ErrPermissionDenied, strings.TrimPrefix(r.Error, ErrPermissionDenied.Error()+": "))
 	case r.Error != "":
 		return 0, replyError(ev.ID, ErrUnavailable, r.Error)
 	}

@@ -8,11 +8,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
 )
 
 func serveInject(t *testing.T, f *fixture, h Handler) func() {
 	t.Helper()
-	stop, err := ServeInject(f.nc, testCluster, h, testLogger())
+	stop, err := ServeInject(f.nc, testCluster, h, testLogger(), WithInjectAuthorizer(testAuthz))
 	if err != nil {
 		t.Fatalf("ServeInject: %v", err)
 	}
@@ -41,14 +43,14 @@ func TestInjectSync(t *testing.T) {
 	defer cancel()
 
 	for want := uint64(1); want <= 3; want++ {
-		idx, err := InjectSync(ctx, client, testCluster, reloadEvent(fmt.Sprint("sync-", want)))
+		idx, err := InjectSync(ctx, client, testCluster, reloadEvent(fmt.Sprint("sync-", want)), WithToken(testToken))
 		if err != nil || idx != want {
 			t.Fatalf("InjectSync = %d, %v; want %d", idx, err, want)
 		}
 	}
 
 	refused := Event{V: 1, ID: "refused", Kind: KindDisable, Target: Target{Type: TargetMount, ID: "db/"}}
-	_, err := InjectSync(ctx, client, testCluster, refused)
+	_, err := InjectSync(ctx, client, testCluster, refused, WithToken(testToken))
 	if !errors.Is(err, ErrRejected) || err.Error() != "events: inject refused: event rejected: mount db/ is disabled" {
 		t.Errorf("refused: %v", err)
 	}
@@ -60,12 +62,12 @@ func TestInjectSync(t *testing.T) {
 		t.Errorf("rejection = %+v", r)
 	}
 
-	if _, err := InjectSync(ctx, client, testCluster, reloadEvent("busy")); !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "not the leader") {
+	if _, err := InjectSync(ctx, client, testCluster, reloadEvent("busy"), WithToken(testToken)); !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "not the leader") {
 		t.Errorf("transient failure: %v, want ErrUnavailable", err)
 	}
 
 	// Validated before sending: the error is local and precise.
-	_, err = InjectSync(ctx, client, testCluster, Event{V: 1, ID: "x", Kind: KindConnReset})
+	_, err = InjectSync(ctx, client, testCluster, Event{V: 1, ID: "x", Kind: KindConnReset}, WithToken(testToken))
 	checkInvalid(t, err, "target", "kind conn_reset needs a target of type connection")
 
 	if n := rec.total(); n != 5 {
@@ -114,7 +116,10 @@ func TestInjectSyncReplyShape(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := f.nc.Request(InjectSubject(testCluster), data, waitTimeout)
+	req := nats.NewMsg(InjectSubject(testCluster))
+	req.Data = data
+	req.Header.Set(TokenHeader, testToken)
+	m, err := f.nc.RequestMsg(req, waitTimeout)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +134,7 @@ func TestInjectSyncNoServer(t *testing.T) {
 	stop()
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	_, err := InjectSync(ctx, f.nc, testCluster, reloadEvent("nobody"))
+	_, err := InjectSync(ctx, f.nc, testCluster, reloadEvent("nobody"), WithToken(testToken))
 	if !errors.Is(err, ErrUnavailable) {
 		t.Errorf("after stop: %v, want ErrUnavailable (no responders)", err)
 	}
@@ -154,7 +159,7 @@ func TestServeInjectStopWaits(t *testing.T) {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 		defer cancel()
-		idx, err := InjectSync(ctx, client, testCluster, reloadEvent("slow"))
+		idx, err := InjectSync(ctx, client, testCluster, reloadEvent("slow"), WithToken(testToken))
 		res <- result{idx, err}
 	}()
 	<-entered
@@ -179,13 +184,13 @@ func TestInjectValidatesAndDedups(t *testing.T) {
 	f := newFixture(t)
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	checkInvalid(t, Inject(ctx, f.nc, testCluster, Event{V: 1, ID: "x"}), "kind", "missing kind")
-	if err := Inject(ctx, f.nc, "bad.cluster", reloadEvent("x")); err == nil {
+	checkInvalid(t, Inject(ctx, f.nc, testCluster, Event{V: 1, ID: "x"}, WithToken(testToken)), "kind", "missing kind")
+	if err := Inject(ctx, f.nc, "bad.cluster", reloadEvent("x"), WithToken(testToken)); err == nil {
 		t.Error("bad cluster accepted")
 	}
 	ev := reloadEvent("twice")
 	for range 2 {
-		if err := Inject(ctx, f.nc, testCluster, ev); err != nil {
+		if err := Inject(ctx, f.nc, testCluster, ev, WithToken(testToken)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -201,7 +206,7 @@ func TestInjectValidatesAndDedups(t *testing.T) {
 		t.Errorf("stream holds %d messages after injecting one event twice, want 1", info.State.Msgs)
 	}
 	// No stream for this cluster: the error says so instead of waiting.
-	if err := Inject(ctx, f.nc, "other", ev); err == nil {
+	if err := Inject(ctx, f.nc, "other", ev, WithToken(testToken)); err == nil {
 		t.Error("inject without a stream succeeded")
 	}
 }

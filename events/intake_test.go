@@ -19,7 +19,7 @@ func TestIntakeHeals(t *testing.T) {
 	h := newRecorder(nil)
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	in, err := StartIntake(ctx, js, h, IntakeConfig{Cluster: testCluster, CheckEvery: 200 * time.Millisecond, Logger: testLogger()})
+	in, err := StartIntake(ctx, js, h, IntakeConfig{Cluster: testCluster, CheckEvery: 200 * time.Millisecond, Logger: testLogger(), Consumer: []ConsumerOption{WithAuthorizer(testAuthz)}})
 	if err != nil {
 		t.Fatalf("StartIntake: %v", err)
 	}

@@ -116,7 +116,10 @@ func flood(t *testing.T, nc *nats.Conn, prefix string, n int) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := js.PublishAsync(EventSubject(testCluster, KindReload), data, jetstream.WithMsgID(id)); err != nil {
+		m := nats.NewMsg(EventSubject(testCluster, KindReload))
+		m.Data = data
+		m.Header.Set(TokenHeader, testToken)
+		if _, err := js.PublishMsgAsync(m, jetstream.WithMsgID(id)); err != nil {
 			t.Fatalf("publish %s: %v", id, err)
 		}
 	}
@@ -203,7 +206,7 @@ func TestInjectRateLimit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stop, err := ServeInject(f.nc, testCluster, rec, testLogger(), WithInjectLimiter(lim))
+	stop, err := ServeInject(f.nc, testCluster, rec, testLogger(), WithInjectLimiter(lim), WithInjectAuthorizer(testAuthz))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +215,7 @@ func TestInjectRateLimit(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
 	for i := range 5 {
-		_, err := InjectSync(ctx, op, testCluster, reloadEvent(fmt.Sprint("inj-", i)))
+		_, err := InjectSync(ctx, op, testCluster, reloadEvent(fmt.Sprint("inj-", i)), WithToken(testToken))
 		switch {
 		case i < 2 && err != nil:
 			t.Fatalf("event %d within the burst: %v", i, err)
@@ -242,6 +245,7 @@ func TestConsumerRateLimitReplay(t *testing.T) {
 	}
 	c := startConsumer(t, f.js, rec, WithLimiter(lim))
 	inject(t, op, reloadEvent("first"))
+	testutil.Eventually(t, waitTimeout, "the first event handled", func() bool { return rec.count("first") == 1 })
 	inject(t, op, reloadEvent("second"))
 	settled(t, c)
 	const reason = "rate limit exceeded: 0.001 events/s"

@@ -166,7 +166,7 @@ func TestDevNodeHealthyOnlyOnceSetUp(t *testing.T) {
 	}
 	defer nc.Close()
 	ev := events.Event{V: events.Version, ID: "dev-reload", Kind: events.KindReload, Target: events.Target{Type: events.TargetPlugin, ID: testPluginName}, Source: "test"}
-	if _, err := events.InjectSync(cctx, nc, "baton", ev); err != nil {
+	if _, err := events.InjectSync(cctx, nc, "baton", ev, events.WithToken(token)); err != nil {
 		t.Fatalf("injecting as the operator: %v", err)
 	}
 

@@ -330,6 +330,14 @@ func TestSudo(t *testing.T) {
 		{"/sys/seal", true},
 		{"database/rotate-root/pg", false},
 		{"secret/sys/seal", false},
+		{"auth/token/create-orphan", true},
+		{"sys/storage/raft/snapshot-auto/config/daily", true},
+		{"sys/storage/raft/remove-peer", false},
+		{"sys/plugins/runtimes/catalog/container/r1", true},
+		// Baton's own.
+		{"sys/shutdown", true},
+		{"sys/nats/credentials", true},
+		{"sys/capabilities-self", false},
 	} {
 		if got := SudoRequired(tc.path); got != tc.sudo {
 			t.Errorf("SudoRequired(%q) = %v, want %v", tc.path, got, tc.sudo)

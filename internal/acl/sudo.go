@@ -22,6 +22,7 @@ var sudoPaths = []string{
 	"sys/config/auditing/*",
 	"sys/config/ui/headers/*",
 	"sys/plugins/catalog/*",
+	"sys/plugins/runtimes/catalog/*",
 	"sys/revoke-prefix/*",
 	"sys/revoke-force/*",
 	"sys/leases/revoke-prefix/*",
@@ -29,13 +30,23 @@ var sudoPaths = []string{
 	"sys/leases/lookup/*",
 	"sys/leases",
 	"sys/internal/inspect/*",
+	"sys/storage/raft/snapshot-auto/config/*",
 	// Checked by the core, not the router.
 	"sys/seal",
 	"sys/step-down",
+	// Baton's own: a node shutdown (the NATS shutdown event's path; OpenBao has no such
+	// endpoint). Guarded as sys/seal is, since it takes the node out of service.
+	"sys/shutdown",
+	// Baton's own: the cluster's NATS identities (issue 12: root or sudo only).
+	"sys/nats/credentials",
+	"sys/nats/credentials/*",
 	// Token store root paths, and revoke-orphan's handler check.
 	"auth/token/revoke-orphan",
 	"auth/token/revoke-orphan/*",
 	"auth/token/accessors*",
+	// OpenBao's token store refuses an orphan token to a caller without root or sudo in its
+	// handler; the path is guarded here so that no handler can forget it.
+	"auth/token/create-orphan",
 }
 
 // SudoPaths lists the sudo-protected path patterns (a trailing "*" matches by prefix).

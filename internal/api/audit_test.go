@@ -41,7 +41,7 @@ func auditServer(t *testing.T, st audit.Settings) (http.Handler, *fakeNode, *fak
 	}
 	n, sec := newFakeNode(), newFakeSecrets()
 	sec.secret = database.Secret{LeaseID: "database/creds/ro/L1", Data: map[string]any{"username": "v-root-ro-1", "password": issuedPassword}}
-	return New(Config{Node: n, Secrets: sec, Audit: b}).Handler(), n, sec, b
+	return New(Config{Node: n, Secrets: sec, Tokens: newFakeTokens(n), Audit: b}).Handler(), n, sec, b
 }
 
 func fileDev(path, file string) audit.Device {
@@ -250,7 +250,8 @@ func TestSysAuditUnsafeEnable(t *testing.T) {
 	if err := b.Apply(audit.Settings{AllowAPICreation: true}); err != nil {
 		t.Fatal(err)
 	}
-	h := New(Config{Node: newFakeNode(), Secrets: newFakeSecrets(), Audit: b}).Handler()
+	fn := newFakeNode()
+	h := New(Config{Node: fn, Secrets: newFakeSecrets(), Tokens: newFakeTokens(fn), Audit: b}).Handler()
 	if r := do(t, h, "PUT", "/v1/sys/audit/evil", map[string]any{"type": "file", "options": map[string]any{"file_path": filepath.Join(plugins, "x")}}); r.status != 400 || !strings.Contains(r.errs(), "plugin directory") {
 		t.Fatalf("enable into the plugin dir: %d %s", r.status, r.raw)
 	}

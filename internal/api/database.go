@@ -107,18 +107,14 @@ func (s *Server) database(w http.ResponseWriter, r *http.Request, p string) erro
 			return errStatus(http.StatusBadRequest, "creds needs a role name: %screds/:role", mount)
 		}
 		// The lease records the token that asked, so that revoking the token revokes it.
-		display := "root"
-		if id, ok := auth.IdentityFrom(r.Context()); ok && s.tokens != nil {
+		if id, ok := auth.IdentityFrom(r.Context()); ok && s.tokens != nil && !id.Internal {
 			owner, err := s.tokens.LeaseOwner(id)
 			if err != nil {
 				return err
 			}
 			ctx = database.WithLeaseOwner(ctx, owner)
-			if id.DisplayName != "" {
-				display = id.DisplayName
-			}
 		}
-		sec, err := s.secrets.Creds(ctx, mount, name, display)
+		sec, err := s.secrets.Creds(ctx, mount, name, displayName(r))
 		if err != nil {
 			return err
 		}

@@ -89,7 +89,7 @@ func TestMetricsAccess(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			n, m := newFakeNode(), &fakeMetrics{}
 			n.sealed = tt.sealed
-			h := New(Config{Node: n, Secrets: &fakeSecrets{}, Metrics: m, UnauthenticatedMetricsAccess: tt.unauth}).Handler()
+			h := New(Config{Node: n, Secrets: &fakeSecrets{}, Tokens: newFakeTokens(n), Metrics: m, UnauthenticatedMetricsAccess: tt.unauth}).Handler()
 			r := doMetrics(t, h, "GET", "/v1/sys/metrics?format=prometheus", tt.hdr...)
 			if r.status != tt.status {
 				t.Fatalf("status %d, want %d: %s", r.status, tt.status, r.raw)
@@ -131,7 +131,7 @@ func TestMetricsFormats(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			n, m := newFakeNode(), &fakeMetrics{noProm: tt.noProm}
 			n.active = false // a standby: sys/metrics is this node's own, never forwarded
-			h := New(Config{Node: n, Secrets: &fakeSecrets{}, Metrics: m}).Handler()
+			h := New(Config{Node: n, Secrets: &fakeSecrets{}, Tokens: newFakeTokens(n), Metrics: m}).Handler()
 			r := doMetrics(t, h, tt.method, tt.path, tt.hdr...)
 			if r.status != tt.status {
 				t.Fatalf("status %d, want %d: %s", r.status, tt.status, r.raw)

@@ -7,12 +7,13 @@
 //
 // It is plain HTTP: it parses requests, calls one method of one of the interfaces it owns
 // (Node: status, init, seal, unseal, step-down, membership, lifecycle; Secrets: the catalog,
-// mounts and the database engine; Policies; Tokens: the token store, which resolves every
-// request's token; RootGenerator) and writes the reply, mapping their sentinel
-// errors to status codes. It takes no domain action itself and may import only the
-// packages of those interfaces' types (internal/core, internal/auth, internal/audit,
-// plugins/database, plugins/catalog, fsm, and internal/telemetry for the metrics formats
-// and sentinels) and the standard library: never raftstore, its command or state packages, the
+// mounts and the database engine; Policies; Tokens: the token store; RootGenerator; Auditor)
+// and writes the reply, mapping their sentinel errors to status codes. Every authenticated
+// route is decided first by the one authoriser, through the Authorizer interface it also
+// owns (authz.go). It takes no domain action itself and may import only the packages of
+// those interfaces' types (internal/core, internal/auth, internal/acl, internal/audit,
+// plugins/database, plugins/catalog, fsm, and internal/telemetry for the metrics formats and
+// sentinels) and the standard library: never raftstore, its command or state packages, the
 // barrier or the plugin pool. internal/server wires the concrete types in.
 package api
 
@@ -61,6 +62,7 @@ type Server struct {
 	tokens   Tokens
 	rootGen  RootGenerator
 	audit    Auditor
+	authz    Authorizer
 	log      hclog.Logger
 	version  string
 	// maxSize is the body limit in bytes, <0 for none; maxDuration bounds a request.
@@ -84,9 +86,12 @@ type Config struct {
 	RootGenerator RootGenerator
 	// Audit is the node's audit broker; without it nothing is audited and sys/audit answers
 	// 404.
-	Audit   Auditor
-	Logger  hclog.Logger
-	Version string
+	Audit Auditor
+	// Authorizer decides every authenticated route's request (the one authoriser); nil
+	// admits the root token only, checked by the node.
+	Authorizer Authorizer
+	Logger     hclog.Logger
+	Version    string
 	// MaxRequestSize is the largest request body in bytes, as OpenBao's listener key
 	// max_request_size: 0 means DefaultMaxRequestSize, a negative value no limit. A larger
 	// body is answered 413 before any handler acts on it.
@@ -113,9 +118,12 @@ func New(cfg Config) *Server {
 	if cfg.MaxRequestDuration <= 0 {
 		cfg.MaxRequestDuration = DefaultMaxRequestDuration
 	}
+	if cfg.Authorizer == nil {
+		cfg.Authorizer = builtinOnly(cfg.Tokens)
+	}
 	return &Server{
 		node: cfg.Node, secrets: cfg.Secrets, policies: cfg.Policies, tokens: cfg.Tokens, rootGen: cfg.RootGenerator,
-		audit: cfg.Audit, log: cfg.Logger, version: cfg.Version,
+		audit: cfg.Audit, authz: cfg.Authorizer, log: cfg.Logger, version: cfg.Version,
 		maxSize: cfg.MaxRequestSize, maxDuration: cfg.MaxRequestDuration,
 		metrics: cfg.Metrics, unauthMetrics: cfg.UnauthenticatedMetricsAccess,
 	}
@@ -255,11 +263,9 @@ func tooLargeErr(limit int64) error {
 
 // route is one endpoint.
 type route struct {
-	// auth: a token with the root policy is required.
+	// auth: the request needs a token whose policies allow it (Server.authorize); the others
+	// are OpenBao's unauthenticated paths.
 	auth bool
-	// anyToken: with auth, any valid token will do (the -self token endpoints, which
-	// OpenBao's default policy grants every token).
-	anyToken bool
 	// local: served by this node even when standby or sealed.
 	local bool
 	// localOnAsk: served by this node, from its own replicated state, when the request says
@@ -292,44 +298,17 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	// A standby forwarded above without deciding: the active node authorises, so a standby
+	// never acts on a request it did not check.
 	if rt.auth {
-		id, err := s.checkToken(r, rt.anyToken)
+		ctx, err := s.authorize(r, p)
 		if err != nil {
 			writeErr(w, s.auditRefused(r, err))
 			return
 		}
-		r = r.WithContext(auth.WithIdentity(r.Context(), id))
+		r = r.WithContext(ctx)
 	}
 	s.runAudited(w, r, rt, rest) // audit.go: records the request and response when a device is on
-}
-
-// requestToken is the client token of a request: X-Vault-Token, else a Bearer
-// Authorization header, as OpenBao reads them.
-func requestToken(r *http.Request) string {
-	tok := r.Header.Get(TokenHeader)
-	if tok == "" {
-		if h := r.Header.Get("Authorization"); strings.HasPrefix(h, "Bearer ") {
-			tok = strings.TrimPrefix(h, "Bearer ")
-		}
-	}
-	return tok
-}
-
-// checkToken resolves the request's token (spending one use of a use-limited token) and,
-// unless anyToken, requires the root policy. The authoriser replaces the root requirement
-// with the policy check of (operation, path).
-func (s *Server) checkToken(r *http.Request, anyToken bool) (auth.Identity, error) {
-	if s.tokens == nil {
-		return auth.Identity{}, auth.ErrPermissionDenied
-	}
-	id, err := s.tokens.Resolve(r.Context(), requestToken(r))
-	if err != nil {
-		return auth.Identity{}, err
-	}
-	if !anyToken && !id.Root {
-		return auth.Identity{}, auth.ErrPermissionDenied
-	}
-	return id, nil
 }
 
 // forward proxies a request to the active node.
@@ -398,13 +377,15 @@ func (s *Server) match(p string) (*route, string) {
 		{"sys/nats/credentials", route{auth: true, h: s.natsCredentials}},
 		{"sys/generate-root/attempt", route{h: s.generateRootAttempt}},
 		{"sys/generate-root/update", route{h: s.generateRootUpdate}},
-		{"auth/token/lookup-self", route{auth: true, anyToken: true, h: s.tokenSelf}},
-		{"auth/token/renew-self", route{auth: true, anyToken: true, h: s.tokenSelf}},
-		{"auth/token/revoke-self", route{auth: true, anyToken: true, h: s.tokenSelf}},
+		{"auth/token/lookup-self", route{auth: true, h: s.tokenSelf}},
+		{"auth/token/renew-self", route{auth: true, h: s.tokenSelf}},
+		{"auth/token/revoke-self", route{auth: true, h: s.tokenSelf}},
 		{"auth/token", route{auth: true, h: s.token}},
 		{"sys/metrics", route{auth: !s.unauthMetrics, local: true, h: s.sysMetrics}},
 		{"sys/audit", route{auth: true, h: s.auditDevices}},
 		{"sys/audit-hash", route{auth: true, h: s.auditHash}},
+		{"sys/capabilities-self", route{auth: true, h: s.capabilitiesSelf}},
+		{"sys/capabilities", route{auth: true, h: s.capabilitiesOther}},
 	}
 	for _, e := range table {
 		if p == e.prefix || strings.HasPrefix(p, e.prefix+"/") || (strings.HasSuffix(e.prefix, "/") && strings.HasPrefix(p, e.prefix)) {

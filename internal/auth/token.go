@@ -104,7 +104,7 @@ var _ TokenResolver = (*TokenStore)(nil)
 
 // denied is the one refusal Resolve and the token endpoints give for a bad token: it never
 // says whether the token was unknown, expired or used up.
-func denied() error { return fmt.Errorf("token: %w", ErrPermissionDenied) }
+func tokenDenied() error { return fmt.Errorf("token: %w", ErrPermissionDenied) }
 
 // saltKey returns the cluster's token salt, opened with the barrier and cached while the
 // sealed value is unchanged and the node unsealed.
@@ -158,7 +158,7 @@ func (s *TokenStore) entry(token string) (state.Token, error) {
 // as OpenBao's lookup and revoke see a token pending revocation.
 func (s *TokenStore) lookupEntry(token string, pending bool) (state.Token, error) {
 	if token == "" {
-		return state.Token{}, denied()
+		return state.Token{}, tokenDenied()
 	}
 	h, err := s.hash(barrier.DomainToken, token)
 	if err != nil {
@@ -170,7 +170,7 @@ func (s *TokenStore) lookupEntry(token string, pending bool) (state.Token, error
 	)
 	s.cfg.Cluster.State().View(func(d *state.Data) { t, ok = d.Tokens[h] })
 	if !ok || t.ExpiredAt(s.cfg.Now()) || (!pending && !t.UsableAt(s.cfg.Now())) {
-		return state.Token{}, denied()
+		return state.Token{}, tokenDenied()
 	}
 	return t, nil
 }
@@ -213,7 +213,7 @@ func (s *TokenStore) Resolve(ctx context.Context, token string) (Identity, error
 	if t.NumUses > 0 {
 		if _, err := s.cfg.Cluster.Propose(ctx, state.TypeTokenUse, "", command.SourceAPI, state.TokenUse{ID: t.ID}); err != nil {
 			if errors.Is(err, state.ErrNotFound) {
-				return Identity{}, denied()
+				return Identity{}, tokenDenied()
 			}
 			return Identity{}, err
 		}
@@ -279,7 +279,7 @@ type Auth struct {
 func (s *TokenStore) Create(ctx context.Context, caller Identity, req CreateRequest) (Auth, error) {
 	parent, err := s.entryByAccessor(caller.Accessor)
 	if err != nil {
-		return Auth{}, denied()
+		return Auth{}, tokenDenied()
 	}
 	root := slices.Contains(parent.Policies, acl.RootName)
 	path := PathCreate
@@ -344,7 +344,7 @@ func (s *TokenStore) Create(ctx context.Context, caller Identity, req CreateRequ
 	}
 	if _, err := s.cfg.Cluster.Propose(ctx, state.TypeTokenCreate, "", command.SourceAPI, state.TokenCreate{Token: entry}); err != nil {
 		if errors.Is(err, state.ErrNotFound) {
-			return Auth{}, denied() // the parent went meanwhile
+			return Auth{}, tokenDenied() // the parent went meanwhile
 		}
 		return Auth{}, tokenErr(err)
 	}
@@ -565,7 +565,7 @@ func (s *TokenStore) Renew(ctx context.Context, token string, increment time.Dur
 	}
 	if _, err := s.cfg.Cluster.Propose(ctx, state.TypeTokenRenew, "", command.SourceAPI, state.TokenRenew{ID: t.ID, ExpireTime: expire}); err != nil {
 		if errors.Is(err, state.ErrNotFound) {
-			return Auth{}, denied()
+			return Auth{}, tokenDenied()
 		}
 		return Auth{}, tokenErr(err)
 	}

@@ -19,7 +19,10 @@ var cmdEventInject = &command{
 	help: `Publishes a lifecycle event of KIND to the cluster's JetStream stream, with the
 KEY=VALUE pairs as its parameters, and waits until JetStream has stored it. NATS admits
 only known nkeys: pass the operator seed file from "operator nats-creds" with -nkey-seed
-(or $BATON_NATS_NKEY_SEED). The active node applies it once, by id: re-injecting the same
+(or $BATON_NATS_NKEY_SEED). The event carries a Baton token (-token, else $BATON_TOKEN,
+$BAO_TOKEN or $VAULT_TOKEN) in its X-Vault-Token header: the node allows it only if the token
+may do the same action over HTTP (seal needs update and sudo on sys/seal; see docs/EVENTS.md).
+The active node applies it once, by id: re-injecting the same
 -id is harmless. With -sync the event goes through the request/reply subject instead and the
 command waits until the active node has committed it, printing the Raft index.
 
@@ -57,6 +60,7 @@ func runEventInject(in *invocation, args []string) error {
 	targetType := in.fs.String("target-type", "", "Target type: plugin, connection, node or mount.")
 	target := in.fs.String("target", "", "Target id: a plugin name, connection, node id or mount path.")
 	source := in.fs.String("source", defaultSource, "Submitter label recorded with the event.")
+	token := in.fs.String("token", "", "Baton token sent in the X-Vault-Token header; the node authorises the event as the same HTTP action (default $"+envToken+", $BAO_TOKEN or $VAULT_TOKEN).")
 	sync := in.fs.Bool("sync", false, "Wait until the active node has committed the event; print the Raft index.")
 	timeout := in.fs.Duration("timeout", 30*time.Second, "How long to wait for NATS and for the event to be stored (or committed).")
 	pos, err := in.parse(args, 1, -1)
@@ -104,6 +108,15 @@ func runEventInject(in *invocation, args []string) error {
 	if *seed != "" && *creds != "" {
 		return usagef("-nkey-seed and -nats-creds both given: use one")
 	}
+	if *token == "" {
+		*token = in.firstEnv(tokenEnvs)
+	}
+	if *token == "" {
+		// Sent anyway: the node's refusal says what is missing, and NATS's own refusal of an
+		// unknown identity comes first.
+		fmt.Fprintf(in.stderr, "Warning: no token (-token or $%s): the node refuses events without one\n", envToken)
+	}
+	submit := events.WithToken(*token)
 	ctx, cancel := context.WithTimeout(in.ctx, *timeout)
 	defer cancel()
 	nc, err := events.Connect(ctx, events.ClientConfig{URL: addr, Name: "baton-cli", CredsFile: *creds, NKeySeedFile: *seed, CAFile: *caFile})
@@ -115,7 +128,7 @@ func runEventInject(in *invocation, args []string) error {
 	}
 	defer nc.Close()
 	if *sync {
-		index, err := events.InjectSync(ctx, nc, *cluster, ev)
+		index, err := events.InjectSync(ctx, nc, *cluster, ev, submit)
 		if err != nil {
 			if errors.Is(err, events.ErrUnavailable) {
 				return fmt.Errorf("%w (is an active node of cluster %q serving NATS at %s?)", err, *cluster, redactURL(addr))
@@ -128,7 +141,7 @@ func runEventInject(in *invocation, args []string) error {
 		_, err = fmt.Fprintf(in.stdout, "Event %s committed at index %d\n", ev.ID, index)
 		return err
 	}
-	if err := events.Inject(ctx, nc, *cluster, ev); err != nil {
+	if err := events.Inject(ctx, nc, *cluster, ev, submit); err != nil {
 		return fmt.Errorf("%w (does NATS at %s hold the stream %s of cluster %q?)", err, redactURL(addr), events.StreamName(*cluster), *cluster)
 	}
 	if in.json() {

@@ -82,6 +82,9 @@ func (f *natsFixture) stored(t *testing.T) []events.Event {
 		if want := events.EventSubject(testCluster, ev.Kind); m.Subject != want {
 			t.Errorf("event %s on %s, want %s", ev.ID, m.Subject, want)
 		}
+		if tok := m.Header.Get(events.TokenHeader); tok != cliToken {
+			t.Errorf("event %s stored with X-Vault-Token %q, want the CLI's token", ev.ID, tok)
+		}
 		if m.Header.Get(jetstream.MsgIDHeader) != ev.ID {
 			t.Errorf("event %s stored with Nats-Msg-Id %q", ev.ID, m.Header.Get(jetstream.MsgIDHeader))
 		}
@@ -90,10 +93,23 @@ func (f *natsFixture) stored(t *testing.T) []events.Event {
 	return out
 }
 
+// cliToken is the Baton token the event tests give the CLI.
+const cliToken = "s.cli-token"
+
+// tokenAuthz admits one token for every event.
+type tokenAuthz string
+
+func (a tokenAuthz) AuthorizeEvent(_ context.Context, token string, _ events.Event) error {
+	if token != string(a) {
+		return events.ErrPermissionDenied
+	}
+	return nil
+}
+
 func TestEventInject(t *testing.T) {
 	t.Parallel()
 	f := newNATS(t)
-	env := map[string]string{envNATS: f.url, envNATSSeed: f.opSeed}
+	env := map[string]string{envNATS: f.url, envNATSSeed: f.opSeed, envToken: cliToken}
 
 	res := runCLI(t, env, "", "event", "inject", "-cluster="+testCluster, "-id=ev-1", "-target-type=connection", "-target=database/pg",
 		"conn_update", "max_open_connections=4", "password_policy=a=b")
@@ -162,12 +178,12 @@ func TestEventInjectSync(t *testing.T) {
 			return 0, fmt.Errorf("%w: params %v", events.ErrRejected, ev.Params)
 		}
 		return 42, nil
-	}), nil)
+	}), nil, events.WithInjectAuthorizer(tokenAuthz(cliToken)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(stop)
-	env := map[string]string{envNATS: f.url, envNATSSeed: f.opSeed}
+	env := map[string]string{envNATS: f.url, envNATSSeed: f.opSeed, "VAULT_TOKEN": cliToken}
 
 	tests := []struct {
 		name   string
@@ -179,6 +195,8 @@ func TestEventInjectSync(t *testing.T) {
 		{name: "committed", args: []string{"-id=s-1", "-target-type=connection", "-target=database/pg", "conn_update", "max_open_connections=4"}, out: "Event s-1 committed at index 42\n"},
 		{name: "committed, JSON", args: []string{"-id=s-2", "-format=json", "-target-type=connection", "-target=database/pg", "conn_update", "max_open_connections=4"}, out: "{\n  \"id\": \"s-2\",\n  \"index\": 42\n}\n"},
 		{name: "rejected", args: []string{"-id=s-3", "-target-type=mount", "-target=database/", "disable"}, code: ExitError, errHas: "event rejected: mount database/ is already disabled"},
+		{name: "the -token flag wins over the environment", args: []string{"-id=s-4", "-token=wrong", "-target-type=connection", "-target=database/pg", "conn_update", "max_open_connections=4"},
+			code: ExitError, errHas: "permission denied: the X-Vault-Token token does not allow update on database/config/pg"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

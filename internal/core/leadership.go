@@ -150,7 +150,7 @@ func (n *Node) startEvents(ctx context.Context, run *activeRun) {
 		var err error
 		c, err = events.StartIntake(sctx, n.bus.JetStream(), n, events.IntakeConfig{
 			Cluster: n.cfg.Cluster, Logger: n.log.Named("consumer"),
-			Consumer: []events.ConsumerOption{events.WithConcurrency(n.cfg.ConsumerConcurrency), events.WithLimiter(lim)},
+			Consumer: []events.ConsumerOption{events.WithConcurrency(n.cfg.ConsumerConcurrency), events.WithLimiter(lim), events.WithAuthorizer(n.eventAuthz)},
 		})
 		cancel()
 		if err == nil {
@@ -163,7 +163,7 @@ func (n *Node) startEvents(ctx context.Context, run *activeRun) {
 		case <-time.After(events.DefaultCheckEvery):
 		}
 	}
-	stop, err := events.ServeInject(n.bus.Conn(), n.cfg.Cluster, n, n.log.Named("inject"), events.WithInjectLimiter(lim))
+	stop, err := events.ServeInject(n.bus.Conn(), n.cfg.Cluster, n, n.log.Named("inject"), events.WithInjectLimiter(lim), events.WithInjectAuthorizer(n.eventAuthz))
 	if err != nil {
 		n.log.Error("NATS inject subject", "error", err)
 	}

@@ -83,6 +83,8 @@ type Node struct {
 
 	// runtime is set once by SetRuntime before the node is unsealed.
 	runtime Runtime
+	// eventAuthz authorises every event taken from NATS (nil: every event is refused).
+	eventAuthz events.Authorizer
 
 	// bus is the node's NATS side (nil with NoNATS), opened by New and closed last.
 	bus *events.Bus
@@ -130,6 +132,12 @@ func New(cfg Config) (*Node, error) {
 
 // SetRuntime installs the plugin runtime; call it before Unseal or Init.
 func (n *Node) SetRuntime(r Runtime) { n.runtime = r }
+
+// SetEventAuthorizer installs the authoriser of the events taken from NATS (the JetStream
+// consumer and the inject subject); call it before Unseal or Init. Without one the node
+// refuses every event from NATS. Events raised inside the node do not pass through it: they
+// call the action directly, as the node.
+func (n *Node) SetEventAuthorizer(a events.Authorizer) { n.eventAuthz = a }
 
 // State is the node's replicated state (read-only use).
 func (n *Node) State() *state.State { return n.state }

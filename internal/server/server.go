@@ -76,7 +76,7 @@ type Server struct {
 	Engine  *database.Engine
 	Pool    *plugins.Pool
 	API     *api.Server
-	// Policies is the ACL policy store (the authoriser will compile tokens' policies from it).
+	// Policies is the ACL policy store (the authoriser compiles tokens' policies from it).
 	Policies *auth.PolicyStore
 	// Tokens is the token store; RootGenerator serves sys/generate-root.
 	Tokens        *auth.TokenStore
@@ -84,6 +84,8 @@ type Server struct {
 	stopTokens    context.CancelFunc
 	// Audit holds the node's audit devices; cmd/node re-applies the config's on SIGHUP.
 	Audit *audit.Broker
+	// Authorizer is the one authoriser, in front of the HTTP API and the NATS event intake.
+	Authorizer *auth.Authorizer
 	// Membership joins this node to a cluster and adds and removes peers; its Unseal is the
 	// one every entry point calls (the API, cmd/node's auto-unseal).
 	Membership *core.Membership
@@ -205,9 +207,11 @@ func New(cfg Config) (*Server, error) {
 	tctx, tcancel := context.WithCancel(context.Background())
 	s.stopTokens = tcancel
 	go s.Tokens.Run(tctx, node.IsActive)
+	s.Authorizer = auth.NewAuthorizer(s.Tokens, s.Policies)
+	node.SetEventAuthorizer(eventAuthorizer{s.Authorizer})
 	s.API = api.New(api.Config{
 		Node: apiNode{node, s.Membership}, Secrets: eng, Policies: s.Policies, Tokens: s.Tokens,
-		RootGenerator: s.RootGenerator, Audit: s.Audit, Logger: log.Named("api"), Version: Version,
+		RootGenerator: s.RootGenerator, Audit: s.Audit, Authorizer: s.Authorizer, Logger: log.Named("api"), Version: Version,
 		MaxRequestSize: lim.MaxRequestSize, MaxRequestDuration: lim.MaxRequestDuration,
 		Metrics: s.Telemetry, UnauthenticatedMetricsAccess: cfg.UnauthenticatedMetricsAccess,
 	})

@@ -311,10 +311,10 @@ func (l *load) injectEvent(ctx context.Context, ev events.Event, viaJetStream bo
 		actx, acancel := context.WithTimeout(dctx, attemptTimeout)
 		var err error
 		if viaJetStream {
-			err = events.Inject(actx, l.nc, cluster, ev)
+			err = events.Inject(actx, l.nc, cluster, ev, events.WithToken(l.a.c.Token))
 		} else {
 			var idx uint64
-			idx, err = events.InjectSync(actx, l.nc, cluster, ev)
+			idx, err = events.InjectSync(actx, l.nc, cluster, ev, events.WithToken(l.a.c.Token))
 			rec.Index = idx
 		}
 		acancel()

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/baton-hq/baton/events"
@@ -37,7 +38,10 @@ func BenchmarkEventsBurst(b *testing.B) {
 	b.ResetTimer()
 	start := time.Now()
 	for i := range ids {
-		if _, err := js.PublishAsync(subject, payloads[i], jetstream.WithMsgID(ids[i])); err != nil {
+		m := nats.NewMsg(subject)
+		m.Data = payloads[i]
+		m.Header.Set(events.TokenHeader, f.c.Token)
+		if _, err := js.PublishMsgAsync(m, jetstream.WithMsgID(ids[i])); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -129,7 +129,7 @@ func newEventBench(b *testing.B) *eventBench {
 	warm := 0
 	testutil.Eventually(b, 20*time.Second, "the active node serves the inject subject", func() bool {
 		warm++
-		_, err := events.InjectSync(ctx, nc, c.Name, benchEvent(events.KindWALRollback, fmt.Sprint("warm-sync-", warm)))
+		_, err := events.InjectSync(ctx, nc, c.Name, benchEvent(events.KindWALRollback, fmt.Sprint("warm-sync-", warm)), events.WithToken(f.c.Token))
 		return err == nil
 	})
 	if _, _, err := f.jetStream(events.KindWALRollback)(ctx, "warm-jetstream"); err != nil {
@@ -280,7 +280,7 @@ func (f *eventBench) injectSync(kind events.Kind) opFunc {
 		t0 := time.Now()
 		for {
 			actx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			_, err := events.InjectSync(actx, f.nc, f.c.Name, ev)
+			_, err := events.InjectSync(actx, f.nc, f.c.Name, ev, events.WithToken(f.c.Token))
 			cancel()
 			if err == nil {
 				return time.Since(t0), 0, nil
@@ -307,7 +307,10 @@ func (f *eventBench) jetStream(kind events.Kind) opFunc {
 			return 0, 0, err
 		}
 		t0 := time.Now()
-		pa, err := f.js.Publish(ctx, subject, data, jetstream.WithMsgID(id), jetstream.WithExpectStream(stream))
+		m := nats.NewMsg(subject)
+		m.Data = data
+		m.Header.Set(events.TokenHeader, f.c.Token)
+		pa, err := f.js.PublishMsg(ctx, m, jetstream.WithMsgID(id), jetstream.WithExpectStream(stream))
 		if err != nil {
 			return 0, 0, fmt.Errorf("publish %s: %w", id, err)
 		}

@@ -51,7 +51,7 @@ func TestIntakeLimit(t *testing.T) {
 	for i := range 5 {
 		id := fmt.Sprint("limited-", i)
 		sent = append(sent, id)
-		if err := events.Inject(ctx, op, c.Name, reloadEvent(id)); err != nil {
+		if err := events.Inject(ctx, op, c.Name, reloadEvent(id), events.WithToken(c.Token)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -78,7 +78,7 @@ func TestIntakeLimit(t *testing.T) {
 	mu.Unlock()
 
 	// The bucket is empty: the synchronous path answers "retry" with the reason.
-	_, err = events.InjectSync(ctx, op, c.Name, reloadEvent("limited-sync"))
+	_, err = events.InjectSync(ctx, op, c.Name, reloadEvent("limited-sync"), events.WithToken(c.Token))
 	if !errors.Is(err, events.ErrUnavailable) || !strings.Contains(err.Error(), reason) {
 		t.Fatalf("InjectSync above the limit = %v, want unavailable with %q", err, reason)
 	}

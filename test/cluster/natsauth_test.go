@@ -43,7 +43,7 @@ func TestEventStreamHeals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := events.Inject(ctx, op, c.Name, reloadEvent("before-delete")); err != nil {
+	if err := events.Inject(ctx, op, c.Name, reloadEvent("before-delete"), events.WithToken(c.Token)); err != nil {
 		t.Fatal(err)
 	}
 	testutil.Eventually(t, 20*time.Second, "the first event applied", func() bool { return applied(a, "before-delete") })
@@ -58,7 +58,7 @@ func TestEventStreamHeals(t *testing.T) {
 		_, err := nodeJS.Consumer(ctx, events.StreamName(c.Name), events.ConsumerName(c.Name))
 		return err == nil
 	})
-	if err := events.Inject(ctx, op, c.Name, reloadEvent("after-delete")); err != nil {
+	if err := events.Inject(ctx, op, c.Name, reloadEvent("after-delete"), events.WithToken(c.Token)); err != nil {
 		t.Fatalf("inject after the heal: %v", err)
 	}
 	testutil.Eventually(t, 20*time.Second, "the event injected after the heal applied", func() bool { return applied(a, "after-delete") })
@@ -74,7 +74,7 @@ func TestSharedNATSRefusesStrangers(t *testing.T) {
 	}
 	ctx := testutil.Context(t, 30*time.Second)
 	op := natsConn(t, c)
-	if _, err := events.InjectSync(ctx, op, c.Name, reloadEvent("op-sync")); err != nil && !errors.Is(err, events.ErrRejected) && !errors.Is(err, events.ErrUnavailable) {
+	if _, err := events.InjectSync(ctx, op, c.Name, reloadEvent("op-sync"), events.WithToken(c.Token)); err != nil && !errors.Is(err, events.ErrRejected) && !errors.Is(err, events.ErrUnavailable) {
 		t.Fatalf("operator InjectSync: %v", err)
 	}
 	opJS, _ := jetstream.New(op)
@@ -139,7 +139,7 @@ func TestEmbeddedNATSCredentials(t *testing.T) {
 		t.Fatalf("operator seed: %v", err)
 	}
 	defer op.Close()
-	if _, err := events.InjectSync(ctx, op, c.Name, reloadEvent("op-reload")); err != nil {
+	if _, err := events.InjectSync(ctx, op, c.Name, reloadEvent("op-reload"), events.WithToken(c.Token)); err != nil {
 		t.Fatalf("operator InjectSync: %v", err)
 	}
 	if !applied(a, "op-reload") {
@@ -152,7 +152,7 @@ func TestEmbeddedNATSCredentials(t *testing.T) {
 	defer w.Close()
 	wctx, wcancel := context.WithTimeout(ctx, 3*time.Second)
 	defer wcancel()
-	if _, err := events.InjectSync(wctx, w, c.Name, reloadEvent("watcher-event")); err == nil {
+	if _, err := events.InjectSync(wctx, w, c.Name, reloadEvent("watcher-event"), events.WithToken(c.Token)); err == nil {
 		t.Fatal("a watcher injected an event")
 	}
 	if applied(a, "watcher-event") {
@@ -216,10 +216,10 @@ func TestIntakeStartsOnceNATSIsBack(t *testing.T) {
 	c.NATS = nats
 	ctx := testutil.Context(t, 60*time.Second)
 	op := natsConn(t, c)
-	if err := events.Inject(ctx, op, c.Name, reloadEvent("after-nats-back")); err != nil {
+	if err := events.Inject(ctx, op, c.Name, reloadEvent("after-nats-back"), events.WithToken(c.Token)); err != nil {
 		// The stream may not be back yet either: the intake creates it. Retry until it is.
 		testutil.Eventually(t, 30*time.Second, "the stream back", func() bool {
-			return events.Inject(ctx, op, c.Name, reloadEvent("after-nats-back")) == nil
+			return events.Inject(ctx, op, c.Name, reloadEvent("after-nats-back"), events.WithToken(c.Token)) == nil
 		})
 	}
 	testutil.Eventually(t, 30*time.Second, "the event applied by the new active node", func() bool { return applied(nl, "after-nats-back") })

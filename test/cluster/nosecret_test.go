@@ -137,7 +137,7 @@ func TestEventsCarryNoSecret(t *testing.T) {
 	t.Run("password through the stream", func(t *testing.T) {
 		password := "leak-" + hexID(12)
 		raw := connUpdateRaw("secret-1", "password", password)
-		ack, err := opJS.Publish(ctx, subject, raw, jetstream.WithMsgID("secret-1"))
+		ack, err := opJS.PublishMsg(ctx, tokenMsg(subject, raw, c.Token), jetstream.WithMsgID("secret-1"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -152,7 +152,7 @@ func TestEventsCarryNoSecret(t *testing.T) {
 			return len(storeHolds(t, storeDir, password)) == 0
 		})
 		// Replayed (same Nats-Msg-Id): JetStream drops it as a duplicate, nothing is stored.
-		again, err := opJS.Publish(ctx, subject, raw, jetstream.WithMsgID("secret-1"))
+		again, err := opJS.PublishMsg(ctx, tokenMsg(subject, raw, c.Token), jetstream.WithMsgID("secret-1"))
 		if err != nil || !again.Duplicate || again.Sequence != ack.Sequence {
 			t.Errorf("replay: %+v, %v; want a duplicate of %d", again, err, ack.Sequence)
 		}
@@ -170,7 +170,7 @@ func TestEventsCarryNoSecret(t *testing.T) {
 			"redirect-2": fmt.Sprintf("postgres://{{username}}:{{password}}@%s/postgres?sslmode=disable", ln.Addr()),
 		}
 		for id, url := range urls {
-			if _, err := opJS.Publish(ctx, subject, connUpdateRaw(id, "connection_url", url), jetstream.WithMsgID(id)); err != nil {
+			if _, err := opJS.PublishMsg(ctx, tokenMsg(subject, connUpdateRaw(id, "connection_url", url), c.Token), jetstream.WithMsgID(id)); err != nil {
 				t.Fatal(err)
 			}
 			r, _ := nextRejection(t, rejected, id)
@@ -178,7 +178,7 @@ func TestEventsCarryNoSecret(t *testing.T) {
 				t.Errorf("%s: rejection does not name connection_url: %+v", id, r)
 			}
 			// Replayed with a new message id (past JetStream's dedup): refused again.
-			if _, err := opJS.Publish(ctx, subject, connUpdateRaw(id, "connection_url", url), jetstream.WithMsgID(id+"-again")); err != nil {
+			if _, err := opJS.PublishMsg(ctx, tokenMsg(subject, connUpdateRaw(id, "connection_url", url), c.Token), jetstream.WithMsgID(id+"-again")); err != nil {
 				t.Fatal(err)
 			}
 			nextRejection(t, rejected, id)
@@ -200,7 +200,7 @@ func TestEventsCarryNoSecret(t *testing.T) {
 		password := "leak-" + hexID(12)
 		seq := lastSeq()
 		for range 2 { // the second is a replay
-			m, err := op.Request(events.InjectSubject(c.Name), connUpdateRaw("secret-2", "password", password), 10*time.Second)
+			m, err := op.RequestMsg(tokenMsg(events.InjectSubject(c.Name), connUpdateRaw("secret-2", "password", password), c.Token), 10*time.Second)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -241,11 +241,11 @@ func TestEventsCarryNoSecret(t *testing.T) {
 		a.S.Node.State().View(func(d *state.Data) { v = d.Connections[state.Key("database", "pg")].Redacted["max_open_connections"] })
 		return fmt.Sprint(v)
 	}
-	if _, err := opJS.Publish(ctx, subject, connUpdateRaw("allowed-1", "max_open_connections", "8"), jetstream.WithMsgID("allowed-1")); err != nil {
+	if _, err := opJS.PublishMsg(ctx, tokenMsg(subject, connUpdateRaw("allowed-1", "max_open_connections", "8"), c.Token), jetstream.WithMsgID("allowed-1")); err != nil {
 		t.Fatal(err)
 	}
 	testutil.Eventually(t, 30*time.Second, "the allowed conn_update applied", func() bool { return applied(a, "allowed-1") && maxOpen() == "8" })
-	if _, err := opJS.Publish(ctx, subject, connUpdateRaw("allowed-1", "max_open_connections", "9"), jetstream.WithMsgID("allowed-1-replay")); err != nil {
+	if _, err := opJS.PublishMsg(ctx, tokenMsg(subject, connUpdateRaw("allowed-1", "max_open_connections", "9"), c.Token), jetstream.WithMsgID("allowed-1-replay")); err != nil {
 		t.Fatal(err)
 	}
 	testutil.Eventually(t, 30*time.Second, "the replay consumed", func() bool {
@@ -270,4 +270,13 @@ func TestEventsCarryNoSecret(t *testing.T) {
 	}
 	_ = conn.Close()
 	testutil.Eventually(t, 10*time.Second, "the listener to see our own dial", func() bool { return dialled.Load() == 1 })
+}
+
+// tokenMsg is a message carrying the root token, so that what refuses it is the check under
+// test and not the authoriser.
+func tokenMsg(subject string, data []byte, token string) *nats.Msg {
+	m := nats.NewMsg(subject)
+	m.Data = data
+	m.Header.Set(events.TokenHeader, token)
+	return m
 }

@@ -73,7 +73,7 @@ func TestKilledLeaderReplacedAndTakesEvents(t *testing.T) {
 	var idx uint64
 	var err error
 	testutil.Eventually(t, 10*time.Second, "the new active node takes events", func() bool {
-		idx, err = events.InjectSync(ctx, nc, c.Name, ev)
+		idx, err = events.InjectSync(ctx, nc, c.Name, ev, events.WithToken(c.Token))
 		return err == nil
 	})
 	if idx == 0 {
@@ -129,7 +129,7 @@ func TestStepDownByAPIAndByNATS(t *testing.T) {
 
 	nc := natsConn(t, c)
 	ev := events.Event{V: events.Version, ID: "step-down-by-nats", Kind: events.KindStepDown, Source: "test"}
-	if err := events.Inject(ctx, nc, c.Name, ev); err != nil {
+	if err := events.Inject(ctx, nc, c.Name, ev, events.WithToken(c.Token)); err != nil {
 		t.Fatal(err)
 	}
 	third := c.WaitActive(second, 10*time.Second)
@@ -158,11 +158,11 @@ func TestEventDeliveredTwiceAppliedOnce(t *testing.T) {
 	nc := natsConn(t, c)
 	ev := events.Event{V: events.Version, ID: "reload-once", Kind: events.KindReload,
 		Target: events.Target{Type: events.TargetPlugin, ID: "baton-test-plugin"}, Source: "test"}
-	i1, err := events.InjectSync(ctx, nc, c.Name, ev)
+	i1, err := events.InjectSync(ctx, nc, c.Name, ev, events.WithToken(c.Token))
 	if err != nil {
 		t.Fatal(err)
 	}
-	i2, err := events.InjectSync(ctx, nc, c.Name, ev)
+	i2, err := events.InjectSync(ctx, nc, c.Name, ev, events.WithToken(c.Token))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +173,10 @@ func TestEventDeliveredTwiceAppliedOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	b, _ := json.Marshal(ev)
-	if _, err := js.Publish(ctx, events.EventSubject(c.Name, ev.Kind), b, jetstream.WithMsgID("another-msg-id")); err != nil {
+	m := nats.NewMsg(events.EventSubject(c.Name, ev.Kind))
+	m.Data = b
+	m.Header.Set(events.TokenHeader, c.Token)
+	if _, err := js.PublishMsg(ctx, m, jetstream.WithMsgID("another-msg-id")); err != nil {
 		t.Fatal(err)
 	}
 	if i1 != i2 {

@@ -74,7 +74,7 @@ func TestDisableMountRightAfterSetup(t *testing.T) {
 		{Kind: events.KindDisable, Target: events.Target{Type: events.TargetMount, ID: "database"}},
 	} {
 		ev.V, ev.ID, ev.Source = events.Version, fmt.Sprintf("teardown-%d", i), "test"
-		if _, err := events.InjectSync(ctx, nc, c.Name, ev); err != nil {
+		if _, err := events.InjectSync(ctx, nc, c.Name, ev, events.WithToken(c.Token)); err != nil {
 			t.Fatalf("NATS %s of %s (event %d): %v", ev.Kind, ev.Target.ID, i, err)
 		}
 	}

@@ -117,15 +117,22 @@ func runDev(t *testing.T, cliPath string, argv []string, group bool) {
 	if got, err := runCLI(api, "operator", "nats-creds", "-out", seed); err != nil {
 		t.Fatalf("operator nats-creds -out: %v\n%s", err, got)
 	}
-	if got, err := runCLI(nil, "event", "inject", "-nats", out.natsURL, "-nkey-seed", seed, "-sync",
+	// The README's shell exported BATON_TOKEN above: the event carries it.
+	if got, err := runCLI(api, "event", "inject", "-nats", out.natsURL, "-nkey-seed", seed, "-sync",
 		"-target-type=plugin", "-target=baton-postgresql-plugin", "reload"); err != nil || !strings.Contains(got, "committed at index") {
 		t.Fatalf("README's event inject: %v\n%s", err, got)
+	}
+	// The same without a token: NATS admits the operator, the node refuses the event.
+	if got, err := runCLI(nil, "event", "inject", "-nats", out.natsURL, "-nkey-seed", seed, "-sync",
+		"-target-type=plugin", "-target=baton-postgresql-plugin", "reload"); err == nil || !strings.Contains(got, "permission denied") {
+		t.Fatalf("event inject without a token: %v\n%s", err, got)
 	}
 	evArgs := strings.Fields(strings.TrimSpace(out.eventLine))
 	if !slices.Equal(evArgs[:len(argv)], argv) {
 		t.Fatalf("printed event command %q does not start with %q", out.eventLine, strings.Join(argv, " "))
 	}
-	if got, err := runCLI(nil, evArgs[len(argv):]...); err != nil || !strings.Contains(got, "committed at index") {
+	// The banner's export line set BATON_TOKEN in the same shell.
+	if got, err := runCLI(api, evArgs[len(argv):]...); err != nil || !strings.Contains(got, "committed at index") {
 		t.Fatalf("the banner's event command: %v\n%s", err, got)
 	}
 	if got, err := runCLI(nil, "event", "inject", "-nats", out.natsURL, "-timeout=5s", "-sync", "step_down"); err == nil || !strings.Contains(got, "Authorization Violation") {
