@@ -87,8 +87,8 @@ type rawStorage struct {
 type rawRetryJoin struct {
 	LeaderAPIAddr    *hcl.Attribute `hcl:"leader_api_addr,optional"`
 	LeaderCACertFile *hcl.Attribute `hcl:"leader_ca_cert_file,optional"`
-	DefRange      hcl.Range      `hcl:",def_range"`
-	Remain        hcl.Body       `hcl:",remain"`
+	DefRange         hcl.Range      `hcl:",def_range"`
+	Remain           hcl.Body       `hcl:",remain"`
 }
 
 type rawNATS struct {
@@ -107,9 +107,9 @@ type rawNATS struct {
 	Password     *hcl.Attribute `hcl:"password,optional"`
 	TLS          []rawNATSTLS   `hcl:"tls,block"`
 	EventRate    *hcl.Attribute `hcl:"event_rate,optional"`
-	EventBurst  *hcl.Attribute `hcl:"event_burst,optional"`
-	DefRange    hcl.Range      `hcl:",def_range"`
-	Remain      hcl.Body       `hcl:",remain"`
+	EventBurst   *hcl.Attribute `hcl:"event_burst,optional"`
+	DefRange     hcl.Range      `hcl:",def_range"`
+	Remain       hcl.Body       `hcl:",remain"`
 }
 
 type rawNATSTLS struct {
