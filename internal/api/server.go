@@ -15,6 +15,7 @@ package api
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -59,6 +60,8 @@ type Server struct {
 	// maxSize is the body limit in bytes, <0 for none; maxDuration bounds a request.
 	maxSize     int64
 	maxDuration time.Duration
+	// fwd carries requests a standby forwards to the active node.
+	fwd http.RoundTripper
 }
 
 // Config configures a Server.
@@ -77,6 +80,9 @@ type Config struct {
 	// request's context ends, so that what the handler waits on (a Raft apply, a plugin
 	// call, the forwarded request) gives up; 0 means DefaultMaxRequestDuration.
 	MaxRequestDuration time.Duration
+	// ForwardTLS is how a standby dials the active node's https api_addr (its CA, the
+	// standby's client certificate); nil means Go's defaults.
+	ForwardTLS *tls.Config
 }
 
 // New builds a server.
@@ -93,7 +99,18 @@ func New(cfg Config) *Server {
 	return &Server{
 		node: cfg.Node, secrets: cfg.Secrets, policies: cfg.Policies, log: cfg.Logger, version: cfg.Version,
 		maxSize: cfg.MaxRequestSize, maxDuration: cfg.MaxRequestDuration,
+		fwd: forwardTransport(cfg.ForwardTLS),
 	}
+}
+
+// forwardTransport is http.DefaultTransport's settings with the node's TLS settings for
+// reaching the active node.
+func forwardTransport(c *tls.Config) http.RoundTripper {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if c != nil {
+		tr.TLSClientConfig = c.Clone()
+	}
+	return tr
 }
 
 // apiError is an error with its HTTP status.
@@ -312,6 +329,7 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	proxy := &httputil.ReverseProxy{
+		Transport: s.fwd,
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
 			pr.Out.Header.Set(forwardedHeader, s.node.Config().NodeID)

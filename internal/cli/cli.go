@@ -73,7 +73,7 @@ func init() {
 		cmdStatus,
 		cmdRead, cmdWrite, cmdDelete, cmdList,
 		cmdPluginRegister, cmdPluginList, cmdPluginInfo, cmdPluginDeregister, cmdPluginReload,
-		cmdOperatorInit, cmdOperatorUnseal, cmdOperatorSeal, cmdOperatorStepDown, cmdOperatorNATSCreds,
+		cmdOperatorInit, cmdOperatorUnseal, cmdOperatorSeal, cmdOperatorStepDown, cmdOperatorNATSCreds, cmdOperatorTLSCert,
 		cmdRaftJoin, cmdRaftListPeers, cmdRaftRemovePeer,
 		cmdLeaseRenew, cmdLeaseRevoke, cmdLeaseLookup,
 		cmdLifecycle,
