@@ -76,7 +76,7 @@ func newTLSNode(t *testing.T, p *testPKI, opts apitls.ServerOptions) (*Server, *
 			Logger:   hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Info}),
 		},
 		Listen: "127.0.0.1:0", StartTimeout: 10 * time.Second,
-		TLS:    &ListenerTLS{CertFile: p.certFile, KeyFile: p.keyFile, Options: opts},
+		TLS: &ListenerTLS{CertFile: p.certFile, KeyFile: p.keyFile, Options: opts},
 	})
 	if err != nil {
 		t.Fatal(err)
