@@ -206,3 +206,27 @@ func TestOperatorTLSCert(t *testing.T) {
 		}
 	}
 }
+
+// TestGroupHelp: `event --help` (and -h, -help) prints the group's listing and, the group
+// having one command, the usage of event inject with its flags, on stdout, exit 0; a group
+// of several commands prints its listing.
+func TestGroupHelp(t *testing.T) {
+	for _, flag := range []string{"--help", "-help", "-h"} {
+		r := runCLI(t, nil, "", "event", flag)
+		if r.code != ExitOK || r.stderr != "" {
+			t.Fatalf("event %s: exit %d, stderr %q", flag, r.code, r.stderr)
+		}
+		for _, want := range []string{"Usage: node event <subcommand>", "event inject", "Usage: node event inject [options] KIND", "-nkey-seed", "-target-type", "step_down, seal"} {
+			if !strings.Contains(r.stdout, want) {
+				t.Errorf("event %s: no %q in\n%s", flag, want, r.stdout)
+			}
+		}
+	}
+	r := runCLI(t, nil, "", "operator", "raft", "--help")
+	if r.code != ExitOK || !strings.Contains(r.stdout, "operator raft join") || !strings.Contains(r.stdout, "operator raft remove-peer") {
+		t.Fatalf("operator raft --help: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := runCLI(t, nil, "", "event", "nosuch", "--help"); r.code != ExitUsage {
+		t.Errorf("event nosuch --help: exit %d, want usage", r.code)
+	}
+}
