@@ -1,0 +1,68 @@
+package cluster
+
+import (
+	"net/http"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/baton-hq/baton/raftstore"
+	"github.com/baton-hq/baton/test/testutil"
+)
+
+// BenchmarkCredsTLS measures database/creds/ro latency over a plain and a TLS API listener
+// in the same run: two single-node clusters (fast Raft, the test plugin), requests
+// interleaved plain/TLS so that load from the rest of the machine hits both alike. A client
+// keeps its connection (as OpenBao's client does); the tls-handshake variant opens a new
+// connection per request, the worst case. Reported: mean and p50/p99 per path, and the
+// TLS/plain ratio of the means.
+func BenchmarkCredsTLS(b *testing.B) {
+	fast := raftstore.FastConfig()
+	plain := New(b, 1, Options{Raft: &fast})
+	secure := New(b, 1, Options{Raft: &fast, APITLS: true})
+	benchDB(b, plain, plain.Active())
+	benchDB(b, secure, secure.Active())
+	fresh := &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{DisableKeepAlives: true,
+		TLSClientConfig: secure.HTTP.Transport.(*http.Transport).TLSClientConfig.Clone()}}
+	paths := []struct {
+		name string
+		cl   *testutil.Client
+	}{
+		{"plain", plain.Active().Client},
+		{"tls", secure.Active().Client},
+		{"tls-handshake", &testutil.Client{Addr: secure.Active().Client.Addr, Token: secure.Token, HTTP: fresh}},
+	}
+	ctx := testutil.Context(b, 30*time.Minute)
+	one := func(cl *testutil.Client) time.Duration {
+		start := time.Now()
+		cl.Must(b, ctx, "GET", "database/creds/ro", nil)
+		return time.Since(start)
+	}
+	for _, p := range paths { // warm: plugin started, connections open
+		for range 5 {
+			one(p.cl)
+		}
+	}
+	lat := make([][]time.Duration, len(paths))
+	b.ResetTimer()
+	for range b.N {
+		for i, p := range paths {
+			lat[i] = append(lat[i], one(p.cl))
+		}
+	}
+	b.StopTimer()
+	means := make([]float64, len(paths))
+	for i, p := range paths {
+		var sum time.Duration
+		for _, d := range lat[i] {
+			sum += d
+		}
+		means[i] = float64(sum.Microseconds()) / float64(len(lat[i])) / 1000
+		slices.Sort(lat[i])
+		b.ReportMetric(means[i], p.name+"-ms/op")
+		b.ReportMetric(float64(lat[i][len(lat[i])/2].Microseconds())/1000, p.name+"-p50-ms")
+		b.ReportMetric(float64(lat[i][len(lat[i])*99/100].Microseconds())/1000, p.name+"-p99-ms")
+	}
+	b.ReportMetric(means[1]/means[0], "tls/plain")
+	b.ReportMetric(means[2]/means[0], "handshake/plain")
+}
