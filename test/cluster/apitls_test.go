@@ -53,3 +53,26 @@ func TestTLSClusterForwards(t *testing.T) {
 		}
 	}
 }
+
+// TestTLSRetryJoin: a node whose retry_join names the first node's https api_addr (whose
+// listener requires client certificates) probes it, learns the cluster is initialised, and
+// joins once unsealed, over TLS with its own certificate.
+func TestTLSRetryJoin(t *testing.T) {
+	opts := Options{APITLS: true, RequireClientCert: true}
+	c := New(t, 1, opts)
+	m := c.AddRetryJoin(opts)
+	ctx := testutil.Context(t, 2*time.Minute)
+	testutil.Eventually(t, 30*time.Second, "the joining node reports initialized (its probe reached the https target)", func() bool {
+		r, err := m.Client.Do(ctx, "GET", "sys/seal-status", nil)
+		return err == nil && r.Body["initialized"] == true
+	})
+	m.Client.Must(t, ctx, "PUT", "sys/unseal", map[string]any{"key": c.Key})
+	testutil.Eventually(t, 30*time.Second, "the joined node answers as a standby", func() bool {
+		r, err := m.Client.Do(ctx, "GET", "sys/health", nil)
+		return err == nil && r.Status == http.StatusTooManyRequests
+	})
+	r := c.Nodes[0].Client.Must(t, ctx, "GET", "sys/storage/raft/configuration", nil)
+	if !strings.Contains(r.Raw, `"node_id":"`+m.ID+`"`) {
+		t.Fatalf("raft configuration after the join lacks %s: %s", m.ID, r.Raw)
+	}
+}
