@@ -229,3 +229,40 @@ func TestDevTLS(t *testing.T) {
 		t.Errorf("the dev TLS directory %s is left behind (%v)", filepath.Dir(ca[1]), err)
 	}
 }
+
+// TestTLSClusterFromHCL: three node processes whose HCL files give every API listener a
+// certificate (https api_addr and retry_join) form a cluster, issue credentials through a
+// standby (forwarded over https), fail over when the active node is killed and issue again
+// through the new active node; a client without the CA is refused by every node.
+func TestTLSClusterFromHCL(t *testing.T) {
+	c := harness.Start(t, harness.Options{TLS: true, PerformanceMultiplier: testMultiplier})
+	c.SetupTestDB(t)
+	ctx := testutil.Context(t, 3*callTimeout)
+	active := c.WaitActive(t, nil, failoverTimeout)
+	var standby *harness.Node
+	for _, n := range c.Nodes {
+		if !strings.HasPrefix(n.APIAddr, "https://") {
+			t.Fatalf("%s api_addr %q, want https", n.ID, n.APIAddr)
+		}
+		if n != active && standby == nil {
+			standby = n
+		}
+	}
+	creds := func(cl *testutil.Client, what string) {
+		t.Helper()
+		r := cl.Must(t, ctx, "GET", harness.Mount+"/creds/"+harness.TestRole, nil)
+		if d := r.Data(); d["username"] == nil || d["password"] == nil {
+			t.Fatalf("%s: %s", what, r.Raw)
+		}
+	}
+	creds(standby.Client, "creds through a standby")
+	for _, n := range c.Nodes {
+		stranger := &testutil.Client{Addr: n.APIAddr, Token: c.Token}
+		if _, err := stranger.Do(ctx, "GET", "sys/health", nil); err == nil || !strings.Contains(err.Error(), "certificate signed by unknown authority") {
+			t.Errorf("%s served a client without the CA (%v)", n.ID, err)
+		}
+	}
+	c.Kill(active)
+	next := c.WaitActive(t, active, failoverTimeout)
+	creds(next.Client, "creds from the new active node")
+}
