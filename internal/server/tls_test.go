@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -288,5 +289,69 @@ func TestPeerTLSTrustsOwnChain(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("peer client: %d", resp.StatusCode)
+	}
+}
+
+// TestTLSReplayRefused: the bytes a legitimate client sent for a sys/init over TLS, captured
+// on the wire and replayed to another node holding the same certificate, initialise nothing:
+// the server's fresh handshake randomness makes the captured session worthless.
+func TestTLSReplayRefused(t *testing.T) {
+	p := newTestPKI(t)
+	victim, _ := newTLSNode(t, p, apitls.ServerOptions{})
+	target, _ := newTLSNode(t, p, apitls.ServerOptions{})
+
+	// A recording proxy in front of victim.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var captured syncBuffer
+	proxied := make(chan struct{})
+	go func() {
+		defer close(proxied)
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		up, err := net.Dial("tcp", victim.Addr())
+		if err != nil {
+			return
+		}
+		defer up.Close()
+		done := make(chan struct{})
+		go func() { _, _ = io.Copy(c, up); close(done) }()
+		_, _ = io.Copy(io.MultiWriter(up, &captured), c)
+		_ = up.(*net.TCPConn).CloseWrite()
+		<-done
+	}()
+	hc := tlsClient(t, clientTLS(t, apitls.ClientOptions{CACert: p.caFile}))
+	status, body, err := doInit(hc, "https://"+ln.Addr().String())
+	if err != nil || status != http.StatusOK {
+		t.Fatalf("the legitimate sys/init through the proxy: %d %s %v", status, body, err)
+	}
+	hc.CloseIdleConnections()
+	<-proxied
+	if !victim.Node.Initialized() {
+		t.Fatal("the legitimate sys/init did not initialise the victim")
+	}
+
+	// Replay the captured client bytes to the other node.
+	c, err := net.Dial("tcp", target.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.Write([]byte(captured.String())); err != nil {
+		t.Logf("replay write: %v", err)
+	}
+	reply, _ := io.ReadAll(c)
+	if strings.Contains(string(reply), "HTTP/1.1 200") || strings.Contains(string(reply), "root_token") {
+		t.Fatalf("the replay was served: %q", reply)
+	}
+	if target.Node.Initialized() {
+		t.Fatal("the replayed sys/init initialised the target")
 	}
 }
