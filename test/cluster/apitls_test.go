@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	openbao "github.com/openbao/openbao/api/v2"
+
 	"github.com/baton-hq/baton/test/testutil"
 )
 
@@ -34,6 +36,23 @@ func TestTLSClusterForwards(t *testing.T) {
 	r := standby.Client.Must(t, ctx, "GET", "database/creds/ro", nil)
 	if d := r.Data(); d["username"] == "" || d["password"] == "" {
 		t.Fatalf("creds through the standby: %s", r.Raw)
+	}
+
+	// OpenBao's own Go client, configured with the CA (and a client certificate, which these
+	// listeners require), gets creds through the standby.
+	bc := openbao.DefaultConfig()
+	bc.Address = standby.S.URL()
+	if err := bc.ConfigureTLS(&openbao.TLSConfig{CACert: c.CAFile, ClientCert: c.ClientCert, ClientKey: c.ClientKey}); err != nil {
+		t.Fatal(err)
+	}
+	bao, err := openbao.NewClient(bc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bao.SetToken(c.Token)
+	sec, err := bao.Logical().ReadWithContext(ctx, "database/creds/ro")
+	if err != nil || sec == nil || sec.Data["username"] == nil || sec.Data["password"] == nil || sec.LeaseID == "" {
+		t.Fatalf("OpenBao's client reading creds through the standby: %v %+v", err, sec)
 	}
 
 	// Strangers at the standby's door: plain HTTP, and TLS without a client certificate.
