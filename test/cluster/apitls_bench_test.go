@@ -71,3 +71,53 @@ func BenchmarkCredsTLS(b *testing.B) {
 	b.ReportMetric(means[1]/means[0], "tls/plain")
 	b.ReportMetric(means[2]/means[0], "handshake/plain")
 }
+
+// BenchmarkFailoverTLS compares failover on a plain and a TLS-API 3-node cluster in the same
+// run (fast Raft): both run at once and their rounds alternate (halt, then step-down), so
+// the machine's load hits both alike. Metrics are BenchmarkFailover's, per cluster, plus
+// the TLS/plain ratio of the creds p50.
+func BenchmarkFailoverTLS(b *testing.B) {
+	rounds := max(*failoverRounds, minFailoverRounds)
+	fast := raftstore.FastConfig()
+	clusters := []*Cluster{New(b, 3, Options{Raft: &fast}), New(b, 3, Options{Raft: &fast, APITLS: true})}
+	names := []string{"plain", "tls"}
+	for _, c := range clusters {
+		benchDB(b, c, c.Active())
+	}
+	halt := make([][]failoverSample, 2)
+	step := make([][]failoverSample, 2)
+	for i := range rounds {
+		for k := range clusters {
+			j := (k + i) % 2 // alternate which cluster goes first
+			halt[j] = append(halt[j], haltRound(b, clusters[j]))
+		}
+	}
+	for i := range rounds {
+		for k := range clusters {
+			j := (k + i) % 2
+			step[j] = append(step[j], stepDownRound(b, clusters[j]))
+		}
+	}
+	for j, name := range names {
+		b.Run("halt/"+name, func(b *testing.B) { reportFailover(b, halt[j]) })
+		b.Run("step-down/"+name, func(b *testing.B) { reportFailover(b, step[j]) })
+	}
+	for _, kind := range []struct {
+		name string
+		s    [][]failoverSample
+	}{{"halt", halt}, {"step-down", step}} {
+		p50 := func(ss []failoverSample, f func(failoverSample) time.Duration) time.Duration {
+			d := make([]time.Duration, len(ss))
+			for i, s := range ss {
+				d[i] = f(s)
+			}
+			slices.Sort(d)
+			return quantile(d, 0.5)
+		}
+		creds := func(s failoverSample) time.Duration { return s.creds }
+		active := func(s failoverSample) time.Duration { return s.active }
+		b.Logf("%s: creds p50 tls/plain %.2f, active p50 tls/plain %.2f", kind.name,
+			float64(p50(kind.s[1], creds))/float64(p50(kind.s[0], creds)),
+			float64(p50(kind.s[1], active))/float64(p50(kind.s[0], active)))
+	}
+}
