@@ -118,14 +118,20 @@ nats { port = 0 }
 	var before string
 	testutil.Eventually(t, time.Minute, "the TLS listener answers", func() bool { before = serial(); return before != "" })
 
-	// The CLI reaches it with BATON_CACERT, and not without.
+	// Plain HTTP to the TLS listener is answered 400 and initialises nothing.
+	plain := &testutil.Client{Addr: "http://" + addr}
+	if r, _ := plain.Do(ctx, "PUT", "sys/init", map[string]any{"secret_shares": 1, "secret_threshold": 1}); r.Status != 400 || !strings.Contains(r.Raw, "HTTP request to an HTTPS server") {
+		t.Fatalf("plain HTTP sys/init: %d %q", r.Status, r.Raw)
+	}
+
+	// The CLI reaches it with BATON_CACERT (and reports it uninitialised), and not without.
 	cli := func(env ...string) (string, error) {
 		c := exec.CommandContext(ctx, bins.Node.Path, "status")
 		c.Env = append(cleanEnv(), append(env, "BATON_ADDR=https://"+addr)...)
 		b, err := c.CombinedOutput()
 		return string(b), err
 	}
-	if got, err := cli("BATON_CACERT=" + caFile); !strings.Contains(got, "Initialized") {
+	if got, err := cli("BATON_CACERT=" + caFile); !regexp.MustCompile(`Initialized\s+false`).MatchString(got) {
 		t.Fatalf("status with BATON_CACERT: %v\n%s", err, got)
 	}
 	if got, err := cli(); err == nil || !strings.Contains(got, "certificate signed by unknown authority") {
