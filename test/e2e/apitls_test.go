@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	openbao "github.com/openbao/openbao/api/v2"
+
 	"github.com/baton-hq/baton/internal/apitls"
 	"github.com/baton-hq/baton/test/harness"
 	"github.com/baton-hq/baton/test/testutil"
@@ -271,4 +273,25 @@ func TestTLSClusterFromHCL(t *testing.T) {
 	c.Kill(active)
 	next := c.WaitActive(t, active, failoverTimeout)
 	creds(next.Client, "creds from the new active node")
+
+	// OpenBao's Go client, configured with the CA, through a surviving standby.
+	for _, n := range c.Nodes {
+		if n == active || n == next {
+			continue
+		}
+		bc := openbao.DefaultConfig()
+		bc.Address = n.APIAddr
+		if err := bc.ConfigureTLS(&openbao.TLSConfig{CACert: c.CAFile}); err != nil {
+			t.Fatal(err)
+		}
+		bao, err := openbao.NewClient(bc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bao.SetToken(c.Token)
+		sec, err := bao.Logical().ReadWithContext(ctx, harness.Mount+"/creds/"+harness.TestRole)
+		if err != nil || sec == nil || sec.Data["username"] == nil || sec.LeaseID == "" {
+			t.Fatalf("OpenBao's client after the failover, through %s: %v %+v", n.ID, err, sec)
+		}
+	}
 }
