@@ -86,7 +86,7 @@ func (b *Bus) open(ctx context.Context, cfg BusConfig, log hclog.Logger) error {
 	cc.Logger = log.Named("nats-client")
 	cc.InboxPrefix = NodeInboxPrefix
 	if b.embedded != nil {
-		cc.CredsFile, cc.NKeySeedFile, cc.Identity = "", "", &b.local
+		cc.CredsFile, cc.NKeySeedFile, cc.User, cc.Password, cc.Identity = "", "", "", "", &b.local
 	}
 	nc, err := Connect(ctx, cc)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -22,6 +23,9 @@ type ClientConfig struct {
 	NKeySeedFile string
 	// Identity is an nkey held in memory, used instead of CredsFile or NKeySeedFile.
 	Identity *Identity
+	// User and Password authenticate by name (an external server's users); never log
+	// Password.
+	User, Password string
 	// InboxPrefix replaces _INBOX as the prefix of reply subjects (see NodeInboxPrefix).
 	InboxPrefix string
 	// CAFile verifies the server's certificate; CertFile and KeyFile are the client's own
@@ -61,6 +65,10 @@ func Connect(ctx context.Context, cfg ClientConfig) (*nats.Conn, error) {
 	}()
 	select {
 	case r := <-ch:
+		if authRefused(r.err) {
+			// Say which settings to check; never the secret itself.
+			return nil, fmt.Errorf("events: connect to NATS: the server refused this client's credentials (check the user and password, creds file or nkey seed, and that the server admits them): %w", r.err)
+		}
 		if r.err != nil {
 			return nil, fmt.Errorf("events: connect to NATS: %w", r.err)
 		}
@@ -74,6 +82,20 @@ func Connect(ctx context.Context, cfg ClientConfig) (*nats.Conn, error) {
 		}()
 		return nil, fmt.Errorf("events: connect to NATS: %w", ctx.Err())
 	}
+}
+
+// authRefused reports whether the server refused the client's credentials: nats.go returns
+// the server's -ERR text ("nats: authorization violation") rather than ErrAuthorization
+// when the first connection fails.
+func authRefused(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, nats.ErrAuthorization) || errors.Is(err, nats.ErrAuthExpired) || errors.Is(err, nats.ErrAuthRevoked) {
+		return true
+	}
+	msg := strings.ToLower(err.Error())
+	return strings.Contains(msg, "authorization violation") || strings.Contains(msg, "authentication")
 }
 
 func clientOptions(cfg ClientConfig) ([]nats.Option, error) {
@@ -115,13 +137,13 @@ func clientOptions(cfg ClientConfig) ([]nats.Option, error) {
 		opts = append(opts, nats.Name(cfg.Name))
 	}
 	set := 0
-	for _, b := range []bool{cfg.CredsFile != "", cfg.NKeySeedFile != "", cfg.Identity != nil} {
+	for _, b := range []bool{cfg.CredsFile != "", cfg.NKeySeedFile != "", cfg.Identity != nil, cfg.User != ""} {
 		if b {
 			set++
 		}
 	}
 	if set > 1 {
-		return nil, errors.New("events: connect: set one of a credentials file, an nkey seed file or an identity, not several")
+		return nil, errors.New("events: connect: set one of a credentials file, an nkey seed file, an identity or a user and password, not several")
 	}
 	if cfg.InboxPrefix != "" {
 		opts = append(opts, nats.CustomInboxPrefix(cfg.InboxPrefix))
@@ -134,6 +156,9 @@ func clientOptions(cfg ClientConfig) ([]nats.Option, error) {
 	}
 	if cfg.CredsFile != "" {
 		opts = append(opts, nats.UserCredentials(cfg.CredsFile))
+	}
+	if cfg.User != "" {
+		opts = append(opts, nats.UserInfo(cfg.User, cfg.Password))
 	}
 	if cfg.NKeySeedFile != "" {
 		o, err := nats.NkeyOptionFromSeed(cfg.NKeySeedFile)

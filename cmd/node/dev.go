@@ -74,6 +74,14 @@ func runDev(ctx context.Context, f serverFlags, stdout, stderr io.Writer) int {
 		log.Error("reading the -config files' audit stanzas", "error", err)
 		return 1
 	}
+	var devTLS *devCerts
+	if f.devTLS {
+		if devTLS, err = makeDevCerts(f.devTLSCertDir, f.devListen); err != nil {
+			log.Error("-dev-tls", "error", err)
+			return 1
+		}
+		defer devTLS.cleanup()
+	}
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	s, err := server.New(server.Config{
@@ -83,8 +91,8 @@ func runDev(ctx context.Context, f serverFlags, stdout, stderr io.Writer) int {
 			EventLimit: events.DefaultLimit,
 		},
 		Listen: f.devListen, PluginDir: pluginDir, StartTimeout: 10 * time.Second,
-		ServeLater: true,
-		Audit:      auditSettings(auditCfg),
+		ServeLater: true, TLS: devTLS.listener(),
+		Audit: auditSettings(auditCfg),
 	})
 	if err != nil {
 		log.Error("starting the dev node", "error", err)
@@ -109,7 +117,7 @@ func runDev(ctx context.Context, f serverFlags, stdout, stderr io.Writer) int {
 		return 1
 	}
 	s.Serve()
-	printDev(stdout, f, s, res, natsAddr, seedFile, dataDir, pluginDir, extra, sums)
+	printDev(stdout, f, s, res, natsAddr, seedFile, dataDir, pluginDir, extra, sums, devTLS.caFile())
 	printAudit(stdout, s.Audit)
 	<-ctx.Done()
 	return shutdown(s, log)
@@ -286,12 +294,18 @@ func writeOperatorSeed(n *core.Node, path string) error {
 	return events.WriteSeedFile(path, events.Identity{Role: events.RoleOperator, Public: c.PublicKey, Seed: []byte(c.Seed)})
 }
 
-func printDev(w io.Writer, f serverFlags, s *server.Server, res core.InitResult, natsAddr, seedFile, dataDir, pluginDir string, extra []string, sums map[string]string) {
+func printDev(w io.Writer, f serverFlags, s *server.Server, res core.InitResult, natsAddr, seedFile, dataDir, pluginDir string, extra []string, sums map[string]string, caFile string) {
 	node := selfCommand()
+	caField, caExport, curlCA := "", "", ""
+	if caFile != "" {
+		caField = "\n    CA cert:      " + caFile
+		caExport = fmt.Sprintf("\n    export BATON_CACERT=%s BAO_CACERT=%s", caFile, caFile)
+		curlCA = "--cacert $BATON_CACERT "
+	}
 	fmt.Fprintf(w, `
 Baton dev node: initialised, unsealed and active. Nothing here survives a restart.
 
-    API address:  %s
+    API address:  %s%s
     NATS:         nats://%s (operator nkey seed: %s)
     Unseal key:   %s
     Root token:   %s
@@ -300,9 +314,9 @@ Baton dev node: initialised, unsealed and active. Nothing here survives a restar
 
 Issue a credential now (the bundled test plugin serves database/ at once):
 
-    export BATON_ADDR=%s BATON_TOKEN=%s
+    export BATON_ADDR=%s BATON_TOKEN=%s%s
     %s read database/creds/dev
-    curl -s -H "X-Vault-Token: $BATON_TOKEN" $BATON_ADDR/v1/database/creds/dev
+    curl -s %s-H "X-Vault-Token: $BATON_TOKEN" $BATON_ADDR/v1/database/creds/dev
 
 With PostgreSQL (the bundled plugin is registered as %s):
 
@@ -323,8 +337,8 @@ Lifecycle of every plugin and connection: %s lifecycle
 Events over NATS (as the operator identity; "operator nats-creds" prints its seed):
 
     %s event inject -nats nats://%s -nkey-seed %s -sync -target-type=plugin -target=%s reload
-`, s.URL(), natsAddr, seedFile, res.Keys[0], res.RootToken, dataDir, pluginDir, testPluginName, postgresPluginName, extraList(extra),
-		s.URL(), res.RootToken, node, postgresPluginName, node, postgresPluginName, node, node, node, node, node, node, node, node, natsAddr, seedFile, testPluginName)
+`, s.URL(), caField, natsAddr, seedFile, res.Keys[0], res.RootToken, dataDir, pluginDir, testPluginName, postgresPluginName, extraList(extra),
+		s.URL(), res.RootToken, caExport, node, curlCA, postgresPluginName, node, postgresPluginName, node, node, node, node, node, node, node, node, natsAddr, seedFile, testPluginName)
 }
 
 func extraList(extra []string) string {

@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/baton-hq/baton/events"
+	"github.com/baton-hq/baton/internal/apitls"
 	"github.com/baton-hq/baton/internal/barrier"
 	"github.com/baton-hq/baton/internal/config"
 	"github.com/baton-hq/baton/internal/core"
@@ -43,7 +44,11 @@ type serverFlags struct {
 	devListen   string
 	devPlugins  string
 	devNATSPort int
-	logLevel    string
+	// devTLS serves the dev node over TLS with a CA and certificate made in devTLSCertDir
+	// (a temp dir when empty), as OpenBao's -dev-tls.
+	devTLS        bool
+	devTLSCertDir string
+	logLevel      string
 }
 
 func runServer(args []string, stdout, stderr io.Writer) int {
@@ -56,6 +61,8 @@ func runServer(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&f.devListen, "dev-listen-address", "127.0.0.1:8200", "API address of the dev node")
 	fs.StringVar(&f.devPlugins, "dev-plugin-dir", "", "directory of extra plugin binaries for the dev node")
 	fs.IntVar(&f.devNATSPort, "dev-nats-port", 4222, "embedded NATS port of the dev node (0: any free port)")
+	fs.BoolVar(&f.devTLS, "dev-tls", false, "serve the dev node over TLS with a CA and certificate made for 127.0.0.1 and localhost (implies -dev)")
+	fs.StringVar(&f.devTLSCertDir, "dev-tls-cert-dir", "", "directory for -dev-tls's CA and certificate (default: a temporary one, removed at exit)")
 	fs.StringVar(&f.logLevel, "log-level", "", "trace, debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -70,6 +77,9 @@ func runServer(args []string, stdout, stderr io.Writer) int {
 	}
 	if len(f.configs) > 0 {
 		f.config = f.configs[0]
+	}
+	if f.devTLS || f.devTLSCertDir != "" {
+		f.dev = true
 	}
 	if !f.dev && len(f.configs) != 1 {
 		fmt.Fprintln(stderr, "node server needs exactly one -config FILE, or -dev (which takes extra -config files for audit stanzas)")
@@ -141,6 +151,8 @@ func runConfigured(f serverFlags, stderr io.Writer) int {
 	sc.Core.EventLimit = events.Limit{Rate: float64(cfg.NATS.EventRate), Burst: cfg.NATS.EventBurst}
 	sc.Core.NATSClient.NKeySeedFile = cfg.NATS.NKeySeed
 	sc.Core.NATSClient.CAFile, sc.Core.NATSClient.CertFile, sc.Core.NATSClient.KeyFile = cfg.NATS.TLSCA, cfg.NATS.TLSCert, cfg.NATS.TLSKey
+	sc.Core.NATSClient.User, sc.Core.NATSClient.Password = cfg.NATS.User, cfg.NATS.Password
+	sc.TLS = listenerTLS(cfg)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	sc.Core.Shutdown = stop
@@ -150,6 +162,7 @@ func runConfigured(f serverFlags, stderr io.Writer) int {
 		return 1
 	}
 	reloadAuditOnSIGHUP(ctx, s.Audit, log, []string{f.config})
+	go onSIGHUP(ctx, log, func() { reloadTLS(s, log) })
 	if cfg.Seal != nil {
 		key, err := cfg.Seal.ReadKey()
 		if err != nil {
@@ -216,6 +229,33 @@ func installSelf(dir, name string) (string, error) {
 		return "", err
 	}
 	return catalog.SHA256File(dst)
+}
+
+// listenerTLS turns the listener stanza's TLS keys into the server's TLS settings; nil for
+// tls_disable = true.
+func listenerTLS(cfg *config.Config) *server.ListenerTLS {
+	l := cfg.Listener
+	if l.TLSDisable {
+		return nil
+	}
+	t := &server.ListenerTLS{
+		CertFile: l.TLSCertFile, KeyFile: l.TLSKeyFile,
+		Options: apitls.ServerOptions{
+			MinVersion: l.TLSMinVersion, MaxVersion: l.TLSMaxVersion, CipherSuites: l.TLSCipherSuites,
+			ClientCAFile: l.TLSClientCAFile, RequireClientCert: l.TLSRequireAndVerifyClientCert,
+		},
+	}
+	// Other nodes' certificates are trusted when the node's own chain holds their CA, or
+	// one of these files does.
+	if l.TLSClientCAFile != "" {
+		t.PeerCAFiles = append(t.PeerCAFiles, l.TLSClientCAFile)
+	}
+	for _, j := range cfg.Storage.RetryJoin {
+		if j.LeaderCACertFile != "" {
+			t.PeerCAFiles = append(t.PeerCAFiles, j.LeaderCACertFile)
+		}
+	}
+	return t
 }
 
 // listenerLimits turns the listener stanza's HTTP limit keys (defaults already filled by

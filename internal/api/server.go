@@ -20,6 +20,7 @@ package api
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -71,6 +72,8 @@ type Server struct {
 	// metrics renders sys/metrics; unauthMetrics lets it answer without a token.
 	metrics       Metrics
 	unauthMetrics bool
+	// fwd carries requests a standby forwards to the active node.
+	fwd http.RoundTripper
 }
 
 // Config configures a Server.
@@ -105,6 +108,9 @@ type Config struct {
 	// UnauthenticatedMetricsAccess is the listener's telemetry {
 	// unauthenticated_metrics_access }: sys/metrics answers without a token.
 	UnauthenticatedMetricsAccess bool
+	// ForwardTLS is how a standby dials the active node's https api_addr (its CA, the
+	// standby's client certificate); nil means Go's defaults.
+	ForwardTLS *tls.Config
 }
 
 // New builds a server.
@@ -126,7 +132,18 @@ func New(cfg Config) *Server {
 		audit: cfg.Audit, authz: cfg.Authorizer, log: cfg.Logger, version: cfg.Version,
 		maxSize: cfg.MaxRequestSize, maxDuration: cfg.MaxRequestDuration,
 		metrics: cfg.Metrics, unauthMetrics: cfg.UnauthenticatedMetricsAccess,
+		fwd: forwardTransport(cfg.ForwardTLS),
 	}
+}
+
+// forwardTransport is http.DefaultTransport's settings with the node's TLS settings for
+// reaching the active node.
+func forwardTransport(c *tls.Config) http.RoundTripper {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if c != nil {
+		tr.TLSClientConfig = c.Clone()
+	}
+	return tr
 }
 
 // apiError is an error with its HTTP status.
@@ -338,6 +355,7 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	proxy := &httputil.ReverseProxy{
+		Transport: s.fwd,
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
 			pr.Out.Header.Set(forwardedHeader, s.node.Config().NodeID)

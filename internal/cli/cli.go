@@ -73,7 +73,7 @@ func init() {
 		cmdStatus,
 		cmdRead, cmdWrite, cmdDelete, cmdList,
 		cmdPluginRegister, cmdPluginList, cmdPluginInfo, cmdPluginDeregister, cmdPluginReload,
-		cmdOperatorInit, cmdOperatorUnseal, cmdOperatorSeal, cmdOperatorStepDown, cmdOperatorNATSCreds,
+		cmdOperatorInit, cmdOperatorUnseal, cmdOperatorSeal, cmdOperatorStepDown, cmdOperatorNATSCreds, cmdOperatorTLSCert,
 		cmdRaftJoin, cmdRaftListPeers, cmdRaftRemovePeer,
 		cmdLeaseRenew, cmdLeaseRevoke, cmdLeaseLookup,
 		cmdLifecycle,
@@ -108,6 +108,9 @@ func run(ctx context.Context, getenv func(string) string, args []string, stdin i
 	if args[0] == "-h" || args[0] == "-help" || args[0] == "--help" {
 		printListing(stdout, "")
 		return ExitOK
+	}
+	if code, ok := e.groupHelp(args); ok {
+		return code
 	}
 	cmd, rest, err := lookup(args)
 	if err != nil {
@@ -161,6 +164,34 @@ func lookup(args []string) (*command, []string, error) {
 		words = strings.Join(args[:min(len(args), len(strings.Fields(group))+1)], " ")
 	}
 	return nil, nil, &unknownError{words: words, group: group}
+}
+
+// groupHelp answers `GROUP -h` (or -help, --help), such as `event --help`: the group's
+// listing on stdout and, for a group of one command, that command's usage too. ok is false
+// when args are not a group followed by a help flag.
+func (e *env) groupHelp(args []string) (code int, ok bool) {
+	n := len(args)
+	if n < 2 || (args[n-1] != "-h" && args[n-1] != "-help" && args[n-1] != "--help") {
+		return 0, false
+	}
+	group := strings.Join(args[:n-1], " ")
+	if !isGroup(group) {
+		return 0, false
+	}
+	printListing(e.stdout, group)
+	var members []*command
+	for _, c := range commands {
+		if strings.HasPrefix(c.name, group+" ") {
+			members = append(members, c)
+		}
+	}
+	if len(members) == 1 {
+		fmt.Fprintln(e.stdout)
+		out := *e
+		out.stderr = e.stdout
+		return out.invoke(members[0], []string{"-h"}), true
+	}
+	return ExitOK, true
 }
 
 func isGroup(prefix string) bool {

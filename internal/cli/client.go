@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -34,12 +35,13 @@ type client struct {
 
 // newClient checks the address and makes a client with its own transport, so that close
 // leaves no idle connection (or goroutine) behind.
-func newClient(addr, token string) (*client, error) {
+func newClient(addr, token string, tc *tls.Config) (*client, error) {
 	u, err := url.Parse(addr)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, usagef("invalid address %q: want a URL such as %s", addr, defaultAddr)
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = tc
 	// Go's client follows a standby's 307 to the active node, replaying the method and body;
 	// it keeps every header except Authorization and cookies across hosts, so X-Vault-Token
 	// reaches the active node (a test holds this).
@@ -72,6 +74,10 @@ type unreachableError struct {
 }
 
 func (e *unreachableError) Error() string {
+	var ve *tls.CertificateVerificationError
+	if errors.As(e.err, &ve) {
+		return fmt.Sprintf("cannot reach Baton at %s: %v (set BATON_CACERT to the file of the CA that signed the node's certificate)", e.addr, e.err)
+	}
 	return fmt.Sprintf("cannot reach Baton at %s: %v", e.addr, e.err)
 }
 

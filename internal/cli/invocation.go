@@ -1,12 +1,16 @@
 package cli
 
 import (
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
+
+	"github.com/baton-hq/baton/internal/apitls"
 )
 
 // Environment variables and their defaults.
@@ -203,7 +207,42 @@ func (in *invocation) client() (*client, error) {
 	if token == "" {
 		token = in.firstEnv(tokenEnvs)
 	}
-	return newClient(addr, token)
+	tc, err := in.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
+	return newClient(addr, token, tc)
+}
+
+// TLS settings, read from Baton's variables, then OpenBao's and Vault's (as addrEnvs).
+var (
+	caCertEnvs     = []string{"BATON_CACERT", "BAO_CACERT", "VAULT_CACERT"}
+	clientCertEnvs = []string{"BATON_CLIENT_CERT", "BAO_CLIENT_CERT", "VAULT_CLIENT_CERT"}
+	clientKeyEnvs  = []string{"BATON_CLIENT_KEY", "BAO_CLIENT_KEY", "VAULT_CLIENT_KEY"}
+	skipVerifyEnvs = []string{"BATON_SKIP_VERIFY", "BAO_SKIP_VERIFY", "VAULT_SKIP_VERIFY"}
+	serverNameEnvs = []string{"BATON_TLS_SERVER_NAME", "BAO_TLS_SERVER_NAME", "VAULT_TLS_SERVER_NAME"}
+)
+
+// tlsConfig is the client's TLS setting from the environment: a CA file to trust (else the
+// system's roots), a client certificate and key, skip-verify (a boolean, as OpenBao parses
+// it) and a server name.
+func (in *invocation) tlsConfig() (*tls.Config, error) {
+	o := apitls.ClientOptions{
+		CACert: in.firstEnv(caCertEnvs), ClientCert: in.firstEnv(clientCertEnvs), ClientKey: in.firstEnv(clientKeyEnvs),
+		ServerName: in.firstEnv(serverNameEnvs),
+	}
+	if v := in.firstEnv(skipVerifyEnvs); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return nil, usagef("%s=%q: want true or false", skipVerifyEnvs[0], v)
+		}
+		o.SkipVerify = b
+	}
+	c, err := apitls.ClientConfig(o)
+	if err != nil {
+		return nil, fmt.Errorf("TLS settings (BATON_CACERT, BATON_CLIENT_CERT, BATON_CLIENT_KEY): %w", err)
+	}
+	return c, nil
 }
 
 // json reports whether the output format is JSON.

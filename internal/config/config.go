@@ -2,9 +2,9 @@
 // operators already use (listener "tcp", api_addr, cluster_addr, storage "raft", retry_join,
 // plugin_directory, disable_mlock, …), so that an OpenBao node's file starts a Baton node with
 // few or no edits. Keys that mean nothing to Baton are reported as warnings, not refused, as
-// OpenBao does with keys it has retired; what Baton cannot honour (TLS listeners, storage other
-// than raft, seals other than a key file or variable) is refused with a message that says what
-// to write instead.
+// OpenBao does with keys it has retired; what Baton cannot honour (storage other than raft,
+// seals other than a key file or variable) is refused with a message that says what to write
+// instead.
 //
 // The package is a leaf: it imports no other Baton package, and turns the file into plain values
 // (durations, file modes, host:port addresses) that cmd/node hands to raftstore, events,
@@ -12,6 +12,7 @@
 package config
 
 import (
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -103,7 +104,8 @@ type Config struct {
 	DisableMlock bool
 
 	// APIAddr is the URL other nodes and clients use to reach this node's API, normalised to
-	// "http://host:port" (no trailing slash). sys/leader reports it.
+	// "https://host:port" ("http://" when the listener has tls_disable = true; no trailing
+	// slash). sys/leader reports it.
 	APIAddr string
 	// ClusterAddr is the address other nodes dial for Raft, as written ("http://host:port",
 	// "https://host:port" or "host:port") or derived; RaftAdvertise returns its host:port.
@@ -146,15 +148,28 @@ type Config struct {
 	pos map[string]hcl.Range
 }
 
-// Listener is the API listener. Baton serves plain HTTP in this release.
+// Listener is the API listener: TLS unless tls_disable = true, with OpenBao's keys.
 type Listener struct {
 	// Address is the host:port the HTTP API listens on.
 	Address string
 	// ClusterAddress is the host:port the Raft TCP transport binds; when absent it is the
 	// API port + 1 on the same host, as in OpenBao.
 	ClusterAddress string
-	// TLSDisable must be true: Baton has no TLS listener yet.
+	// TLSDisable serves plain HTTP; false (the default) needs TLSCertFile and TLSKeyFile.
 	TLSDisable bool
+	// TLSCertFile (the certificate, optionally followed by its issuers) and TLSKeyFile are
+	// read at start and again on SIGHUP.
+	TLSCertFile, TLSKeyFile string
+	// TLSMinVersion and TLSMaxVersion are tls.VersionTLS1x: tls_min_version defaults to tls12,
+	// tls_max_version to 0 (Go's newest).
+	TLSMinVersion, TLSMaxVersion uint16
+	// TLSCipherSuites restricts the TLS 1.0–1.2 suites (tls_cipher_suites, IANA names as Go
+	// and OpenBao spell them, comma-separated); nil means Go's defaults.
+	TLSCipherSuites []uint16
+	// TLSClientCAFile verifies client certificates; TLSRequireAndVerifyClientCert refuses a
+	// client without one.
+	TLSClientCAFile               string
+	TLSRequireAndVerifyClientCert bool
 	// HTTPReadHeaderTimeout, HTTPReadTimeout, HTTPWriteTimeout and HTTPIdleTimeout are
 	// OpenBao's http_read_header_timeout, http_read_timeout, http_write_timeout and
 	// http_idle_timeout; 0 means no bound. Parse fills the Default* values when absent.
@@ -188,6 +203,41 @@ type Telemetry struct {
 	MetricsPrefix string
 }
 
+// Scheme is "https", or "http" when tls_disable = true.
+func (l Listener) Scheme() string {
+	if l.TLSDisable {
+		return "http"
+	}
+	return "https"
+}
+
+// TLSVersions maps OpenBao's tls_min_version and tls_max_version names to Go's versions.
+var TLSVersions = map[string]uint16{
+	"tls10": tls.VersionTLS10, "tls11": tls.VersionTLS11, "tls12": tls.VersionTLS12, "tls13": tls.VersionTLS13,
+}
+
+// ParseCipherSuites reads tls_cipher_suites: comma-separated IANA names as Go spells them
+// (OpenBao's names). An unknown name is an error that names it.
+func ParseCipherSuites(s string) ([]uint16, error) {
+	byName := map[string]uint16{}
+	for _, c := range append(tls.CipherSuites(), tls.InsecureCipherSuites()...) {
+		byName[c.Name] = c.ID
+	}
+	var out []uint16
+	for _, name := range strings.Split(s, ",") {
+		name = strings.TrimSpace(name)
+		if name == "" {
+			continue
+		}
+		id, ok := byName[name]
+		if !ok {
+			return nil, fmt.Errorf("%q is not a cipher suite Go knows: write names such as TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, comma-separated", name)
+		}
+		out = append(out, id)
+	}
+	return out, nil
+}
+
 // Storage is the storage "raft" block.
 type Storage struct {
 	// Path is the node's data directory (Raft log, snapshots, embedded NATS store).
@@ -207,8 +257,11 @@ type Storage struct {
 
 // RetryJoin is one retry_join block.
 type RetryJoin struct {
-	// LeaderAPIAddr is a cluster member's API URL ("http://host:port").
+	// LeaderAPIAddr is a cluster member's API URL ("https://host:port").
 	LeaderAPIAddr string
+	// LeaderCACertFile is the CA that signed the leader's API certificate, when the node's
+	// own certificate chain does not hold it (OpenBao's leader_ca_cert_file).
+	LeaderCACertFile string
 }
 
 // NATS chooses the NATS server: an external one when URL is set, otherwise one embedded in
@@ -219,11 +272,16 @@ type NATS struct {
 	URL string
 	// Port is the embedded server's client port; 0 picks a free one.
 	Port int
-	// Credentials is a user credentials file (JWT and nkey seed) for the external server.
+	// Credentials is a user credentials file (JWT and nkey seed) for the external server
+	// (creds_file; credentials is its older name).
 	Credentials string
-	// NKeySeed is a file holding an nkey seed for the external server.
+	// NKeySeed is a file holding an nkey seed for the external server (nkey_seed_file;
+	// nkey_seed is its older name).
 	NKeySeed string
-	// TLSCA, TLSCert and TLSKey are files for TLS to the external server.
+	// User and Password authenticate to the external server by name; never log Password.
+	User, Password string
+	// TLSCA, TLSCert and TLSKey are files for TLS to the external server (the tls block's
+	// ca_file, cert_file and key_file; tls_ca, tls_cert and tls_key are their older names).
 	TLSCA, TLSCert, TLSKey string
 	// EventRate is how many events per second the active node takes (stream and inject
 	// subject together): DefaultEventRate when absent, no limit when written 0. EventBurst is how many it takes at once above the
@@ -360,10 +418,14 @@ func (c *Config) Validate() error {
 	listenerOK := checkBindAddr(c.Listener.Address) == nil && checkBindAddr(c.Listener.ClusterAddress) == nil
 	if c.APIAddr == "" {
 		if listenerOK {
-			v.bad("api_addr", `is required: write api_addr = "http://HOST:8200" with this node's own address`)
+			v.bad("api_addr", `is required: write api_addr = "https://HOST:8200" with this node's own address`)
 		}
 	} else if err := checkHTTPURL(c.APIAddr); err != nil {
 		v.bad("api_addr", err.Error())
+	} else if want := c.Listener.Scheme(); !strings.HasPrefix(c.APIAddr, want+"://") {
+		// Other nodes forward to api_addr and clients follow it: a scheme the listener does
+		// not speak breaks both.
+		v.bad("api_addr", fmt.Sprintf("%q does not match the listener, which serves %s: write %s://%s", c.APIAddr, want, want, strings.SplitN(c.APIAddr, "://", 2)[1]))
 	}
 	if c.ClusterAddr == "" {
 		if listenerOK {
@@ -436,8 +498,21 @@ func (v *validator) listener(l Listener) {
 	} else if l.ClusterAddress == l.Address {
 		v.bad("listener.cluster_address", "is the API address too: give Raft its own port")
 	}
-	if !l.TLSDisable {
-		v.bad("listener.tls_disable", "TLS listeners are not supported yet: set tls_disable = true")
+	if l.TLSDisable {
+		if l.TLSRequireAndVerifyClientCert {
+			v.bad("listener.tls_require_and_verify_client_cert", "is set while tls_disable = true: a plain HTTP listener verifies no certificate")
+		}
+	} else {
+		if l.TLSCertFile == "" || l.TLSKeyFile == "" {
+			v.bad("listener.tls_disable", "the listener serves TLS unless tls_disable = true, and tls_cert_file and tls_key_file are not both set: "+
+				`set them (node operator tls-cert makes a CA and certificates), or write tls_disable = true for plain HTTP`)
+		}
+		if l.TLSMaxVersion != 0 && l.TLSMaxVersion < l.TLSMinVersion {
+			v.bad("listener.tls_max_version", "is below tls_min_version: raise it or leave it out")
+		}
+		if l.TLSRequireAndVerifyClientCert && l.TLSClientCAFile == "" {
+			v.bad("listener.tls_require_and_verify_client_cert", "needs tls_client_ca_file, the CA that signs client certificates")
+		}
 	}
 	v.nonNegative("listener.http_read_header_timeout", l.HTTPReadHeaderTimeout)
 	v.nonNegative("listener.http_read_timeout", l.HTTPReadTimeout)
@@ -491,6 +566,12 @@ func (v *validator) nats(n NATS) {
 	if (n.TLSCert == "") != (n.TLSKey == "") {
 		v.bad("nats.tls_cert", "tls_cert and tls_key go together: set both or neither")
 	}
+	if (n.User == "") != (n.Password == "") {
+		v.bad("nats.user", "user and password go together: set both or neither")
+	}
+	if n.User != "" && (n.Credentials != "" || n.NKeySeed != "") {
+		v.bad("nats.user", "is set together with a creds_file or nkey_seed_file: keep one way to authenticate")
+	}
 	switch {
 	case n.EventRate < 0:
 		v.bad("nats.event_rate", fmt.Sprintf("%d: write a number of events per second (0: no limit), or leave it out (1000)", n.EventRate))
@@ -532,17 +613,15 @@ func checkHTTPURL(s string) error {
 		return fmt.Errorf(`%q is not a URL: write "http://HOST:PORT"`, s)
 	}
 	switch u.Scheme {
-	case "http":
-	case "https":
-		return fmt.Errorf("%q uses https, but TLS listeners are not supported yet: write http://%s", s, u.Host)
+	case "http", "https":
 	default:
-		return fmt.Errorf(`%q has scheme %q: write "http://%s"`, s, u.Scheme, u.Host)
+		return fmt.Errorf(`%q has scheme %q: write "https://%s"`, s, u.Scheme, u.Host)
 	}
 	if u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
-		return fmt.Errorf(`%q must be scheme, host and port only: write "http://%s"`, s, u.Host)
+		return fmt.Errorf(`%q must be scheme, host and port only: write "%s://%s"`, s, u.Scheme, u.Host)
 	}
 	if u.Port() == "" {
-		return fmt.Errorf(`%q has no port: write "http://%s:8200"`, s, u.Hostname())
+		return fmt.Errorf(`%q has no port: write "%s://%s:8200"`, s, u.Scheme, u.Hostname())
 	}
 	return checkAdvertisable(u.Host)
 }

@@ -77,7 +77,7 @@ func TestOpenBaoFile(t *testing.T) {
 		Storage: Storage{
 			Path: "/var/lib/baton/node1", NodeID: "node1", PerformanceMultiplier: 5,
 			SnapshotThreshold: 4096, TrailingLogs: 5000, SnapshotInterval: 30 * time.Second,
-			RetryJoin: []RetryJoin{{LeaderAPIAddr: "http://10.0.0.12:8200"}, {LeaderAPIAddr: "http://10.0.0.13:8200"}},
+			RetryJoin: []RetryJoin{{LeaderAPIAddr: "http://10.0.0.12:8200", LeaderCACertFile: "/etc/baton/ca.pem"}, {LeaderAPIAddr: "http://10.0.0.13:8200"}},
 		},
 		NATS: NATS{
 			URL:         "nats://10.0.0.20:4222, nats://10.0.0.21:4222",
@@ -105,10 +105,9 @@ func TestOpenBaoFile(t *testing.T) {
 		"4 disable_mlock: Baton never locks memory (no mlock), so this changes nothing; accepted",
 		"8 max_lease_ttl: Baton takes lease TTLs from each role; ignored",
 		"9 default_lease_ttl: Baton takes lease TTLs from each role; ignored",
-		"23 listener.tls_cert_file: TLS is not supported yet; ignored",
+		"23 listener.tls_cert_file: tls_disable = true: the listener serves plain HTTP; ignored",
 		`29 listener "unix": Baton serves one listener "tcp"; ignored`,
 		"40 storage.autopilot_reconcile_interval: Baton has no autopilot: remove dead peers with sys/storage/raft/remove-peer; ignored",
-		"44 storage.retry_join.leader_ca_cert_file: Baton joins over plain HTTP in this release; ignored",
 		"71 pid_file: not a setting Baton uses; ignored",
 		`72 api_adr: not a setting Baton knows; ignored: did you mean "api_addr"?`,
 	}
@@ -216,10 +215,12 @@ func TestErrors(t *testing.T) {
 		src  string
 		want []string // each is one joined error line, in order
 	}{
-		{"TLS listener", replace("tls_disable = true", "tls_disable = false"),
-			[]string{"test.hcl:4: listener.tls_disable: TLS listeners are not supported yet: set tls_disable = true"}},
-		{"TLS listener by default", replace("  tls_disable = true\n", ""),
-			[]string{"test.hcl:2: listener.tls_disable: TLS listeners are not supported yet: set tls_disable = true"}},
+		{"TLS listener without certificates", replace("tls_disable = true", "tls_disable = false"), []string{
+			`test.hcl:1: api_addr: "http://127.0.0.1:8200" does not match the listener, which serves https: write https://127.0.0.1:8200`,
+			"test.hcl:4: listener.tls_disable: the listener serves TLS unless tls_disable = true, and tls_cert_file and tls_key_file are not both set: set them (node operator tls-cert makes a CA and certificates), or write tls_disable = true for plain HTTP"}},
+		{"TLS listener by default", replace("  tls_disable = true\n", ""), []string{
+			`test.hcl:1: api_addr: "http://127.0.0.1:8200" does not match the listener, which serves https: write https://127.0.0.1:8200`,
+			"test.hcl:2: listener.tls_disable: the listener serves TLS unless tls_disable = true, and tls_cert_file and tls_key_file are not both set: set them (node operator tls-cert makes a CA and certificates), or write tls_disable = true for plain HTTP"}},
 		{"tls_disable not a boolean", replace("tls_disable = true", `tls_disable = "yes please"`),
 			[]string{"test.hcl:4: listener.tls_disable: must be true or false: write tls_disable = true"}},
 		{"storage other than raft", replace(`storage "raft"`, `storage "consul"`),
@@ -256,7 +257,7 @@ func TestErrors(t *testing.T) {
   cluster_address = "127.0.0.1:8200"`),
 			[]string{"test.hcl:5: listener.cluster_address: is the API address too: give Raft its own port"}},
 		{"api_addr https", replace("http://127.0.0.1:8200", "https://127.0.0.1:8200"),
-			[]string{`test.hcl:1: api_addr: "https://127.0.0.1:8200" uses https, but TLS listeners are not supported yet: write http://127.0.0.1:8200`}},
+			[]string{`test.hcl:1: api_addr: "https://127.0.0.1:8200" does not match the listener, which serves http: write http://127.0.0.1:8200`}},
 		{"api_addr without port", replace("http://127.0.0.1:8200", "http://node1"),
 			[]string{`test.hcl:1: api_addr: "http://node1" has no port: write "http://node1:8200"`}},
 		{"api_addr wildcard", replace("http://127.0.0.1:8200", "http://0.0.0.0:8200"),
@@ -287,8 +288,8 @@ func TestErrors(t *testing.T) {
 			[]string{"test.hcl:9: storage.snapshot_threshold: must be a count of 0 or more"}},
 		{"retry_join without leader_api_addr", replace(`node_id = "n1"`, "node_id = \"n1\"\n  retry_join { auto_join = \"provider=aws\" }"),
 			[]string{`test.hcl:9: storage.retry_join.leader_api_addr: is required in each retry_join block: write leader_api_addr = "http://HOST:8200"`}},
-		{"retry_join over https", replace(`node_id = "n1"`, "node_id = \"n1\"\n  retry_join {\n    leader_api_addr = \"https://10.0.0.2:8200\"\n  }"),
-			[]string{`test.hcl:10: storage.retry_join.leader_api_addr: "https://10.0.0.2:8200" uses https, but TLS listeners are not supported yet: write http://10.0.0.2:8200`}},
+		{"retry_join over ftp", replace(`node_id = "n1"`, "node_id = \"n1\"\n  retry_join {\n    leader_api_addr = \"ftp://10.0.0.2:8200\"\n  }"),
+			[]string{`test.hcl:10: storage.retry_join.leader_api_addr: "ftp://10.0.0.2:8200" has scheme "ftp": write "https://10.0.0.2:8200"`}},
 		{"nats port not a number", minimal + `nats { port = "abc" }`,
 			[]string{"test.hcl:10: nats.port: must be a whole number: write port = 1"}},
 		{"nats port out of range", minimal + `nats { port = 70000 }`,
@@ -489,7 +490,7 @@ func TestJSON(t *testing.T) {
 	}
 	want := []string{
 		"2 ui: Baton has no UI; ignored",
-		"4 listener.tls_cert_file: TLS is not supported yet; ignored",
+		"4 listener.tls_cert_file: tls_disable = true: the listener serves plain HTTP; ignored",
 		"4 cluster_addr: not set; other nodes reach Raft at 127.0.0.1:8201: set cluster_addr if they need another address",
 	}
 	if got := warningLines(ws); !reflect.DeepEqual(got, want) {
@@ -532,7 +533,7 @@ func TestValidateBuiltInCode(t *testing.T) {
 	}{
 		{"no node id", func(c *Config) { c.Storage.NodeID = "" }, `storage.node_id: is required: write storage "raft" { node_id = "node1" }, unique in the cluster`},
 		{"no cluster addr", func(c *Config) { c.ClusterAddr = "" }, `cluster_addr: is required: write cluster_addr = "http://HOST:8201" with this node's own address`},
-		{"no api addr", func(c *Config) { c.APIAddr = "" }, `api_addr: is required: write api_addr = "http://HOST:8200" with this node's own address`},
+		{"no api addr", func(c *Config) { c.APIAddr = "" }, `api_addr: is required: write api_addr = "https://HOST:8200" with this node's own address`},
 		{"no cluster name", func(c *Config) { c.ClusterName = "" }, `cluster_name: is required: write cluster_name = "baton"`},
 		{"bad level", func(c *Config) { c.LogLevel = hclog.Level(42) }, "log_level: must be trace, debug, info, warn or error"},
 		{"unknown seal", func(c *Config) { c.Seal = &Seal{Type: "awskms"} }, `seal: seal type "awskms" is not supported: use seal "file" or "env"`},
@@ -678,7 +679,7 @@ max_connections = 100
 			c, ws := parse(t, withKeys(tt.keys))
 			want := defaults
 			tt.want(&want)
-			if c.Listener != want {
+			if !reflect.DeepEqual(c.Listener, want) {
 				t.Errorf("listener:\n got %+v\nwant %+v", c.Listener, want)
 			}
 			for _, w := range ws {

@@ -56,6 +56,14 @@ type rawListener struct {
 	ClusterAddress *hcl.Attribute `hcl:"cluster_address,optional"`
 	TLSDisable     *hcl.Attribute `hcl:"tls_disable,optional"`
 
+	TLSCertFile                   *hcl.Attribute `hcl:"tls_cert_file,optional"`
+	TLSKeyFile                    *hcl.Attribute `hcl:"tls_key_file,optional"`
+	TLSMinVersion                 *hcl.Attribute `hcl:"tls_min_version,optional"`
+	TLSMaxVersion                 *hcl.Attribute `hcl:"tls_max_version,optional"`
+	TLSCipherSuites               *hcl.Attribute `hcl:"tls_cipher_suites,optional"`
+	TLSClientCAFile               *hcl.Attribute `hcl:"tls_client_ca_file,optional"`
+	TLSRequireAndVerifyClientCert *hcl.Attribute `hcl:"tls_require_and_verify_client_cert,optional"`
+
 	HTTPReadHeaderTimeout *hcl.Attribute `hcl:"http_read_header_timeout,optional"`
 	HTTPReadTimeout       *hcl.Attribute `hcl:"http_read_timeout,optional"`
 	HTTPWriteTimeout      *hcl.Attribute `hcl:"http_write_timeout,optional"`
@@ -84,9 +92,10 @@ type rawStorage struct {
 }
 
 type rawRetryJoin struct {
-	LeaderAPIAddr *hcl.Attribute `hcl:"leader_api_addr,optional"`
-	DefRange      hcl.Range      `hcl:",def_range"`
-	Remain        hcl.Body       `hcl:",remain"`
+	LeaderAPIAddr    *hcl.Attribute `hcl:"leader_api_addr,optional"`
+	LeaderCACertFile *hcl.Attribute `hcl:"leader_ca_cert_file,optional"`
+	DefRange         hcl.Range      `hcl:",def_range"`
+	Remain           hcl.Body       `hcl:",remain"`
 }
 
 type rawNATS struct {
@@ -97,10 +106,25 @@ type rawNATS struct {
 	TLSCA       *hcl.Attribute `hcl:"tls_ca,optional"`
 	TLSCert     *hcl.Attribute `hcl:"tls_cert,optional"`
 	TLSKey      *hcl.Attribute `hcl:"tls_key,optional"`
-	EventRate   *hcl.Attribute `hcl:"event_rate,optional"`
-	EventBurst  *hcl.Attribute `hcl:"event_burst,optional"`
-	DefRange    hcl.Range      `hcl:",def_range"`
-	Remain      hcl.Body       `hcl:",remain"`
+	// OpenBao-style names of the same settings (the issue's): creds_file, nkey_seed_file,
+	// and a tls block.
+	CredsFile    *hcl.Attribute `hcl:"creds_file,optional"`
+	NKeySeedFile *hcl.Attribute `hcl:"nkey_seed_file,optional"`
+	User         *hcl.Attribute `hcl:"user,optional"`
+	Password     *hcl.Attribute `hcl:"password,optional"`
+	TLS          []rawNATSTLS   `hcl:"tls,block"`
+	EventRate    *hcl.Attribute `hcl:"event_rate,optional"`
+	EventBurst   *hcl.Attribute `hcl:"event_burst,optional"`
+	DefRange     hcl.Range      `hcl:",def_range"`
+	Remain       hcl.Body       `hcl:",remain"`
+}
+
+type rawNATSTLS struct {
+	CAFile   *hcl.Attribute `hcl:"ca_file,optional"`
+	CertFile *hcl.Attribute `hcl:"cert_file,optional"`
+	KeyFile  *hcl.Attribute `hcl:"key_file,optional"`
+	DefRange hcl.Range      `hcl:",def_range"`
+	Remain   hcl.Body       `hcl:",remain"`
 }
 
 type rawSeal struct {
@@ -285,6 +309,7 @@ func (d *decoder) listeners(ls []rawListener) {
 	d.str("listener.address", l.Address, &out.Address)
 	d.str("listener.cluster_address", l.ClusterAddress, &out.ClusterAddress)
 	d.boolean("listener.tls_disable", l.TLSDisable, &out.TLSDisable)
+	d.tls(l, out)
 
 	// OpenBao's defaults apply to an absent key; a written 0 means no bound for the
 	// timeouts, and the default for max_request_size and max_request_duration (as in
@@ -321,6 +346,58 @@ func (d *decoder) listeners(ls []rawListener) {
 	}
 }
 
+// tls reads the listener's TLS keys (OpenBao's names and values).
+func (d *decoder) tls(l *rawListener, out *Listener) {
+	for field, a := range map[string]*hcl.Attribute{
+		"listener.tls_cert_file": l.TLSCertFile, "listener.tls_key_file": l.TLSKeyFile,
+		"listener.tls_min_version": l.TLSMinVersion, "listener.tls_max_version": l.TLSMaxVersion,
+		"listener.tls_client_ca_file": l.TLSClientCAFile, "listener.tls_require_and_verify_client_cert": l.TLSRequireAndVerifyClientCert,
+	} {
+		d.place(field, a, l.DefRange)
+	}
+	d.str("listener.tls_cert_file", l.TLSCertFile, &out.TLSCertFile)
+	d.str("listener.tls_key_file", l.TLSKeyFile, &out.TLSKeyFile)
+	d.str("listener.tls_client_ca_file", l.TLSClientCAFile, &out.TLSClientCAFile)
+	d.boolean("listener.tls_require_and_verify_client_cert", l.TLSRequireAndVerifyClientCert, &out.TLSRequireAndVerifyClientCert)
+	out.TLSMinVersion = TLSVersions["tls12"]
+	for _, v := range []struct {
+		field string
+		a     *hcl.Attribute
+		out   *uint16
+	}{{"listener.tls_min_version", l.TLSMinVersion, &out.TLSMinVersion}, {"listener.tls_max_version", l.TLSMaxVersion, &out.TLSMaxVersion}} {
+		var name string
+		if !d.str(v.field, v.a, &name) {
+			continue
+		}
+		ver, ok := TLSVersions[name]
+		if !ok {
+			d.fail(v.a.Range, v.field, fmt.Sprintf("%q is not a TLS version: write tls10, tls11, tls12 or tls13", name))
+			continue
+		}
+		*v.out = ver
+	}
+	var suites string
+	if d.str("listener.tls_cipher_suites", l.TLSCipherSuites, &suites) {
+		ids, err := ParseCipherSuites(suites)
+		if err != nil {
+			d.fail(l.TLSCipherSuites.Range, "listener.tls_cipher_suites", err.Error())
+		}
+		out.TLSCipherSuites = ids
+	}
+	if !out.TLSDisable {
+		return
+	}
+	// A plain listener reads none of them (as in OpenBao): say so, and keep none, so that
+	// nothing downstream mistakes a leftover file name for TLS.
+	for _, a := range []*hcl.Attribute{l.TLSCertFile, l.TLSKeyFile, l.TLSMinVersion, l.TLSMaxVersion, l.TLSCipherSuites, l.TLSClientCAFile} {
+		if a != nil {
+			d.warn(a.NameRange, hclog.Warn, "listener."+a.Name, "tls_disable = true: the listener serves plain HTTP; ignored")
+		}
+	}
+	out.TLSCertFile, out.TLSKeyFile, out.TLSClientCAFile = "", "", ""
+	out.TLSMinVersion, out.TLSMaxVersion, out.TLSCipherSuites = 0, 0, nil
+}
+
 func (d *decoder) storage(ss []rawStorage) {
 	const only = `Baton stores its state only in raft: use storage "raft"`
 	switch {
@@ -349,11 +426,12 @@ func (d *decoder) storage(ss []rawStorage) {
 		d.unknown(rj.Remain, "storage.retry_join.", rj, retryJoinReason)
 		const field = "storage.retry_join.leader_api_addr"
 		d.place(fmt.Sprintf("%s#%d", field, i), rj.LeaderAPIAddr, rj.DefRange)
-		var addr string
+		var addr, ca string
 		if d.str(field, rj.LeaderAPIAddr, &addr) {
 			addr = strings.TrimSuffix(addr, "/")
 		}
-		out.RetryJoin = append(out.RetryJoin, RetryJoin{LeaderAPIAddr: addr})
+		d.str("storage.retry_join.leader_ca_cert_file", rj.LeaderCACertFile, &ca)
+		out.RetryJoin = append(out.RetryJoin, RetryJoin{LeaderAPIAddr: addr, LeaderCACertFile: ca})
 	}
 }
 
@@ -380,6 +458,32 @@ func (d *decoder) nats(ns []rawNATS) {
 	d.str("nats.tls_ca", n.TLSCA, &out.TLSCA)
 	d.str("nats.tls_cert", n.TLSCert, &out.TLSCert)
 	d.str("nats.tls_key", n.TLSKey, &out.TLSKey)
+	d.str("nats.creds_file", n.CredsFile, &out.Credentials)
+	d.str("nats.nkey_seed_file", n.NKeySeedFile, &out.NKeySeed)
+	d.place("nats.user", n.User, n.DefRange)
+	d.str("nats.user", n.User, &out.User)
+	d.str("nats.password", n.Password, &out.Password)
+	for _, pair := range [][2]*hcl.Attribute{{n.Credentials, n.CredsFile}, {n.NKeySeed, n.NKeySeedFile}} {
+		if pair[0] != nil && pair[1] != nil {
+			d.fail(pair[1].Range, "nats."+pair[1].Name, fmt.Sprintf("is set together with %s, its older name: keep one", pair[0].Name))
+		}
+	}
+	switch {
+	case len(n.TLS) > 1:
+		d.fail(n.TLS[1].DefRange, "nats.tls", "only one tls block is allowed")
+	case len(n.TLS) == 1:
+		t := &n.TLS[0]
+		d.unknown(t.Remain, "nats.tls.", t, nil)
+		if n.TLSCA != nil || n.TLSCert != nil || n.TLSKey != nil {
+			d.fail(t.DefRange, "nats.tls", "is set together with tls_ca, tls_cert or tls_key, their older names: keep the tls block")
+		}
+		d.str("nats.tls.ca_file", t.CAFile, &out.TLSCA)
+		d.str("nats.tls.cert_file", t.CertFile, &out.TLSCert)
+		d.str("nats.tls.key_file", t.KeyFile, &out.TLSKey)
+		if t.CertFile != nil {
+			d.place("nats.tls_cert", t.CertFile, t.DefRange)
+		}
+	}
 	d.place("nats.event_rate", n.EventRate, n.DefRange)
 	d.place("nats.event_burst", n.EventBurst, n.DefRange)
 	d.integer("nats.event_rate", n.EventRate, &out.EventRate)
@@ -394,12 +498,18 @@ func (d *decoder) nats(ns []rawNATS) {
 			v    *string
 		}{
 			{"credentials", n.Credentials, &out.Credentials}, {"nkey_seed", n.NKeySeed, &out.NKeySeed},
+			{"creds_file", n.CredsFile, &out.Credentials}, {"nkey_seed_file", n.NKeySeedFile, &out.NKeySeed},
+			{"user", n.User, &out.User}, {"password", n.Password, &out.Password},
 			{"tls_ca", n.TLSCA, &out.TLSCA}, {"tls_cert", n.TLSCert, &out.TLSCert}, {"tls_key", n.TLSKey, &out.TLSKey},
 		} {
-			if *k.v != "" {
+			if k.a != nil && *k.v != "" {
 				d.warn(k.a.Range, hclog.Warn, "nats."+k.name, "applies only to an external server (set nats.url); the embedded server needs none; ignored")
 				*k.v = ""
 			}
+		}
+		if len(n.TLS) > 0 && (out.TLSCA != "" || out.TLSCert != "" || out.TLSKey != "") {
+			d.warn(n.TLS[0].DefRange, hclog.Warn, "nats.tls", "applies only to an external server (set nats.url); ignored")
+			out.TLSCA, out.TLSCert, out.TLSKey = "", "", ""
 		}
 	} else if n.Port != nil {
 		d.warn(n.Port.Range, hclog.Warn, "nats.port", "only the embedded server listens on it, and url names an external server; ignored")
@@ -512,7 +622,7 @@ func (d *decoder) derive() {
 			level, why = hclog.Warn, "the listener listens on every interface, so 127.0.0.1 stands in: set api_addr to the address other nodes reach"
 			host = "127.0.0.1"
 		}
-		c.APIAddr = "http://" + net.JoinHostPort(host, strconv.Itoa(port))
+		c.APIAddr = l.Scheme() + "://" + net.JoinHostPort(host, strconv.Itoa(port))
 		d.warn(at("listener.address"), level, "api_addr", fmt.Sprintf("not set; derived %s from listener.address: %s", c.APIAddr, why))
 	}
 	if c.ClusterAddr == "" {

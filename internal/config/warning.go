@@ -141,7 +141,7 @@ func telemetryReason(name string) string {
 
 func listenerReason(name string) string {
 	if strings.HasPrefix(name, "tls_") {
-		return "TLS is not supported yet; ignored"
+		return "not a TLS key Baton uses (it reads tls_disable, tls_cert_file, tls_key_file, tls_min_version, tls_max_version, tls_cipher_suites, tls_client_ca_file, tls_require_and_verify_client_cert); ignored"
 	}
 	return ""
 }
@@ -156,8 +156,9 @@ func storageReason(name string) string {
 func retryJoinReason(name string) string {
 	switch {
 	case strings.HasPrefix(name, "leader_"):
-		// OpenBao's other leader_* keys (ca_cert, client_cert, tls_servername, …) set up TLS.
-		return "Baton joins over plain HTTP in this release; ignored"
+		// OpenBao's other leader_* keys (client_cert, tls_servername, …) set up TLS; Baton
+		// presents its listener certificate and trusts leader_ca_cert_file.
+		return "Baton joins with its listener certificate, trusting its own chain and leader_ca_cert_file; ignored"
 	case strings.HasPrefix(name, "auto_join"):
 		return "Baton has no cloud auto-join: list each node's leader_api_addr instead; ignored"
 	}

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"time"
@@ -21,6 +22,9 @@ type Config struct {
 	RaftBind, RaftAdvertise string
 	// APIAddr is this node's HTTP API address as clients reach it (OpenBao's api_addr).
 	APIAddr string
+	// APIClientTLS is how this node dials other nodes' https API (the join); nil means Go's
+	// defaults (the system's roots).
+	APIClientTLS *tls.Config
 	// Raft holds the timeouts; NodeID, Dir and addresses are filled from the fields above.
 	Raft raftstore.Config
 	// Cluster names the cluster in NATS subjects (baton.<cluster>.…).

@@ -198,7 +198,7 @@ func (m *Membership) join(ctx context.Context) error {
 			if err != nil {
 				return refuse(ErrInvalidRequest, "leader_api_addr %q: %v", addr, err)
 			}
-			resp, err := http.DefaultClient.Do(hreq)
+			resp, err := m.httpClient().Do(hreq)
 			if err != nil {
 				last = err
 				continue
@@ -313,6 +313,12 @@ func (m *Membership) startProbe() {
 	}()
 }
 
+// httpClient calls join targets, over https with the node's API client TLS settings. No
+// keep-alive: a join is rare, and an idle connection would outlive it.
+func (m *Membership) httpClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{DisableKeepAlives: true, TLSClientConfig: m.n.Config().APIClientTLS}}
+}
+
 // probeJoinTargets asks the join targets whether their cluster is initialised until one says
 // so, then records it on the node (Node.MarkReachedCluster): from then on this node reports
 // initialized=true and sealed, and refuses sys/init, as OpenBao's does while a raft join is
@@ -324,7 +330,7 @@ func (m *Membership) probeJoinTargets() {
 		m.mu.Unlock()
 	}()
 	// No keep-alive: a probe is rare, and an idle connection would outlive the node.
-	hc := &http.Client{Timeout: probeTimeout, Transport: &http.Transport{DisableKeepAlives: true}}
+	hc := &http.Client{Timeout: probeTimeout, Transport: &http.Transport{DisableKeepAlives: true, TLSClientConfig: m.n.Config().APIClientTLS}}
 	wait := probeFirst
 	for {
 		if m.n.InitializedLocally() || m.n.ReachedCluster() != "" {

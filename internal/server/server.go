@@ -9,6 +9,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -19,6 +20,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/baton-hq/baton/internal/api"
+	"github.com/baton-hq/baton/internal/apitls"
 	"github.com/baton-hq/baton/internal/audit"
 	"github.com/baton-hq/baton/internal/auth"
 	"github.com/baton-hq/baton/internal/core"
@@ -60,6 +62,8 @@ type Config struct {
 	// UnauthenticatedMetricsAccess lets sys/metrics answer without a token (the listener's
 	// telemetry { unauthenticated_metrics_access }).
 	UnauthenticatedMetricsAccess bool
+	// TLS, when set, serves the API over TLS (api_addr https); nil serves plain HTTP.
+	TLS *ListenerTLS
 	// ServeLater binds the listener in New but serves nothing until Serve: a client that
 	// connects in between waits in the listen backlog. The dev node sets itself up first
 	// (through API.Handler, in process), so nobody sees it before it is ready.
@@ -92,10 +96,12 @@ type Server struct {
 	// Telemetry holds this node's metrics sinks (sys/metrics) and runs its gauge loop.
 	Telemetry *telemetry.Telemetry
 
-	log  hclog.Logger
-	ln   net.Listener
-	http *http.Server
-	done chan struct{}
+	log hclog.Logger
+	ln  net.Listener
+	// certs holds the listener's certificate (nil without TLS): ReloadTLS swaps it.
+	certs *apitls.Reloader
+	http  *http.Server
+	done  chan struct{}
 	// serve starts serving ln once; Close and Halt claim it too, so that a server closed
 	// before it served never starts and done is closed either way.
 	serve sync.Once
@@ -121,15 +127,31 @@ func New(cfg Config) (*Server, error) {
 	if lim.MaxConnections < 0 {
 		return nil, fmt.Errorf("server: max connections %d is negative", lim.MaxConnections)
 	}
+	var (
+		certs              *apitls.Reloader
+		serverTLS, peerTLS *tls.Config
+	)
+	if cfg.TLS != nil {
+		var err error
+		if certs, serverTLS, peerTLS, err = cfg.TLS.configs(); err != nil {
+			return nil, err
+		}
+		cfg.Core.APIClientTLS = peerTLS
+	}
 	tcp, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("server: listen on %s: %w", cfg.Listen, err)
 	}
-	ln := newCapListener(tcp, lim.MaxConnections, log.Named("listener"))
-	if cfg.Core.APIAddr == "" {
-		cfg.Core.APIAddr = "http://" + ln.Addr().String()
+	// The connection cap counts TCP connections, handshakes included.
+	var ln net.Listener = newCapListener(tcp, lim.MaxConnections, log.Named("listener"))
+	scheme := "http"
+	if serverTLS != nil {
+		ln, scheme = tls.NewListener(ln, serverTLS), "https"
 	}
-	s := &Server{log: log, ln: ln, done: make(chan struct{})}
+	if cfg.Core.APIAddr == "" {
+		cfg.Core.APIAddr = scheme + "://" + ln.Addr().String()
+	}
+	s := &Server{log: log, ln: ln, certs: certs, done: make(chan struct{})}
 	fail := func(err error) (*Server, error) {
 		ln.Close()
 		if s.Node != nil {
@@ -214,6 +236,7 @@ func New(cfg Config) (*Server, error) {
 		RootGenerator: s.RootGenerator, Audit: s.Audit, Authorizer: s.Authorizer, Logger: log.Named("api"), Version: Version,
 		MaxRequestSize: lim.MaxRequestSize, MaxRequestDuration: lim.MaxRequestDuration,
 		Metrics: s.Telemetry, UnauthenticatedMetricsAccess: cfg.UnauthenticatedMetricsAccess,
+		ForwardTLS: peerTLS,
 	})
 	s.http = &http.Server{
 		Handler:           s.API.Handler(),

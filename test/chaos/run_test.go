@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
@@ -82,6 +83,10 @@ type env struct {
 
 // runScenario starts a 3-node cluster, runs sc under load, settles the cluster and checks
 // every invariant on what was recorded.
+// tlsFlag runs the scenarios on clusters whose API listeners serve TLS (issue 13: the short
+// scenarios on a TLS cluster): go test -tags chaos -run TestChaosShort ./test/chaos -chaos.tls
+var tlsFlag = flag.Bool("chaos.tls", false, "serve every node's API over TLS (a CA and certificates made by the harness)")
+
 func runScenario(t *testing.T, sc scenario, seed uint64) {
 	h := fnv.New64a()
 	h.Write([]byte(sc.name))
@@ -92,7 +97,7 @@ func runScenario(t *testing.T, sc scenario, seed uint64) {
 			e.armed[i] = sc.faults
 		}
 	}
-	e.c = harness.Start(t, harness.Options{Nodes: 3, Postgres: sc.pg, NodeEnv: e.nodeEnv, RollbackMinAge: sc.minAge})
+	e.c = harness.Start(t, harness.Options{Nodes: 3, Postgres: sc.pg, NodeEnv: e.nodeEnv, RollbackMinAge: sc.minAge, TLS: *tlsFlag})
 	e.a = api{e.c}
 	stateFile := e.c.SetupTestDB(t)
 	e.logins[harness.Mount+"/"+harness.TestRole] = func(_ context.Context, user, pw string) error {

@@ -7,6 +7,7 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -18,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/baton-hq/baton/events"
+	"github.com/baton-hq/baton/internal/apitls"
 	"github.com/baton-hq/baton/internal/core"
 	"github.com/baton-hq/baton/internal/server"
 	"github.com/baton-hq/baton/internal/telemetry"
@@ -41,6 +43,12 @@ type Cluster struct {
 	Name         string
 	// Nodes is filled by New before any test goroutine reads it.
 	Nodes []*Member
+	// CA signs every node's API certificate when Options.APITLS is set; CAFile holds it and
+	// HTTP is a client that trusts it (and presents ClientCert/ClientKey, from the CA).
+	CA                    *apitls.CA
+	CAFile                string
+	ClientCert, ClientKey string
+	HTTP                  *http.Client
 }
 
 // Member is one node of the cluster.
@@ -68,6 +76,10 @@ type Options struct {
 	// UnauthenticatedMetricsAccess the listener's key of that name.
 	Telemetry                    *telemetry.Config
 	UnauthenticatedMetricsAccess bool
+	// APITLS serves every node's API over TLS (api_addr https) with a certificate for
+	// 127.0.0.1 from the cluster's test CA (Cluster.CA), which the nodes find in their own
+	// certificate file; RequireClientCert also sets tls_require_and_verify_client_cert.
+	APITLS, RequireClientCert bool
 }
 
 // TestRaftConfig is the Raft profile of the tests: the fast profile's timings tripled (heartbeat
@@ -178,6 +190,10 @@ func (c *Cluster) add(i int, opts Options, retryJoin ...string) {
 		UnauthenticatedMetricsAccess: opts.UnauthenticatedMetricsAccess,
 	}
 	cfg.Core.APIAddr = "http://" + cfg.Listen
+	if opts.APITLS {
+		cfg.TLS = c.listenerTLS(id, opts.RequireClientCert)
+		cfg.Core.APIAddr = "https://" + cfg.Listen
+	}
 	if opts.EmbeddedNATS {
 		cfg.Core.NATSURL, cfg.Core.NATSClient = "", events.ClientConfig{}
 		cfg.Core.EmbeddedNATSPort = testutil.FreePort(c.t)
@@ -201,7 +217,52 @@ func (c *Cluster) start(m *Member) {
 		c.t.Fatalf("start %s: %v", m.ID, err)
 	}
 	m.S = s
-	m.Client = &testutil.Client{Addr: m.Cfg.Core.APIAddr, Token: c.Token}
+	m.Client = &testutil.Client{Addr: m.Cfg.Core.APIAddr, Token: c.Token, HTTP: c.HTTP}
+}
+
+// listenerTLS makes the test CA on first use (with the client HTTP that trusts it) and a
+// certificate for node id, and returns the node's listener TLS setting.
+func (c *Cluster) listenerTLS(id string, requireClient bool) *server.ListenerTLS {
+	c.t.Helper()
+	dir := filepath.Join(c.Dir, "tls")
+	issue := func(name string) (string, string) {
+		is, err := c.CA.Issue(name, []string{"127.0.0.1", "localhost"}, 24*time.Hour)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		cf, kf := filepath.Join(dir, name+".pem"), filepath.Join(dir, name+"-key.pem")
+		if err := is.WriteFiles(cf, kf); err != nil {
+			c.t.Fatal(err)
+		}
+		return cf, kf
+	}
+	if c.CA == nil {
+		ca, err := apitls.NewCA("test cluster CA", 24*time.Hour)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			c.t.Fatal(err)
+		}
+		c.CA, c.CAFile = ca, filepath.Join(dir, "ca.pem")
+		if err := os.WriteFile(c.CAFile, ca.CertPEM, 0o644); err != nil {
+			c.t.Fatal(err)
+		}
+		c.ClientCert, c.ClientKey = issue("client")
+		tc, err := apitls.ClientConfig(apitls.ClientOptions{CACert: c.CAFile, ClientCert: c.ClientCert, ClientKey: c.ClientKey})
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		tr := &http.Transport{TLSClientConfig: tc}
+		c.t.Cleanup(tr.CloseIdleConnections)
+		c.HTTP = &http.Client{Transport: tr, Timeout: 60 * time.Second}
+	}
+	cf, kf := issue(id)
+	t := &server.ListenerTLS{CertFile: cf, KeyFile: kf}
+	if requireClient {
+		t.Options = apitls.ServerOptions{ClientCAFile: c.CAFile, RequireClientCert: true}
+	}
+	return t
 }
 
 // Stop shuts a node down gracefully.

@@ -32,6 +32,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/baton-hq/baton/events"
+	"github.com/baton-hq/baton/internal/apitls"
 	"github.com/baton-hq/baton/internal/config"
 	"github.com/baton-hq/baton/test/pgtest"
 	"github.com/baton-hq/baton/test/testutil"
@@ -82,6 +83,10 @@ type Options struct {
 	PGServer *pgtest.Server
 	// ExtraConfig is HCL appended to every node's configuration file (a telemetry stanza).
 	ExtraConfig string
+	// TLS serves every node's API over TLS: certificates for 127.0.0.1 from a CA made for the
+	// cluster (Cluster.CAFile), tls_cert_file/tls_key_file in each HCL file, https api_addr
+	// and retry_join; the harness's client trusts the CA.
+	TLS bool
 }
 
 // Cluster is a running cluster of node processes.
@@ -110,6 +115,9 @@ type Cluster struct {
 	PGRootUser, PGRootPassword string
 	// Nodes are the cluster's nodes, node0 first.
 	Nodes []*Node
+	// CA and CAFile sign and hold the API certificates when Options.TLS.
+	CA     *apitls.CA
+	CAFile string
 
 	t    testing.TB
 	opts Options
@@ -162,6 +170,11 @@ func Start(t testing.TB, opts Options) *Cluster {
 	// Cleanups run last-registered first: the directory goes after PostgreSQL and NATS,
 	// which go after the nodes.
 	c.Dir = testutil.ShortTempDir(t)
+	if opts.TLS {
+		if err := c.makeCA(); err != nil {
+			t.Fatal(err)
+		}
+	}
 	c.PluginDir = filepath.Join(c.Dir, "plugins")
 	if err := os.MkdirAll(c.PluginDir, 0o755); err != nil {
 		t.Fatal(err)
@@ -233,12 +246,21 @@ const formAttempts = 3
 // error rather than failing, so that Start can try again when a port was taken.
 func (c *Cluster) form(t testing.TB) error {
 	t.Helper()
+	scheme := "http"
+	if c.opts.TLS {
+		scheme = "https"
+	}
 	for _, n := range c.Nodes {
-		n.APIAddr = "http://127.0.0.1:" + strconv.Itoa(freePort(t))
+		n.APIAddr = scheme + "://127.0.0.1:" + strconv.Itoa(freePort(t))
 		n.RaftAddr = "127.0.0.1:" + strconv.Itoa(freePort(t))
 		n.Client.Addr, n.Client.Token = n.APIAddr, ""
 	}
 	for _, n := range c.Nodes {
+		if c.opts.TLS {
+			if err := c.issue(n); err != nil {
+				return err
+			}
+		}
 		if err := os.WriteFile(n.ConfigPath, []byte(c.render(n)), 0o600); err != nil {
 			return err
 		}
@@ -336,7 +358,11 @@ func (c *Cluster) render(n *Node) string {
 	if level == "" {
 		level = "info"
 	}
-	apiHostPort := strings.TrimPrefix(n.APIAddr, "http://")
+	apiHostPort := strings.TrimPrefix(strings.TrimPrefix(n.APIAddr, "http://"), "https://")
+	tlsKeys := "tls_disable     = true"
+	if c.opts.TLS {
+		tlsKeys = fmt.Sprintf("tls_cert_file   = %q\n  tls_key_file    = %q", c.certFile(n), c.keyFile(n))
+	}
 	return fmt.Sprintf(`# written by test/harness for %s
 disable_mlock    = true
 log_level        = %q
@@ -347,7 +373,7 @@ plugin_directory = %q
 listener "tcp" {
   address         = %q
   cluster_address = %q
-  tls_disable     = true
+  %s
 }
 
 storage "raft" {
@@ -365,7 +391,7 @@ rollback {
   period  = %q
   min_age = %q
 }
-%s`, n.ID, level, n.APIAddr, "http://"+n.RaftAddr, c.PluginDir, apiHostPort, n.RaftAddr,
+%s`, n.ID, level, n.APIAddr, "http://"+n.RaftAddr, c.PluginDir, apiHostPort, n.RaftAddr, tlsKeys,
 		n.DataDir, n.ID, c.opts.PerformanceMultiplier, join.String(), c.NATSURL, c.NodeSeedFile,
 		c.opts.RollbackPeriod.String(), c.opts.RollbackMinAge.String(), c.opts.ExtraConfig)
 }
