@@ -136,7 +136,7 @@ func TestAuditSaltSealedInState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Contains(raw, []byte(`"type":"response","auth":{},"request":{"id":`)) || bytes.Count(raw, []byte(`"path":"sys/seal"`)) != 2 {
+	if !bytes.Contains(raw, []byte(`"type":"response","auth":{"client_token":"hmac-sha256:`)) || bytes.Count(raw, []byte(`"path":"sys/seal"`)) != 2 {
 		t.Fatalf("sys/seal's entries: %s", raw)
 	}
 	if bytes.Contains(raw, []byte("the-secret")) || bytes.Contains(raw, []byte(res.RootToken)) || !bytes.Contains(raw, []byte(want)) {
