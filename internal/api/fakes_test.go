@@ -154,6 +154,7 @@ type fakeSecrets struct {
 	static      database.StaticRole
 	secret      database.Secret
 	lease       database.Lease
+	leaseKeys   []string
 	reloads     map[string]database.Reload
 	staticCreds map[string]any
 	conns       []string
@@ -256,7 +257,14 @@ func (f *fakeSecrets) Renew(_ context.Context, id string, inc time.Duration) (da
 	return f.secret, f.call("Renew", id, inc)
 }
 func (f *fakeSecrets) Revoke(_ context.Context, id string) error { return f.call("Revoke", id) }
-func (f *fakeSecrets) ListStaticRoles(string) []string           { return nil }
+func (f *fakeSecrets) RevokePrefix(_ context.Context, prefix string, force bool) error {
+	return f.call("RevokePrefix", prefix, force)
+}
+func (f *fakeSecrets) LookupPrefix(prefix string) []string {
+	_ = f.call("LookupPrefix", prefix)
+	return f.leaseKeys
+}
+func (f *fakeSecrets) ListStaticRoles(string) []string { return nil }
 func (f *fakeSecrets) ReadStaticRole(mount, name string) (database.StaticRole, error) {
 	return f.static, f.call("ReadStaticRole", mount, name)
 }

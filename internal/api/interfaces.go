@@ -113,6 +113,10 @@ type Secrets interface {
 	Lookup(id string) (database.Lease, error)
 	Renew(ctx context.Context, id string, increment time.Duration) (database.Secret, error)
 	Revoke(ctx context.Context, id string) error
+	// RevokePrefix revokes every lease under a prefix (force: forget the leases even when
+	// their users cannot be deleted); LookupPrefix lists the keys under a prefix.
+	RevokePrefix(ctx context.Context, prefix string, force bool) error
+	LookupPrefix(prefix string) []string
 
 	// ListStaticRoles … RotateStaticRole serve static roles.
 	ListStaticRoles(mount string) []string

@@ -546,6 +546,9 @@ func (s *Server) mounts(w http.ResponseWriter, r *http.Request, rest string) err
 }
 
 func (s *Server) leases(w http.ResponseWriter, r *http.Request, rest string) error {
+	if done, err := s.leasesByPrefix(w, r, rest); done {
+		return err
+	}
 	if err := requireMethod(r, http.MethodPut, http.MethodPost); err != nil {
 		return err
 	}

@@ -492,10 +492,20 @@ func (e *Engine) leaseLoop(ctx context.Context) {
 		}
 		now := e.cfg.Now()
 		e.rotateDueStatic(ctx, now)
+		// Prefix revocations a previous leader (or a failed attempt) left marked go first.
+		// A pass already running (an API call's) is left to finish them.
+		select {
+		case e.revoking <- struct{}{}:
+			if failed, err := e.revokeMarked(ctx, ""); (err != nil || failed > 0) && ctx.Err() == nil {
+				e.log.Warn("revoking leases marked by a prefix revocation", "not_revoked", failed, "error", err)
+			}
+			<-e.revoking
+		default:
+		}
 		var due []string
 		e.cluster.State().View(func(d *state.Data) {
 			for id, l := range d.Leases {
-				if !l.Expires.After(now) {
+				if !l.Expires.After(now) && !l.Revoking {
 					due = append(due, id)
 				}
 			}

@@ -99,6 +99,9 @@ type Engine struct {
 	// activated is when this node last became active (unix nanoseconds): the start of the
 	// rollback window for rotations an old leader left behind.
 	activated atomic.Int64
+	// revoking is held by the one pass revoking marked leases at a time (RevokePrefix or
+	// leaseLoop), so that two passes do not delete the same users side by side.
+	revoking chan struct{}
 }
 
 // New builds an engine and registers its handlers with the runtime.
@@ -124,7 +127,7 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.RotateWait <= 0 {
 		cfg.RotateWait = cfg.RollbackWindow + 5*time.Second
 	}
-	e := &Engine{cfg: cfg, log: cfg.Logger, cluster: cfg.Cluster, rt: cfg.Runtime}
+	e := &Engine{cfg: cfg, log: cfg.Logger, cluster: cfg.Cluster, rt: cfg.Runtime, revoking: make(chan struct{}, 1)}
 	if err := e.rt.Register(runtime.Handlers{
 		Events: map[events.Kind]runtime.EventHandler{
 			events.KindDisable:    e.disableEvent,

@@ -27,6 +27,8 @@ const (
 	TypeLeasePut           command.Type = "lease.put"
 	TypeLeaseRenew         command.Type = "lease.renew"
 	TypeLeaseDelete        command.Type = "lease.delete"
+	TypeLeaseRevokeMark    command.Type = "lease.revoke_mark"
+	TypeLeaseDeleteMany    command.Type = "lease.delete_many"
 	TypeRotateBegin        command.Type = "rotate.begin"
 	TypeRotateCommit       command.Type = "rotate.commit"
 	TypeRotateFail         command.Type = "rotate.fail"
@@ -122,6 +124,21 @@ type LeaseRenew struct {
 // LeaseDelete forgets a revoked lease.
 type LeaseDelete struct {
 	ID string `json:"id"`
+}
+
+// LeaseRevokeMark records the intent to revoke every lease whose id starts with Prefix
+// (sys/leases/revoke-prefix and revoke-force): the marked leases are revoked by whichever
+// node is active, so a revocation cut short by a failover is finished by the next leader.
+// Force marks them to be forgotten even when the plugin cannot delete their users.
+type LeaseRevokeMark struct {
+	Prefix string `json:"prefix"`
+	Force  bool   `json:"force,omitempty"`
+}
+
+// LeaseDeleteMany forgets many revoked leases in one entry; ids no longer there are skipped,
+// so a batch retried after a failover is a no-op for the part already applied.
+type LeaseDeleteMany struct {
+	IDs []string `json:"ids"`
 }
 
 // RotateBegin commits a root rotation's WAL entry and moves the connection to rotating,

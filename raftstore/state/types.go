@@ -122,6 +122,11 @@ type Lease struct {
 	// revoked as it was promised even after its role changed or was deleted.
 	RevocationStatements []string `json:"revocation_statements,omitempty"`
 	RenewStatements      []string `json:"renew_statements,omitempty"`
+	// Revoking marks a lease a prefix revocation has taken (LeaseRevokeMark): the active node
+	// revokes it, retrying until it succeeds; ForceRevoke forgets it even when its user
+	// cannot be deleted, as OpenBao's revoke-force does.
+	Revoking    bool `json:"revoking,omitempty"`
+	ForceRevoke bool `json:"force_revoke,omitempty"`
 }
 
 // AppliedEvent is one applied command in the order of the Raft log.
