@@ -25,7 +25,7 @@ and every lease under it is revoked (sys/leases/revoke-prefix); with -force -pre
 are forgotten even when the database cannot drop their users (sys/leases/revoke-force), as
 OpenBao's bao lease revoke does.`,
 	api: true,
-	run:      runLeaseRevoke,
+	run: runLeaseRevoke,
 }
 
 var cmdLeaseLookup = &command{
