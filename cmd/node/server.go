@@ -123,9 +123,10 @@ func runConfigured(f serverFlags, stderr io.Writer) int {
 		},
 		Listen: cfg.Listener.Address, PluginDir: cfg.PluginDirectory, StartTimeout: cfg.PluginStartTimeout,
 		Permissions: perm, RollbackPeriod: cfg.Rollback.Period, RollbackMinAge: cfg.Rollback.MinAge,
-		RollbackWindow: cfg.Rollback.Window,
-		RetryJoin:      join,
-		Limits:         listenerLimits(cfg.Listener),
+		RollbackWindow:  cfg.Rollback.Window,
+		DefaultLeaseTTL: cfg.DefaultLeaseTTL, MaxLeaseTTL: cfg.MaxLeaseTTL,
+		RetryJoin: join,
+		Limits:    listenerLimits(cfg.Listener),
 	}
 	sc.Core.NATSClient.CredsFile = cfg.NATS.Credentials
 	sc.Core.EventLimit = events.Limit{Rate: float64(cfg.NATS.EventRate), Burst: cfg.NATS.EventBurst}

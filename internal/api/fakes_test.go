@@ -145,19 +145,22 @@ func (f *fakeNode) Peers() ([]core.RaftServer, uint64, error) {
 // fakeSecrets is a secrets side with fixed contents; its actions are recorded.
 type fakeSecrets struct {
 	calls
-	listing     database.CatalogListing
-	entry       catalog.Entry
-	mounts      map[string]database.Mount
-	config      map[string]any
-	configs     []string
-	role        database.Role
-	static      database.StaticRole
-	secret      database.Secret
-	lease       database.Lease
-	leaseKeys   []string
-	reloads     map[string]database.Reload
-	staticCreds map[string]any
-	conns       []string
+	listing   database.CatalogListing
+	entry     catalog.Entry
+	mounts    map[string]database.Mount
+	config    map[string]any
+	configs   []string
+	role      database.Role
+	static    database.StaticRole
+	secret    database.Secret
+	lease     database.Lease
+	leaseKeys []string
+	ttls      database.MountTTLs
+	// roleWarnings is what WriteRole answers.
+	roleWarnings []string
+	reloads      map[string]database.Reload
+	staticCreds  map[string]any
+	conns        []string
 }
 
 func newFakeSecrets() *fakeSecrets {
@@ -243,8 +246,24 @@ func (f *fakeSecrets) ListRoles(string) []string { return nil }
 func (f *fakeSecrets) ReadRole(mount, name string) (database.Role, error) {
 	return f.role, f.call("ReadRole", mount, name)
 }
-func (f *fakeSecrets) WriteRole(_ context.Context, r database.Role) error {
-	return f.call("WriteRole", r.Mount, r.Name, r.DBName, r.CreationStatements, r.DefaultTTL, r.MaxTTL)
+func (f *fakeSecrets) WriteRole(_ context.Context, r database.Role) ([]string, error) {
+	return f.roleWarnings, f.call("WriteRole", r.Mount, r.Name, r.DBName, r.CreationStatements, r.DefaultTTL, r.MaxTTL)
+}
+func (f *fakeSecrets) ReadMountTTLs(path string) (database.Mount, database.MountTTLs, error) {
+	return f.mounts[database.NormalizeMount(path)], f.ttls, f.call("ReadMountTTLs", path)
+}
+func (f *fakeSecrets) TuneMount(_ context.Context, path string, t database.Tune) error {
+	show := func(d *time.Duration) string {
+		if d == nil {
+			return "-"
+		}
+		return d.String()
+	}
+	desc := "-"
+	if t.Description != nil {
+		desc = fmt.Sprintf("%q", *t.Description)
+	}
+	return f.call("TuneMount", path, show(t.DefaultLeaseTTL), show(t.MaxLeaseTTL), desc)
 }
 func (f *fakeSecrets) DeleteRole(_ context.Context, mount, name string) error {
 	return f.call("DeleteRole", mount, name)

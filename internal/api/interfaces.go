@@ -84,6 +84,9 @@ type Secrets interface {
 	FindMount(p string) (mount, rest string)
 	// EnableMount mounts a secrets engine.
 	EnableMount(ctx context.Context, m database.Mount) error
+	// ReadMountTTLs and TuneMount serve sys/mounts/:path/tune.
+	ReadMountTTLs(path string) (database.Mount, database.MountTTLs, error)
+	TuneMount(ctx context.Context, path string, t database.Tune) error
 	// DisableMount disables a mount, revoking its leases.
 	DisableMount(ctx context.Context, path string, src database.Source) error
 	// Reload restarts a plugin's instances, everywhere or on one mount.
@@ -105,7 +108,7 @@ type Secrets interface {
 	// ListRoles, ReadRole, WriteRole, DeleteRole and Creds serve dynamic roles.
 	ListRoles(mount string) []string
 	ReadRole(mount, name string) (database.Role, error)
-	WriteRole(ctx context.Context, r database.Role) error
+	WriteRole(ctx context.Context, r database.Role) (warnings []string, err error)
 	DeleteRole(ctx context.Context, mount, name string) error
 	Creds(ctx context.Context, mount, roleName, displayName string) (database.Secret, error)
 

@@ -485,7 +485,7 @@ func apiSource(eventID string) database.Source {
 }
 
 func mountView(m database.Mount) map[string]any {
-	return map[string]any{"type": m.Type, "description": m.Description, "accessor": m.Accessor, "config": map[string]any{}, "options": map[string]any{},
+	return map[string]any{"type": m.Type, "description": m.Description, "accessor": m.Accessor, "config": map[string]any{"default_lease_ttl": fmtSeconds(m.DefaultLeaseTTL), "max_lease_ttl": fmtSeconds(m.MaxLeaseTTL), "force_no_cache": false}, "options": map[string]any{},
 		"local": false, "seal_wrap": false, "plugin_version": m.PluginVersion, "running_plugin_version": m.PluginVersion}
 }
 
@@ -505,6 +505,9 @@ func (s *Server) mounts(w http.ResponseWriter, r *http.Request, rest string) err
 		}
 		writeJSON(w, http.StatusOK, reply)
 		return nil
+	}
+	if m, ok := strings.CutSuffix(path, "/tune"); ok {
+		return s.mountTune(w, r, m)
 	}
 	mount := database.NormalizeMount(path)
 	ctx, cancel := ctxTimeout(r)
@@ -577,7 +580,7 @@ func (s *Server) leases(w http.ResponseWriter, r *http.Request, rest string) err
 		if err != nil {
 			return err
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"request_id": newRequestID(), "lease_id": id, "renewable": sec.Renewable, "lease_duration": fmtSeconds(sec.LeaseDuration), "data": nil})
+		writeJSON(w, http.StatusOK, map[string]any{"request_id": newRequestID(), "lease_id": id, "renewable": sec.Renewable, "lease_duration": fmtSeconds(sec.LeaseDuration), "data": nil, "warnings": warningsOrNil(sec.Warnings)})
 		return nil
 	case "revoke":
 		if err := s.secrets.Revoke(ctx, id); err != nil {

@@ -117,8 +117,6 @@ func rootReason(name string) string {
 	switch name {
 	case "telemetry":
 		return "Baton has no telemetry stanza; ignored"
-	case "max_lease_ttl", "default_lease_ttl":
-		return "Baton takes lease TTLs from each role; ignored"
 	case "ha_storage":
 		return `Baton's storage "raft" is already its HA backend; ignored`
 	case "disable_cache", "cache_size":

@@ -289,13 +289,17 @@ func (e *Engine) ReloadStatus(id string) (Reload, bool) {
 	return r, ok
 }
 
-// WriteRole creates or replaces a dynamic role.
-func (e *Engine) WriteRole(ctx context.Context, r state.Role) error {
+// WriteRole creates or replaces a dynamic role. It answers OpenBao's warnings when the role's
+// TTLs are above what its mount allows (the role is stored as written; its credentials are
+// capped when issued).
+func (e *Engine) WriteRole(ctx context.Context, r state.Role) ([]string, error) {
 	if err := CheckName("role", r.Name); err != nil {
-		return err
+		return nil, err
 	}
-	_, err := e.cluster.Propose(ctx, state.TypeRolePut, "", command.SourceAPI, state.RolePut{Role: r})
-	return err
+	if _, err := e.cluster.Propose(ctx, state.TypeRolePut, "", command.SourceAPI, state.RolePut{Role: r}); err != nil {
+		return nil, err
+	}
+	return e.roleWarnings(r), nil
 }
 
 // ReadRole returns a role.
@@ -326,6 +330,8 @@ type Secret struct {
 	LeaseDuration time.Duration
 	Renewable     bool
 	Data          map[string]any
+	// Warnings are OpenBao's, for the reply's "warnings" (a TTL capped to the max in effect).
+	Warnings []string
 }
 
 // Creds issues a credential for a role: NewUser on the plugin, then the lease through Raft.
@@ -333,8 +339,10 @@ func (e *Engine) Creds(ctx context.Context, mount, roleName, displayName string)
 	mount = state.NormalizeMount(mount)
 	var role state.Role
 	var conn state.Connection
+	var mnt state.Mount
 	var okRole, okConn bool
 	e.cluster.State().View(func(d *state.Data) {
+		mnt = d.Mounts[mount]
 		role, okRole = d.Roles[state.Key(mount, roleName)]
 		if okRole {
 			conn, okConn = d.Connections[state.Key(mount, role.DBName)]
@@ -364,17 +372,7 @@ func (e *Engine) Creds(ctx context.Context, mount, roleName, displayName string)
 		return Secret{}, err
 	}
 	now := e.cfg.Now().UTC()
-	ttl := role.DefaultTTL
-	if ttl <= 0 {
-		ttl = time.Hour
-	}
-	maxTTL := role.MaxTTL
-	if maxTTL <= 0 {
-		maxTTL = 24 * time.Hour
-	}
-	if ttl > maxTTL {
-		ttl = maxTTL
-	}
+	ttl, maxTTL, warnings := e.leaseTTLs(role, mnt)
 	exp := now.Add(ttl)
 	var username string
 	var made dbplugin.Database
@@ -413,7 +411,7 @@ func (e *Engine) Creds(ctx context.Context, mount, roleName, displayName string)
 		}
 		return Secret{}, fmt.Errorf("record lease: %w", err)
 	}
-	return Secret{LeaseID: lease.ID, LeaseDuration: ttl, Renewable: true,
+	return Secret{LeaseID: lease.ID, LeaseDuration: ttl, Renewable: true, Warnings: warnings,
 		Data: map[string]any{"username": username, "password": password}}, nil
 }
 
@@ -442,8 +440,10 @@ func (e *Engine) Renew(ctx context.Context, id string, increment time.Duration) 
 	}
 	now := e.cfg.Now().UTC()
 	exp := now.Add(increment)
+	var warnings []string
 	if exp.After(l.MaxExpires) {
 		exp = l.MaxExpires
+		warnings = append(warnings, capWarning(increment, l.MaxExpires.Sub(now).Round(time.Second)))
 	}
 	if !exp.After(now) {
 		return Secret{}, invalid("lease %q has reached its max TTL and cannot be renewed", id)
@@ -459,7 +459,7 @@ func (e *Engine) Renew(ctx context.Context, id string, increment time.Duration) 
 	if _, err := e.cluster.Propose(ctx, state.TypeLeaseRenew, "", command.SourceAPI, state.LeaseRenew{ID: id, Expires: exp.Format(time.RFC3339Nano)}); err != nil {
 		return Secret{}, err
 	}
-	return Secret{LeaseID: id, LeaseDuration: exp.Sub(now), Renewable: exp.Before(l.MaxExpires)}, nil
+	return Secret{LeaseID: id, LeaseDuration: exp.Sub(now), Renewable: exp.Before(l.MaxExpires), Warnings: warnings}, nil
 }
 
 // Revoke deletes a lease's user from the database, then the lease. The lease goes only once

@@ -88,6 +88,11 @@ type Config struct {
 	LeasePeriod time.Duration
 	// Now is the clock (time.Now).
 	Now func() time.Time
+	// DefaultLeaseTTL and MaxLeaseTTL are the system's lease TTLs (the config's
+	// default_lease_ttl and max_lease_ttl; DefaultSystemTTL when zero): what a mount that
+	// was not tuned allows.
+	DefaultLeaseTTL time.Duration
+	MaxLeaseTTL     time.Duration
 }
 
 // Engine is the database secrets engine of one node.
@@ -117,6 +122,18 @@ func New(cfg Config) (*Engine, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.DefaultLeaseTTL < 0 || cfg.MaxLeaseTTL < 0 {
+		return nil, fmt.Errorf("engine: a system lease TTL is negative (default %s, max %s)", cfg.DefaultLeaseTTL, cfg.MaxLeaseTTL)
+	}
+	if cfg.MaxLeaseTTL == 0 {
+		cfg.MaxLeaseTTL = DefaultSystemTTL
+	}
+	if cfg.DefaultLeaseTTL == 0 {
+		cfg.DefaultLeaseTTL = min(DefaultSystemTTL, cfg.MaxLeaseTTL)
+	}
+	if cfg.DefaultLeaseTTL > cfg.MaxLeaseTTL {
+		return nil, fmt.Errorf("engine: default_lease_ttl %s is greater than max_lease_ttl %s", cfg.DefaultLeaseTTL, cfg.MaxLeaseTTL)
 	}
 	if cfg.RollbackWindow < 0 {
 		return nil, fmt.Errorf("engine: rollback window %s is negative", cfg.RollbackWindow)

@@ -150,7 +150,7 @@ func TestRoles(t *testing.T) {
 			if err := f.e.WriteConfig(ctx, "database", "db1", rootConfig(rootPW, "ro"), APISource); err != nil {
 				t.Fatal(err)
 			}
-			err := f.e.WriteRole(ctx, tt.role)
+			_, err := f.e.WriteRole(ctx, tt.role)
 			wantErr(t, err, tt.want, tt.msg)
 			if tt.want != nil {
 				if l := f.e.ListRoles("database"); len(l) != 0 {

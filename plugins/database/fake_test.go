@@ -206,7 +206,7 @@ func newFixture(t *testing.T, conn bool) *fixture {
 		if err := e.WriteConfig(context.Background(), "database", "db1", rootConfig(rootPW, "ro"), APISource); err != nil {
 			t.Fatalf("WriteConfig: %v", err)
 		}
-		if err := e.WriteRole(context.Background(), state.Role{Mount: "database", Name: "ro", DBName: "db1",
+		if _, err := e.WriteRole(context.Background(), state.Role{Mount: "database", Name: "ro", DBName: "db1",
 			CreationStatements: []string{"CREATE ROLE"}, DefaultTTL: time.Hour, MaxTTL: 2 * time.Hour}); err != nil {
 			t.Fatalf("WriteRole: %v", err)
 		}

@@ -1,6 +1,8 @@
 package state
 
 import (
+	"time"
+
 	"github.com/baton-hq/baton/fsm"
 	"github.com/baton-hq/baton/plugins/catalog"
 	"github.com/baton-hq/baton/raftstore/command"
@@ -17,6 +19,7 @@ const (
 	TypeMountPut           command.Type = "mount.put"
 	TypeMountDelete        command.Type = "mount.delete"
 	TypeMountDisable       command.Type = "mount.disable"
+	TypeMountTune          command.Type = "mount.tune"
 	TypeConnPut            command.Type = "conn.put"
 	TypeConnDelete         command.Type = "conn.delete"
 	TypeConnReset          command.Type = "conn.reset"
@@ -76,6 +79,17 @@ type CatalogDelete struct {
 // MountPut enables a secrets engine at a path.
 type MountPut struct {
 	Mount Mount `json:"mount"`
+}
+
+// MountTune changes a mount's tunable settings (sys/mounts/:path/tune); a nil field is left
+// as it is. The TTLs were checked against each other by the proposer, with the system's
+// values of its config; Apply checks only what needs no config (not negative, default at
+// most max when both are set).
+type MountTune struct {
+	Path            string         `json:"path"`
+	DefaultLeaseTTL *time.Duration `json:"default_lease_ttl,omitempty"`
+	MaxLeaseTTL     *time.Duration `json:"max_lease_ttl,omitempty"`
+	Description     *string        `json:"description,omitempty"`
 }
 
 // MountDelete disables the engine at a path with everything under it.

@@ -55,6 +55,11 @@ type Mount struct {
 	// Disabling is set while the mount is being disabled: its leases are being revoked and
 	// nothing new may be issued or configured under it.
 	Disabling bool `json:"disabling,omitempty"`
+	// DefaultLeaseTTL and MaxLeaseTTL are the mount's tuned lease TTLs (sys/mounts/:path/tune);
+	// zero means the system's (default_lease_ttl and max_lease_ttl of the node's config), as
+	// in OpenBao, where a mount's max may also be above the system's.
+	DefaultLeaseTTL time.Duration `json:"default_lease_ttl,omitempty"`
+	MaxLeaseTTL     time.Duration `json:"max_lease_ttl,omitempty"`
 }
 
 // Connection is a database connection of a database mount. Config is the plugin
