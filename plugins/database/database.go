@@ -111,8 +111,8 @@ func (e *Engine) WriteConfig(ctx context.Context, mount, name string, in ConfigI
 		c.RootRotationStatements = in.RootRotationStatements
 	}
 	if in.PasswordPolicy != nil {
-		if _, err := ParsePasswordPolicy(*in.PasswordPolicy); err != nil {
-			return invalid("%v", err)
+		if err := e.checkConnectionPolicy(*in.PasswordPolicy); err != nil {
+			return err
 		}
 		c.PasswordPolicy = *in.PasswordPolicy
 	}
@@ -363,11 +363,7 @@ func (e *Engine) Creds(ctx context.Context, mount, roleName, displayName string)
 	if !state.RoleAllowed(conn.AllowedRoles, roleName) {
 		return Secret{}, invalid("%q is not an allowed role for connection %q", roleName, role.DBName)
 	}
-	policy, err := ParsePasswordPolicy(conn.PasswordPolicy)
-	if err != nil {
-		return Secret{}, invalid("%v", err)
-	}
-	password, err := policy.Generate()
+	password, err := e.connectionPassword(conn)
 	if err != nil {
 		return Secret{}, err
 	}
@@ -564,11 +560,7 @@ func (e *Engine) rotateRoot(ctx context.Context, mount, name string, src Source)
 	if username == "" || oldPassword == "" {
 		return invalid("connection %q has no username and password in its config: nothing to rotate", name)
 	}
-	policy, err := ParsePasswordPolicy(c.PasswordPolicy)
-	if err != nil {
-		return invalid("%v", err)
-	}
-	newPassword, err := policy.Generate()
+	newPassword, err := e.connectionPassword(c)
 	if err != nil {
 		return err
 	}

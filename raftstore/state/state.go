@@ -189,6 +189,7 @@ func (d *Data) fill() {
 	orEmpty(&d.Leases)
 	orEmpty(&d.Machines)
 	orEmpty(&d.Applied)
+	orEmpty(&d.PasswordPolicies)
 	if d.Policies == nil {
 		// A snapshot from before the policy store: the cluster has only the built-in default.
 		d.Policies = defaultPolicies()

@@ -155,6 +155,9 @@ type Data struct {
 	Machines    map[string]*fsm.Machine `json:"machines"`
 	// Policies are the ACL policies by (lower-cased) name; default is always there.
 	Policies map[string]Policy `json:"policies"`
+	// PasswordPolicies are OpenBao's password policies (sys/policies/password) by name: the
+	// HCL text as written, parsed by the proposer.
+	PasswordPolicies map[string]PasswordPolicy `json:"password_policies,omitempty"`
 	// PoliciesVersion is the index of the last command that changed Policies: a compiled
 	// policy set is stale once it moves.
 	PoliciesVersion uint64 `json:"policies_version"`
@@ -193,17 +196,18 @@ const MaxApplied = 100_000
 
 func newData() *Data {
 	return &Data{
-		Nodes:       map[string]Node{},
-		Catalog:     &catalog.Catalog{},
-		Mounts:      map[string]Mount{},
-		Connections: map[string]Connection{},
-		Roles:       map[string]Role{},
-		StaticRoles: map[string]StaticRole{},
-		Leases:      map[string]Lease{},
-		WAL:         wal.NewTable(),
-		Machines:    map[string]*fsm.Machine{},
-		Policies:    defaultPolicies(),
-		Applied:     map[string]uint64{},
+		Nodes:            map[string]Node{},
+		Catalog:          &catalog.Catalog{},
+		Mounts:           map[string]Mount{},
+		Connections:      map[string]Connection{},
+		Roles:            map[string]Role{},
+		StaticRoles:      map[string]StaticRole{},
+		Leases:           map[string]Lease{},
+		WAL:              wal.NewTable(),
+		Machines:         map[string]*fsm.Machine{},
+		Policies:         defaultPolicies(),
+		PasswordPolicies: map[string]PasswordPolicy{},
+		Applied:          map[string]uint64{},
 	}
 }
 
