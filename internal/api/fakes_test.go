@@ -279,6 +279,22 @@ func (f *fakeSecrets) Revoke(_ context.Context, id string) error { return f.call
 func (f *fakeSecrets) RevokePrefix(_ context.Context, prefix string, force bool) error {
 	return f.call("RevokePrefix", prefix, force)
 }
+func (f *fakeSecrets) PutPasswordPolicy(_ context.Context, name, text string) error {
+	return f.call("PutPasswordPolicy", name, text)
+}
+func (f *fakeSecrets) ReadPasswordPolicy(name string) (string, error) {
+	return "length = 20", f.call("ReadPasswordPolicy", name)
+}
+func (f *fakeSecrets) ListPasswordPolicies() []string {
+	_ = f.call("ListPasswordPolicies")
+	return f.leaseKeys
+}
+func (f *fakeSecrets) DeletePasswordPolicy(_ context.Context, name string) error {
+	return f.call("DeletePasswordPolicy", name)
+}
+func (f *fakeSecrets) GeneratePassword(name string) (string, error) {
+	return "generated-pw", f.call("GeneratePassword", name)
+}
 func (f *fakeSecrets) LookupPrefix(prefix string) []string {
 	_ = f.call("LookupPrefix", prefix)
 	return f.leaseKeys

@@ -121,6 +121,13 @@ type Secrets interface {
 	RevokePrefix(ctx context.Context, prefix string, force bool) error
 	LookupPrefix(prefix string) []string
 
+	// PutPasswordPolicy … GeneratePassword serve sys/policies/password.
+	PutPasswordPolicy(ctx context.Context, name, text string) error
+	ReadPasswordPolicy(name string) (string, error)
+	ListPasswordPolicies() []string
+	DeletePasswordPolicy(ctx context.Context, name string) error
+	GeneratePassword(name string) (string, error)
+
 	// ListStaticRoles … RotateStaticRole serve static roles.
 	ListStaticRoles(mount string) []string
 	ReadStaticRole(mount, name string) (database.StaticRole, error)
