@@ -737,11 +737,10 @@ func (e *Engine) DisableMount(ctx context.Context, path string, src Source) erro
 		if round == 10 {
 			return fmt.Errorf("disable %s: %d leases still not revoked after 10 rounds", path, len(leases))
 		}
-		sort.Strings(leases)
-		for _, id := range leases {
-			if err := e.Revoke(ctx, id); err != nil && !errors.Is(err, state.ErrInvalid) && !errors.Is(err, state.ErrNotFound) {
-				return fmt.Errorf("disable %s: revoke lease %s: %w", path, id, err)
-			}
+		// The same batched, failover-proof revocation as sys/leases/revoke-prefix: every lease
+		// id starts with its mount's path.
+		if err := e.revokePrefix(ctx, path, false); err != nil {
+			return fmt.Errorf("disable %s: %w", path, err)
 		}
 	}
 	_, err := e.cluster.Propose(ctx, state.TypeMountDelete, deleteID, src.From, state.MountDelete{Path: path})

@@ -55,6 +55,11 @@ func (e *Engine) RevokePrefix(ctx context.Context, prefix string, force bool) er
 	if err != nil {
 		return err
 	}
+	return e.revokePrefix(ctx, p, force)
+}
+
+// revokePrefix is RevokePrefix for a prefix already normalised.
+func (e *Engine) revokePrefix(ctx context.Context, p string, force bool) error {
 	if _, err := e.cluster.Propose(ctx, state.TypeLeaseRevokeMark, "", command.SourceAPI, state.LeaseRevokeMark{Prefix: p, Force: force}); err != nil {
 		return err
 	}
