@@ -207,6 +207,9 @@ func (f *fakeSecrets) FindMount(p string) (string, string) {
 	return "", ""
 }
 func (f *fakeSecrets) EnableMount(_ context.Context, m database.Mount) error {
+	if m.DefaultLeaseTTL != 0 || m.MaxLeaseTTL != 0 {
+		return f.call("EnableMount", m.Path, m.Type, m.Description, m.PluginName, m.PluginVersion, m.DefaultLeaseTTL, m.MaxLeaseTTL)
+	}
 	return f.call("EnableMount", m.Path, m.Type, m.Description, m.PluginName, m.PluginVersion)
 }
 func (f *fakeSecrets) DisableMount(_ context.Context, path string, src database.Source) error {

@@ -533,7 +533,11 @@ func (s *Server) mounts(w http.ResponseWriter, r *http.Request, rest string) err
 		desc, _ := p.str("description")
 		pname, _ := p.str("plugin_name")
 		pver, _ := p.str("plugin_version")
-		if err := s.secrets.EnableMount(ctx, database.Mount{Path: mount, Type: typ, Description: desc, PluginName: pname, PluginVersion: pver}); err != nil {
+		m := database.Mount{Path: mount, Type: typ, Description: desc, PluginName: pname, PluginVersion: pver}
+		if err := mountConfigTTLs(p, &m); err != nil {
+			return err
+		}
+		if err := s.secrets.EnableMount(ctx, m); err != nil {
 			return err
 		}
 		w.WriteHeader(http.StatusNoContent)

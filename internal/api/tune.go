@@ -109,3 +109,27 @@ func tuneIgnoredValues(p params) []string {
 	}
 	return out
 }
+
+// mountConfigTTLs reads the lease TTLs of a mount's "config" (what `bao secrets enable
+// -default-lease-ttl … -max-lease-ttl …` sends), with tune's rules: "" or "system" is the
+// system's, otherwise a duration string or seconds.
+func mountConfigTTLs(p params, m *database.Mount) error {
+	raw, ok := p["config"]
+	if !ok || raw == nil {
+		return nil
+	}
+	cfg, ok := raw.(map[string]any)
+	if !ok {
+		return errStatus(http.StatusBadRequest, "config must be an object, such as {\"max_lease_ttl\": \"1h\"}")
+	}
+	for k, dst := range map[string]*time.Duration{"default_lease_ttl": &m.DefaultLeaseTTL, "max_lease_ttl": &m.MaxLeaseTTL} {
+		d, err := tuneTTL(params(cfg), k)
+		if err != nil {
+			return errStatus(http.StatusBadRequest, "config.%v", err)
+		}
+		if d != nil {
+			*dst = *d
+		}
+	}
+	return nil
+}

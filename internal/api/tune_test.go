@@ -82,3 +82,35 @@ func TestTTLWarnings(t *testing.T) {
 		}
 	}
 }
+
+// TestMountEnableConfigTTLs: sys/mounts/:path takes OpenBao's config.default_lease_ttl and
+// max_lease_ttl (what `bao secrets enable -max-lease-ttl` sends); a bad one is a 400 naming
+// the field and nothing is mounted.
+func TestMountEnableConfigTTLs(t *testing.T) {
+	tests := []struct {
+		name  string
+		body  string
+		want  int
+		msg   string
+		calls []string
+	}{
+		{"ttls", `{"type":"database","config":{"default_lease_ttl":"10m","max_lease_ttl":"3600"}}`, 204, "",
+			[]string{"EnableMount new/ database    10m0s 1h0m0s"}},
+		{"OpenBao client's empty config", `{"type":"database","config":{"default_lease_ttl":"","max_lease_ttl":"","force_no_cache":false}}`, 204, "",
+			[]string{"EnableMount new/ database   "}},
+		{"negative", `{"type":"database","config":{"max_lease_ttl":"-1h"}}`, 400, "config.max_lease_ttl must be", nil},
+		{"config not an object", `{"type":"database","config":"big"}`, 400, "config must be an object", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sec := newFakeSecrets()
+			r := do(t, newTestServer(newFakeNode(), sec), "POST", "/v1/sys/mounts/new", tt.body)
+			if r.status != tt.want || !strings.Contains(r.errs(), tt.msg) {
+				t.Fatalf("%d %q, want %d %q", r.status, r.errs(), tt.want, tt.msg)
+			}
+			if got := sec.got(); !slices.Equal(got, tt.calls) {
+				t.Fatalf("calls %q, want %q", got, tt.calls)
+			}
+		})
+	}
+}

@@ -117,3 +117,28 @@ func TestTuneMount(t *testing.T) {
 		t.Fatalf("after the reset: %+v", ttls)
 	}
 }
+
+// TestEnableMountTTLs: a mount enabled with TTLs keeps them; a default above the max in
+// effect or a negative TTL is refused and nothing is mounted.
+func TestEnableMountTTLs(t *testing.T) {
+	f := newFixture(t, false)
+	ctx := context.Background()
+	if err := f.e.EnableMount(ctx, Mount{Path: "short", Type: "database", DefaultLeaseTTL: time.Minute, MaxLeaseTTL: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ttls, err := f.e.ReadMountTTLs("short"); err != nil || ttls.EffectiveDefault != time.Minute || ttls.EffectiveMax != time.Hour {
+		t.Fatalf("mounted TTLs: %+v %v", ttls, err)
+	}
+	for _, m := range []Mount{
+		{Path: "bad1", Type: "database", DefaultLeaseTTL: 2 * time.Hour, MaxLeaseTTL: time.Hour},
+		{Path: "bad2", Type: "database", DefaultLeaseTTL: 1000 * time.Hour},
+		{Path: "bad3", Type: "database", MaxLeaseTTL: -time.Second},
+	} {
+		if err := f.e.EnableMount(ctx, m); !errors.Is(err, state.ErrInvalid) {
+			t.Fatalf("EnableMount %+v: %v, want ErrInvalid", m, err)
+		}
+		if _, ok := f.e.ReadMount(m.Path); ok {
+			t.Fatalf("%s mounted after a refusal", m.Path)
+		}
+	}
+}
