@@ -44,7 +44,8 @@ func wantStatus(t *testing.T, what string, err error, status int) {
 // TestOpenBaoClientCompat drives the dev node (the built binary, as an operator starts it)
 // with OpenBao's Go client (github.com/openbao/openbao/api/v2) through every endpoint of
 // issue 14 items 1 to 3: lease lookup list, Sys().RevokePrefix and RevokeForce, Sys().TuneMount
-// and MountConfig, the password-policy paths and a connection whose password_policy names one.
+// and MountConfig, Sys().Mount with config TTLs, Sys().Renew past the max, the password-policy
+// paths and a connection whose password_policy names one.
 // Callers without a token or with a wrong one are refused with 403 and change nothing.
 func TestOpenBaoClientCompat(t *testing.T) {
 	bins, err := harness.Build()
@@ -147,6 +148,15 @@ func TestOpenBaoClientCompat(t *testing.T) {
 	}
 	wantStatus(t, "TuneMount with default above max", bao.Sys().TuneMount("database", openbao.MountConfigInput{DefaultLeaseTTL: "2h"}), http.StatusBadRequest)
 	wantStatus(t, "TuneMount with an overflowing TTL", bao.Sys().TuneMount("database", openbao.MountConfigInput{MaxLeaseTTL: "99999999999999999"}), http.StatusBadRequest)
+	if rs, err := bao.Sys().Renew(s.LeaseID, 7200); err != nil || rs.LeaseDuration > 1800 || len(rs.Warnings) != 1 {
+		t.Fatalf("Renew past the mount's max: %v %+v", err, rs)
+	}
+	if err := bao.Sys().Mount("short", &openbao.MountInput{Type: "database", Config: openbao.MountConfigInput{MaxLeaseTTL: "1h"}}); err != nil {
+		t.Fatalf("Mount with config: %v", err)
+	}
+	if cfg, err := bao.Sys().MountConfig("short"); err != nil || cfg.MaxLeaseTTL != 3600 || cfg.DefaultLeaseTTL != 3600 {
+		t.Fatalf("MountConfig of a mount enabled with max_lease_ttl 1h: %+v %v, want 1h each", cfg, err)
+	}
 	if err := bao.Sys().TuneMount("database", openbao.MountConfigInput{DefaultLeaseTTL: "system", MaxLeaseTTL: "system"}); err != nil {
 		t.Fatalf("TuneMount back to the system's: %v", err)
 	}
