@@ -480,6 +480,7 @@ func (e *Engine) Revoke(ctx context.Context, id string) error {
 func (e *Engine) leaseLoop(ctx context.Context) {
 	t := time.NewTicker(e.cfg.LeasePeriod)
 	defer t.Stop()
+	var nextMarked time.Time // when marked leases that could not be revoked are tried again
 	for {
 		select {
 		case <-ctx.Done():
@@ -490,13 +491,19 @@ func (e *Engine) leaseLoop(ctx context.Context) {
 		e.rotateDueStatic(ctx, now)
 		// Prefix revocations a previous leader (or a failed attempt) left marked go first.
 		// A pass already running (an API call's) is left to finish them.
-		select {
-		case e.revoking <- struct{}{}:
-			if failed, err := e.revokeMarked(ctx, ""); (err != nil || failed > 0) && ctx.Err() == nil {
-				e.log.Warn("revoking leases marked by a prefix revocation", "not_revoked", failed, "error", err)
+		// After a pass that left some, wait markedRetry before the next: a database that is
+		// down is not hammered, nor the log filled, every tick.
+		if !now.Before(nextMarked) {
+			select {
+			case e.revoking <- struct{}{}:
+				failed, err := e.revokeMarked(ctx, "")
+				<-e.revoking
+				if (err != nil || failed > 0) && ctx.Err() == nil {
+					e.log.Warn("revoking leases marked by a prefix revocation; retrying later", "not_revoked", failed, "retry_in", markedRetry, "error", err)
+					nextMarked = now.Add(markedRetry)
+				}
+			default:
 			}
-			<-e.revoking
-		default:
 		}
 		var due []string
 		e.cluster.State().View(func(d *state.Data) {

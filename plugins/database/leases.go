@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/baton-hq/baton/plugins/dbplugin"
 	"github.com/baton-hq/baton/raftstore/command"
@@ -16,6 +17,10 @@ import (
 // thousands of leases commits a few entries, not one per lease, and a failover loses at most
 // one batch of work (its users are deleted again, which DeleteUser allows).
 const revokeBatch = 64
+
+// markedRetry is how long the lease loop waits before it retries marked leases whose users
+// could not be deleted.
+const markedRetry = 30 * time.Second
 
 // ErrRevokeIncomplete is returned by RevokePrefix when some users could not be deleted; their
 // leases stay marked and the active node keeps retrying them.
