@@ -30,7 +30,7 @@ func leasesUnder(m *Member, prefix string) int {
 // after its first batch committed; the new active node revokes the rest: every lease is gone
 // and every user deleted from the (shared, file-backed) test database.
 func TestRevokePrefixSurvivesFailover(t *testing.T) {
-	const n = 90
+	const n = 110
 	c := New(t, 3, Options{})
 	old := c.Active()
 	db := setupDB(t, c, old)
@@ -45,7 +45,7 @@ func TestRevokePrefixSurvivesFailover(t *testing.T) {
 	// batch (revokeBatch leases) has committed.
 	old.Client.Must(t, ctx, "POST", "database/config/db1", map[string]any{
 		"plugin_name": "baton-test-plugin", "allowed_roles": "ro", "username": "root", "password": "rootpw",
-		"state_file": db, "slow_calls": "60ms"})
+		"state_file": db, "slow_calls": "100ms"})
 
 	standby := c.Nodes[1]
 	testutil.Eventually(t, time.Minute, "every lease replicated to the standby", func() bool {
