@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/baton-hq/baton/raftstore/command"
 	"github.com/baton-hq/baton/raftstore/state"
@@ -166,4 +167,68 @@ func sortedSuffixes(ids []string, prefix string) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// TestReplayedRequestsChangeNothing: the new doors replayed (the same request sent again
+// after it succeeded) leave the state as the first one left it: a revoke-prefix or
+// revoke-force replayed revokes nothing more (other roles' leases and users stay), a password
+// policy or a tune written twice is stored once.
+func TestReplayedRequestsChangeNothing(t *testing.T) {
+	f := newFixture(t, true)
+	ctx := context.Background()
+	if err := f.e.WriteConfig(ctx, "database", "db1", rootConfig(rootPW, "ro", "ro2"), APISource); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.e.WriteRole(ctx, state.Role{Mount: "database", Name: "ro2", DBName: "db1", CreationStatements: []string{"CREATE ROLE"}}); err != nil {
+		t.Fatal(err)
+	}
+	f.issue(t, "ro", 2)
+	keep, keepUsers := f.issue(t, "ro2", 2)
+	slices.Sort(keep)
+	snapshot := func() string {
+		var b strings.Builder
+		f.c.s.View(func(d *state.Data) {
+			for _, id := range slices.Sorted(maps.Keys(d.Leases)) {
+				fmt.Fprintf(&b, "%s %+v\n", id, d.Leases[id])
+			}
+			for _, n := range slices.Sorted(maps.Keys(d.PasswordPolicies)) {
+				fmt.Fprintf(&b, "pp %s %q\n", n, d.PasswordPolicies[n].Text)
+			}
+			m := d.Mounts["database/"]
+			fmt.Fprintf(&b, "mount %s %s %q\n", m.DefaultLeaseTTL, m.MaxLeaseTTL, m.Description)
+		})
+		return b.String()
+	}
+	desc := "d"
+	steps := []struct {
+		name string
+		do   func() error
+	}{
+		{"revoke-prefix", func() error { return f.e.RevokePrefix(ctx, "database/creds/ro", false) }},
+		{"revoke-force", func() error { return f.e.RevokePrefix(ctx, "database/creds/ro/", true) }},
+		{"password policy", func() error { return f.e.PutPasswordPolicy(ctx, "digits", digitsPolicy) }},
+		{"tune", func() error {
+			return f.e.TuneMount(ctx, "database", Tune{MaxLeaseTTL: durp(3 * time.Hour), Description: &desc})
+		}},
+	}
+	for _, st := range steps {
+		if err := st.do(); err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		after := snapshot()
+		if err := st.do(); err != nil {
+			t.Fatalf("%s replayed: %v", st.name, err)
+		}
+		if got := snapshot(); got != after {
+			t.Fatalf("%s replayed changed the state:\n%s\nwant\n%s", st.name, got, after)
+		}
+	}
+	if got := f.leaseIDs(); !slices.Equal(got, keep) {
+		t.Fatalf("leases %v, want only ro2's %v", got, keep)
+	}
+	for _, u := range keepUsers {
+		if _, ok := f.srv.password(u); !ok {
+			t.Fatalf("ro2's user %s was deleted", u)
+		}
+	}
 }
