@@ -91,7 +91,7 @@ func TestConnUpdateAllowlist(t *testing.T) {
 		})
 	}
 	// password_policy names a policy, not a password.
-	if err := connUpdate(map[string]string{"password_policy": "length=24"}).Validate(); err != nil {
+	if err := connUpdate(map[string]string{"password_policy": "strong"}).Validate(); err != nil {
 		t.Errorf("password_policy: %v", err)
 	}
 }

@@ -30,13 +30,9 @@ func BenchmarkCredsAudit(b *testing.B) {
 	if err := os.MkdirAll(pluginDir, 0o755); err != nil {
 		b.Fatal(err)
 	}
-	sums := map[string]string{}
-	for _, name := range []string{postgresPluginName, testPluginName} {
-		sum, err := installSelf(pluginDir, name)
-		if err != nil {
-			b.Fatal(err)
-		}
-		sums[name] = sum
+	sums, err := provideBundled(testutil.Context(b, 5*time.Minute), pluginDir, pluginDir, hclog.NewNullLogger())
+	if err != nil {
+		b.Fatal(err)
 	}
 	s, err := server.New(server.Config{
 		Core: core.Config{NodeID: "bench", DataDir: filepath.Join(dir, "data"), RaftBind: fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(b)),

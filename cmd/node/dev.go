@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -23,8 +24,8 @@ import (
 )
 
 // runDev starts a throwaway single node: temp data dir, embedded NATS, a plugin directory
-// holding the bundled plugins (this binary under their names) and the operator's extra
-// plugins, initialised, unsealed, with a database mount whose test-plugin connection issues
+// (-dev-plugin-dir, used in place, or a temporary one) holding the bundled plugins as real
+// standalone binaries (devplugins.go) and the operator's own, initialised, unsealed, with a database mount whose test-plugin connection issues
 // credentials at once. It runs until ctx ends (SIGINT, SIGTERM) or a shutdown event.
 //
 // The API listener is bound at once but serves only once the setup is complete: a client
@@ -39,24 +40,23 @@ func runDev(ctx context.Context, f serverFlags, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer os.RemoveAll(dataDir)
-	pluginDir, err := os.MkdirTemp("/tmp", "baton-plugins-")
+	pluginDir, temp, err := devPluginDir(f.devPlugins)
 	if err != nil {
 		log.Error("dev plugin dir", "error", err)
 		return 1
 	}
-	defer os.RemoveAll(pluginDir)
-	sums := map[string]string{}
-	for _, name := range []string{postgresPluginName, testPluginName} {
-		sum, err := installSelf(pluginDir, name)
-		if err != nil {
-			log.Error("installing the bundled plugin", "plugin", name, "error", err)
-			return 1
-		}
-		sums[name] = sum
+	if temp {
+		defer os.RemoveAll(pluginDir)
 	}
-	extra, err := copyPlugins(f.devPlugins, pluginDir)
+	shown := cmp.Or(f.devPlugins, pluginDir)
+	sums, err := provideBundled(ctx, pluginDir, shown, log)
 	if err != nil {
-		log.Error("reading -dev-plugin-dir", "error", err)
+		log.Error("dev plugin dir", "error", err)
+		return 1
+	}
+	extra, err := extraPlugins(pluginDir)
+	if err != nil {
+		log.Error("reading the plugin directory", "dir", shown, "error", err)
 		return 1
 	}
 	natsAddr, natsPort, err := freeAddr(f.devNATSPort)
@@ -121,33 +121,6 @@ func runDev(ctx context.Context, f serverFlags, stdout, stderr io.Writer) int {
 	printAudit(stdout, s.Audit)
 	<-ctx.Done()
 	return shutdown(s, log)
-}
-
-// copyPlugins copies the executables of src (the operator's -dev-plugin-dir) into dst.
-func copyPlugins(src, dst string) ([]string, error) {
-	if src == "" {
-		return nil, nil
-	}
-	ents, err := os.ReadDir(src)
-	if err != nil {
-		return nil, err
-	}
-	var names []string
-	for _, e := range ents {
-		info, err := e.Info()
-		if err != nil || !info.Mode().IsRegular() || info.Mode()&0o111 == 0 {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(src, e.Name()))
-		if err != nil {
-			return nil, err
-		}
-		if err := os.WriteFile(filepath.Join(dst, e.Name()), b, 0o755); err != nil {
-			return nil, err
-		}
-		names = append(names, e.Name())
-	}
-	return names, nil
 }
 
 // devAPI calls the node's API: method, path under /v1/, JSON body (nil: none); it returns

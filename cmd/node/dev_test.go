@@ -21,24 +21,29 @@ import (
 	"github.com/baton-hq/baton/events"
 	"github.com/baton-hq/baton/internal/core"
 	"github.com/baton-hq/baton/internal/server"
-	"github.com/baton-hq/baton/plugins/postgresql"
-	"github.com/baton-hq/baton/plugins/testplugin"
 	"github.com/baton-hq/baton/raftstore"
 	"github.com/baton-hq/baton/test/testutil"
 )
 
-// TestMain serves the bundled plugins when the dev node runs this test binary under their
-// names, as main does for the node binary.
-func TestMain(m *testing.M) {
-	switch filepath.Base(os.Args[0]) {
-	case postgresPluginName:
-		postgresql.Run()
-		return
-	case testPluginName:
-		testplugin.Main()
-		return
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// builtPlugins builds the bundled plugins (their own main packages) into a new directory and
+// answers it with their SHA-256s.
+func builtPlugins(t *testing.T) (string, map[string]string) {
+	t.Helper()
+	dir := filepath.Join(testutil.ShortTempDir(t), "plugins")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
 	}
-	goleak.VerifyTestMain(m)
+	sums := map[string]string{}
+	for _, name := range bundledPlugins {
+		b, err := testutil.Build(dir, "./cmd/"+name, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sums[name] = b.SHA256
+	}
+	return dir, sums
 }
 
 // Bounds of the dev tests' waits.
@@ -77,7 +82,8 @@ func TestDevNodeHealthyOnlyOnceSetUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	const token = "s.dev-race-token"
-	f := serverFlags{dev: true, devToken: token, devListen: addr, devNATSPort: 0, logLevel: "warn"}
+	pluginDir, _ := builtPlugins(t)
+	f := serverFlags{dev: true, devToken: token, devListen: addr, devNATSPort: 0, logLevel: "warn", devPlugins: pluginDir}
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	var stdout, stderr lockedBuffer
@@ -276,18 +282,7 @@ func TestDevSetupKeepsWorkAlreadyDone(t *testing.T) {
 // succeeds, and the node issues the dev credential.
 func TestDevSetupTwiceOnARealNode(t *testing.T) {
 	dir := testutil.ShortTempDir(t)
-	pluginDir := filepath.Join(dir, "plugins")
-	if err := os.MkdirAll(pluginDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	sums := map[string]string{}
-	for _, name := range []string{postgresPluginName, testPluginName} {
-		sum, err := installSelf(pluginDir, name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sums[name] = sum
-	}
+	pluginDir, sums := builtPlugins(t)
 	s, err := server.New(server.Config{
 		Core: core.Config{NodeID: "dev", DataDir: filepath.Join(dir, "data"), RaftBind: fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t)),
 			Raft: raftstore.FastConfig(), NoNATS: true},

@@ -7,9 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"os/signal"
-	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
@@ -59,7 +57,7 @@ func runServer(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&f.dev, "dev", false, "run a throwaway, initialised and unsealed single node")
 	fs.StringVar(&f.devToken, "dev-root-token-id", "", "root token of the dev node (default: random)")
 	fs.StringVar(&f.devListen, "dev-listen-address", "127.0.0.1:8200", "API address of the dev node")
-	fs.StringVar(&f.devPlugins, "dev-plugin-dir", "", "directory of extra plugin binaries for the dev node")
+	fs.StringVar(&f.devPlugins, "dev-plugin-dir", "", "the dev node's plugin directory, used in place as OpenBao's: the bundled plugins are installed there when absent, and a binary put there later can be registered by its SHA-256")
 	fs.IntVar(&f.devNATSPort, "dev-nats-port", 4222, "embedded NATS port of the dev node (0: any free port)")
 	fs.BoolVar(&f.devTLS, "dev-tls", false, "serve the dev node over TLS with a CA and certificate made for 127.0.0.1 and localhost (implies -dev)")
 	fs.StringVar(&f.devTLSCertDir, "dev-tls-cert-dir", "", "directory for -dev-tls's CA and certificate (default: a temporary one, removed at exit)")
@@ -146,6 +144,7 @@ func runConfigured(f serverFlags, stderr io.Writer) int {
 		Telemetry:                    telemetryConfig(cfg.Telemetry),
 		UnauthenticatedMetricsAccess: cfg.Listener.UnauthenticatedMetricsAccess,
 		Audit:                        auditSettings(cfg.Audit),
+		DefaultLeaseTTL:              cfg.DefaultLeaseTTL, MaxLeaseTTL: cfg.MaxLeaseTTL,
 	}
 	sc.Core.NATSClient.CredsFile = cfg.NATS.Credentials
 	sc.Core.EventLimit = events.Limit{Rate: float64(cfg.NATS.EventRate), Burst: cfg.NATS.EventBurst}
@@ -202,33 +201,6 @@ func freeAddr(port int) (string, int, error) {
 		return "127.0.0.1:" + strconv.Itoa(got), got, nil
 	}
 	return "", 0, errors.New("no free port on 127.0.0.1")
-}
-
-// installSelf copies this executable into dir under name, so the catalog can run it as a
-// bundled plugin (the binary serves that plugin when started under that name).
-func installSelf(dir, name string) (string, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return "", err
-	}
-	src, err := os.Open(self)
-	if err != nil {
-		return "", err
-	}
-	defer src.Close()
-	dst := filepath.Join(dir, name)
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
-	if err != nil {
-		return "", err
-	}
-	if _, err := io.Copy(out, src); err != nil {
-		out.Close()
-		return "", err
-	}
-	if err := out.Close(); err != nil {
-		return "", err
-	}
-	return catalog.SHA256File(dst)
 }
 
 // listenerTLS turns the listener stanza's TLS keys into the server's TLS settings; nil for

@@ -120,7 +120,7 @@ func (s *Server) database(w http.ResponseWriter, r *http.Request, p string) erro
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"request_id": newRequestID(), "lease_id": sec.LeaseID,
 			"renewable": sec.Renewable, "lease_duration": fmtSeconds(sec.LeaseDuration), "data": sec.Data,
-			"wrap_info": nil, "warnings": nil, "auth": nil})
+			"wrap_info": nil, "warnings": warningsOrNil(sec.Warnings), "auth": nil})
 		return nil
 	case "static-roles":
 		return s.staticRoles(w, r, mount, name)
@@ -275,10 +275,11 @@ func (s *Server) roles(w http.ResponseWriter, r *http.Request, mount, name strin
 		} else if ok {
 			role.MaxTTL = d
 		}
-		if err := s.secrets.WriteRole(ctx, role); err != nil {
+		warnings, err := s.secrets.WriteRole(ctx, role)
+		if err != nil {
 			return err
 		}
-		writeDone(w, ignored)
+		writeDoneWarn(w, ignored, warnings)
 		return nil
 	case http.MethodDelete:
 		if err := s.secrets.DeleteRole(ctx, mount, name); err != nil && !isNotFound(err) {

@@ -138,18 +138,22 @@ func (f *fakeNode) Peers() ([]core.RaftServer, uint64, error) {
 // fakeSecrets is a secrets side with fixed contents; its actions are recorded.
 type fakeSecrets struct {
 	calls
-	listing     database.CatalogListing
-	entry       catalog.Entry
-	mounts      map[string]database.Mount
-	config      map[string]any
-	configs     []string
-	role        database.Role
-	static      database.StaticRole
-	secret      database.Secret
-	lease       database.Lease
-	reloads     map[string]database.Reload
-	staticCreds map[string]any
-	conns       []string
+	listing   database.CatalogListing
+	entry     catalog.Entry
+	mounts    map[string]database.Mount
+	config    map[string]any
+	configs   []string
+	role      database.Role
+	static    database.StaticRole
+	secret    database.Secret
+	lease     database.Lease
+	leaseKeys []string
+	ttls      database.MountTTLs
+	// roleWarnings is what WriteRole answers.
+	roleWarnings []string
+	reloads      map[string]database.Reload
+	staticCreds  map[string]any
+	conns        []string
 }
 
 func newFakeSecrets() *fakeSecrets {
@@ -196,6 +200,9 @@ func (f *fakeSecrets) FindMount(p string) (string, string) {
 	return "", ""
 }
 func (f *fakeSecrets) EnableMount(_ context.Context, m database.Mount) error {
+	if m.DefaultLeaseTTL != 0 || m.MaxLeaseTTL != 0 {
+		return f.call("EnableMount", m.Path, m.Type, m.Description, m.PluginName, m.PluginVersion, m.DefaultLeaseTTL, m.MaxLeaseTTL)
+	}
 	return f.call("EnableMount", m.Path, m.Type, m.Description, m.PluginName, m.PluginVersion)
 }
 func (f *fakeSecrets) DisableMount(_ context.Context, path string, src database.Source) error {
@@ -235,8 +242,24 @@ func (f *fakeSecrets) ListRoles(string) []string { return nil }
 func (f *fakeSecrets) ReadRole(mount, name string) (database.Role, error) {
 	return f.role, f.call("ReadRole", mount, name)
 }
-func (f *fakeSecrets) WriteRole(_ context.Context, r database.Role) error {
-	return f.call("WriteRole", r.Mount, r.Name, r.DBName, r.CreationStatements, r.DefaultTTL, r.MaxTTL)
+func (f *fakeSecrets) WriteRole(_ context.Context, r database.Role) ([]string, error) {
+	return f.roleWarnings, f.call("WriteRole", r.Mount, r.Name, r.DBName, r.CreationStatements, r.DefaultTTL, r.MaxTTL)
+}
+func (f *fakeSecrets) ReadMountTTLs(path string) (database.Mount, database.MountTTLs, error) {
+	return f.mounts[database.NormalizeMount(path)], f.ttls, f.call("ReadMountTTLs", path)
+}
+func (f *fakeSecrets) TuneMount(_ context.Context, path string, t database.Tune) error {
+	show := func(d *time.Duration) string {
+		if d == nil {
+			return "-"
+		}
+		return d.String()
+	}
+	desc := "-"
+	if t.Description != nil {
+		desc = fmt.Sprintf("%q", *t.Description)
+	}
+	return f.call("TuneMount", path, show(t.DefaultLeaseTTL), show(t.MaxLeaseTTL), desc)
 }
 func (f *fakeSecrets) DeleteRole(_ context.Context, mount, name string) error {
 	return f.call("DeleteRole", mount, name)
@@ -249,7 +272,30 @@ func (f *fakeSecrets) Renew(_ context.Context, id string, inc time.Duration) (da
 	return f.secret, f.call("Renew", id, inc)
 }
 func (f *fakeSecrets) Revoke(_ context.Context, id string) error { return f.call("Revoke", id) }
-func (f *fakeSecrets) ListStaticRoles(string) []string           { return nil }
+func (f *fakeSecrets) RevokePrefix(_ context.Context, prefix string, force bool) error {
+	return f.call("RevokePrefix", prefix, force)
+}
+func (f *fakeSecrets) PutPasswordPolicy(_ context.Context, name, text string) error {
+	return f.call("PutPasswordPolicy", name, text)
+}
+func (f *fakeSecrets) ReadPasswordPolicy(name string) (string, error) {
+	return "length = 20", f.call("ReadPasswordPolicy", name)
+}
+func (f *fakeSecrets) ListPasswordPolicies() []string {
+	_ = f.call("ListPasswordPolicies")
+	return f.leaseKeys
+}
+func (f *fakeSecrets) DeletePasswordPolicy(_ context.Context, name string) error {
+	return f.call("DeletePasswordPolicy", name)
+}
+func (f *fakeSecrets) GeneratePassword(name string) (string, error) {
+	return "generated-pw", f.call("GeneratePassword", name)
+}
+func (f *fakeSecrets) LookupPrefix(prefix string) []string {
+	_ = f.call("LookupPrefix", prefix)
+	return f.leaseKeys
+}
+func (f *fakeSecrets) ListStaticRoles(string) []string { return nil }
 func (f *fakeSecrets) ReadStaticRole(mount, name string) (database.StaticRole, error) {
 	return f.static, f.call("ReadStaticRole", mount, name)
 }

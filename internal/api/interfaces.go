@@ -81,6 +81,9 @@ type Secrets interface {
 	FindMount(p string) (mount, rest string)
 	// EnableMount mounts a secrets engine.
 	EnableMount(ctx context.Context, m database.Mount) error
+	// ReadMountTTLs and TuneMount serve sys/mounts/:path/tune.
+	ReadMountTTLs(path string) (database.Mount, database.MountTTLs, error)
+	TuneMount(ctx context.Context, path string, t database.Tune) error
 	// DisableMount disables a mount, revoking its leases.
 	DisableMount(ctx context.Context, path string, src database.Source) error
 	// Reload restarts a plugin's instances, everywhere or on one mount.
@@ -102,7 +105,7 @@ type Secrets interface {
 	// ListRoles, ReadRole, WriteRole, DeleteRole and Creds serve dynamic roles.
 	ListRoles(mount string) []string
 	ReadRole(mount, name string) (database.Role, error)
-	WriteRole(ctx context.Context, r database.Role) error
+	WriteRole(ctx context.Context, r database.Role) (warnings []string, err error)
 	DeleteRole(ctx context.Context, mount, name string) error
 	Creds(ctx context.Context, mount, roleName, displayName string) (database.Secret, error)
 
@@ -110,6 +113,17 @@ type Secrets interface {
 	Lookup(id string) (database.Lease, error)
 	Renew(ctx context.Context, id string, increment time.Duration) (database.Secret, error)
 	Revoke(ctx context.Context, id string) error
+	// RevokePrefix revokes every lease under a prefix (force: forget the leases even when
+	// their users cannot be deleted); LookupPrefix lists the keys under a prefix.
+	RevokePrefix(ctx context.Context, prefix string, force bool) error
+	LookupPrefix(prefix string) []string
+
+	// PutPasswordPolicy … GeneratePassword serve sys/policies/password.
+	PutPasswordPolicy(ctx context.Context, name, text string) error
+	ReadPasswordPolicy(name string) (string, error)
+	ListPasswordPolicies() []string
+	DeletePasswordPolicy(ctx context.Context, name string) error
+	GeneratePassword(name string) (string, error)
 
 	// ListStaticRoles … RotateStaticRole serve static roles.
 	ListStaticRoles(mount string) []string

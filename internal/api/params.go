@@ -150,14 +150,28 @@ func (p params) ignored(known ...string) []string {
 
 // writeDone answers a write that returns nothing: 204, or, when fields were ignored, 200 with
 // OpenBao's warning naming them.
-func writeDone(w http.ResponseWriter, ignored []string) {
-	if len(ignored) == 0 {
+func writeDone(w http.ResponseWriter, ignored []string) { writeDoneWarn(w, ignored, nil) }
+
+// writeDoneWarn is writeDone with the action's own warnings after the ignored fields'.
+func writeDoneWarn(w http.ResponseWriter, ignored, warnings []string) {
+	if len(ignored) > 0 {
+		warnings = append([]string{"Endpoint ignored these unrecognized parameters: [" + strings.Join(ignored, " ") + "]"}, warnings...)
+	}
+	if len(warnings) == 0 {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
 	reply := data(nil)
-	reply["warnings"] = []string{"Endpoint ignored these unrecognized parameters: [" + strings.Join(ignored, " ") + "]"}
+	reply["warnings"] = warnings
 	writeJSON(w, http.StatusOK, reply)
+}
+
+// warningsOrNil is a reply's "warnings": null when there are none, as OpenBao answers.
+func warningsOrNil(w []string) any {
+	if len(w) == 0 {
+		return nil
+	}
+	return w
 }
 
 func requireMethod(r *http.Request, methods ...string) error {

@@ -390,6 +390,7 @@ func (s *Server) match(p string) (*route, string) {
 		{"sys/mounts", route{auth: true, h: s.mounts}},
 		{"sys/leases/", route{auth: true, h: s.leases}},
 		{"sys/policies/acl", route{auth: true, h: s.policiesACL}},
+		{"sys/policies/password", route{auth: true, h: s.passwordPolicies}},
 		{"sys/policy", route{auth: true, h: s.policiesOld}},
 		{"sys/lifecycle", route{auth: true, localOnAsk: true, h: s.lifecycle}},
 		{"sys/nats/credentials", route{auth: true, h: s.natsCredentials}},

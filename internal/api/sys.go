@@ -485,7 +485,7 @@ func apiSource(eventID string) database.Source {
 }
 
 func mountView(m database.Mount) map[string]any {
-	return map[string]any{"type": m.Type, "description": m.Description, "accessor": m.Accessor, "config": map[string]any{}, "options": map[string]any{},
+	return map[string]any{"type": m.Type, "description": m.Description, "accessor": m.Accessor, "config": map[string]any{"default_lease_ttl": fmtSeconds(m.DefaultLeaseTTL), "max_lease_ttl": fmtSeconds(m.MaxLeaseTTL), "force_no_cache": false}, "options": map[string]any{},
 		"local": false, "seal_wrap": false, "plugin_version": m.PluginVersion, "running_plugin_version": m.PluginVersion}
 }
 
@@ -505,6 +505,9 @@ func (s *Server) mounts(w http.ResponseWriter, r *http.Request, rest string) err
 		}
 		writeJSON(w, http.StatusOK, reply)
 		return nil
+	}
+	if m, ok := strings.CutSuffix(path, "/tune"); ok {
+		return s.mountTune(w, r, m)
 	}
 	mount := database.NormalizeMount(path)
 	ctx, cancel := ctxTimeout(r)
@@ -530,7 +533,11 @@ func (s *Server) mounts(w http.ResponseWriter, r *http.Request, rest string) err
 		desc, _ := p.str("description")
 		pname, _ := p.str("plugin_name")
 		pver, _ := p.str("plugin_version")
-		if err := s.secrets.EnableMount(ctx, database.Mount{Path: mount, Type: typ, Description: desc, PluginName: pname, PluginVersion: pver}); err != nil {
+		m := database.Mount{Path: mount, Type: typ, Description: desc, PluginName: pname, PluginVersion: pver}
+		if err := mountConfigTTLs(p, &m); err != nil {
+			return err
+		}
+		if err := s.secrets.EnableMount(ctx, m); err != nil {
 			return err
 		}
 		w.WriteHeader(http.StatusNoContent)
@@ -546,6 +553,9 @@ func (s *Server) mounts(w http.ResponseWriter, r *http.Request, rest string) err
 }
 
 func (s *Server) leases(w http.ResponseWriter, r *http.Request, rest string) error {
+	if done, err := s.leasesByPrefix(w, r, rest); done {
+		return err
+	}
 	if err := requireMethod(r, http.MethodPut, http.MethodPost); err != nil {
 		return err
 	}
@@ -574,7 +584,7 @@ func (s *Server) leases(w http.ResponseWriter, r *http.Request, rest string) err
 		if err != nil {
 			return err
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"request_id": newRequestID(), "lease_id": id, "renewable": sec.Renewable, "lease_duration": fmtSeconds(sec.LeaseDuration), "data": nil})
+		writeJSON(w, http.StatusOK, map[string]any{"request_id": newRequestID(), "lease_id": id, "renewable": sec.Renewable, "lease_duration": fmtSeconds(sec.LeaseDuration), "data": nil, "warnings": warningsOrNil(sec.Warnings)})
 		return nil
 	case "revoke":
 		if err := s.secrets.Revoke(ctx, id); err != nil {

@@ -443,6 +443,26 @@ func TestAPICommands(t *testing.T) {
 			out:    "All revocation operations queued successfully!\n",
 		},
 		{
+			name:   "lease revoke -prefix: sys/leases/revoke-prefix, as bao sends it",
+			args:   []string{"lease", "revoke", "-prefix", "database/creds/ro"},
+			routes: map[string]reply{"PUT /v1/sys/leases/revoke-prefix/database/creds/ro": {}},
+			reqs:   []wantReq{{"PUT", "/v1/sys/leases/revoke-prefix/database/creds/ro", "", ""}},
+			out:    "All revocation operations queued successfully!\n",
+		},
+		{
+			name:   "lease revoke -force -prefix: sys/leases/revoke-force",
+			args:   []string{"lease", "revoke", "-force", "-prefix", "database/creds/ro/"},
+			routes: map[string]reply{"PUT /v1/sys/leases/revoke-force/database/creds/ro/": {}},
+			reqs:   []wantReq{{"PUT", "/v1/sys/leases/revoke-force/database/creds/ro/", "", ""}},
+			out:    "All revocation operations queued successfully!\n",
+		},
+		{
+			name:   "lease revoke -force without -prefix is refused before any request",
+			args:   []string{"lease", "revoke", "-force", "database/creds/ro/x"},
+			code:   ExitUsage,
+			errHas: []string{"-force requires -prefix"},
+		},
+		{
 			name:   "lease lookup",
 			args:   []string{"lease", "lookup", "x"},
 			routes: map[string]reply{"PUT /v1/sys/leases/lookup": {200, `{"data":{"id":"x","ttl":59,"renewable":true,"expire_time":"2026-11-01T11:00:00Z"}}`}},

@@ -20,8 +20,12 @@ var cmdLeaseRevoke = &command{
 	name:     "lease revoke",
 	args:     "LEASE_ID",
 	synopsis: "Revoke a lease (the credential is dropped from the database)",
-	api:      true,
-	run:      runLeaseRevoke,
+	help: `Revokes the lease LEASE_ID. With -prefix, LEASE_ID is a prefix (database/creds/readonly)
+and every lease under it is revoked (sys/leases/revoke-prefix); with -force -prefix the leases
+are forgotten even when the database cannot drop their users (sys/leases/revoke-force), as
+OpenBao's bao lease revoke does.`,
+	api: true,
+	run: runLeaseRevoke,
 }
 
 var cmdLeaseLookup = &command{
@@ -86,11 +90,23 @@ func runLeaseRenew(in *invocation, args []string) error {
 }
 
 func runLeaseRevoke(in *invocation, args []string) error {
+	prefix := in.fs.Bool("prefix", false, "Treat LEASE_ID as a prefix and revoke every lease under it.")
+	force := in.fs.Bool("force", false, "With -prefix: forget the leases even when their users cannot be deleted.")
 	pos, err := in.parse(args, 1, 1)
 	if err != nil {
 		return err
 	}
-	if _, err := in.call("PUT", "sys/leases/revoke", nil, map[string]string{"lease_id": pos[0]}); err != nil {
+	switch {
+	case *force && !*prefix:
+		return usagef("-force requires -prefix: baton lease revoke -force -prefix <prefix>")
+	case *force:
+		_, err = in.call("PUT", "sys/leases/revoke-force/"+pos[0], nil, nil)
+	case *prefix:
+		_, err = in.call("PUT", "sys/leases/revoke-prefix/"+pos[0], nil, nil)
+	default:
+		_, err = in.call("PUT", "sys/leases/revoke", nil, map[string]string{"lease_id": pos[0]})
+	}
+	if err != nil {
 		return err
 	}
 	_, err = fmt.Fprintln(in.stdout, "All revocation operations queued successfully!")

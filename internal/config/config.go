@@ -92,6 +92,13 @@ const (
 // unreadable one.
 var ErrInvalid = errors.New("invalid configuration")
 
+// DefaultLeaseTTL is OpenBao's default for default_lease_ttl and max_lease_ttl: 768h.
+const DefaultLeaseTTL = 768 * time.Hour
+
+// MaxLeaseTTLBound bounds the system lease TTLs a config may set: a hundred years, far below
+// where a duration overflows.
+const MaxLeaseTTLBound = 100 * 365 * 24 * time.Hour
+
 // Config is one node's configuration. Parse fills every derived field (api_addr from the
 // listener, the Raft bind address, defaults) so that callers read values, not absences.
 type Config struct {
@@ -127,6 +134,11 @@ type Config struct {
 	LogLevel hclog.Level
 	// ClusterName is the cluster's name in NATS subjects (DefaultClusterName when absent).
 	ClusterName string
+	// DefaultLeaseTTL and MaxLeaseTTL are the system's lease TTLs (default_lease_ttl and
+	// max_lease_ttl; DefaultLeaseTTL, 768h, each when absent, as in OpenBao): what a mount
+	// that was not tuned gives and allows.
+	DefaultLeaseTTL time.Duration
+	MaxLeaseTTL     time.Duration
 
 	// Listener is the first listener "tcp" block.
 	Listener Listener

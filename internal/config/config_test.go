@@ -67,6 +67,8 @@ func TestOpenBaoFile(t *testing.T) {
 		PluginStartTimeout:    15 * time.Second,
 		LogLevel:              hclog.Warn,
 		ClusterName:           "prod-eu",
+		DefaultLeaseTTL:       768 * time.Hour,
+		MaxLeaseTTL:           768 * time.Hour,
 		Listener: Listener{
 			Address: "0.0.0.0:8200", ClusterAddress: "0.0.0.0:8201", TLSDisable: true,
 			HTTPReadHeaderTimeout: DefaultHTTPReadHeaderTimeout, HTTPReadTimeout: DefaultHTTPReadTimeout,
@@ -103,8 +105,6 @@ func TestOpenBaoFile(t *testing.T) {
 	wantWarnings := []string{
 		"3 ui: Baton has no UI; ignored",
 		"4 disable_mlock: Baton never locks memory (no mlock), so this changes nothing; accepted",
-		"8 max_lease_ttl: Baton takes lease TTLs from each role; ignored",
-		"9 default_lease_ttl: Baton takes lease TTLs from each role; ignored",
 		"23 listener.tls_cert_file: tls_disable = true: the listener serves plain HTTP; ignored",
 		`29 listener "unix": Baton serves one listener "tcp"; ignored`,
 		"40 storage.autopilot_reconcile_interval: Baton has no autopilot: remove dead peers with sys/storage/raft/remove-peer; ignored",
@@ -215,6 +215,16 @@ func TestErrors(t *testing.T) {
 		src  string
 		want []string // each is one joined error line, in order
 	}{
+		{"negative max_lease_ttl", minimal + "max_lease_ttl = \"-1h\"\n",
+			[]string{"test.hcl:10: max_lease_ttl: must be a duration from 0 to 876000h0m0s (OpenBao's default is 768h), not -1h0m0s"}},
+		{"max_lease_ttl that overflows", minimal + "max_lease_ttl = 99999999999999999\n",
+			[]string{"test.hcl:10: max_lease_ttl: is out of range: at most 9223372036 seconds"}},
+		{"max_lease_ttl not a duration", minimal + "max_lease_ttl = \"a month\"\n",
+			[]string{`test.hcl:10: max_lease_ttl: must be a duration: write max_lease_ttl = "30s" (or "1m", "1h", or a number of seconds)`}},
+		{"default_lease_ttl above max_lease_ttl", minimal + "default_lease_ttl = \"2h\"\nmax_lease_ttl = 3600\n",
+			[]string{"test.hcl:10: default_lease_ttl: 2h0m0s is longer than max_lease_ttl (1h0m0s): lower it or raise max_lease_ttl"}},
+		{"default_lease_ttl above the default max", minimal + "default_lease_ttl = \"800h\"\n",
+			[]string{"test.hcl:10: default_lease_ttl: 800h0m0s is longer than max_lease_ttl (768h0m0s): lower it or raise max_lease_ttl"}},
 		{"TLS listener without certificates", replace("tls_disable = true", "tls_disable = false"), []string{
 			`test.hcl:1: api_addr: "http://127.0.0.1:8200" does not match the listener, which serves https: write https://127.0.0.1:8200`,
 			"test.hcl:4: listener.tls_disable: the listener serves TLS unless tls_disable = true, and tls_cert_file and tls_key_file are not both set: set them (node operator tls-cert makes a CA and certificates), or write tls_disable = true for plain HTTP"}},

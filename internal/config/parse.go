@@ -1,8 +1,10 @@
 package config
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"math"
 	"math/big"
 	"net"
 	"os"
@@ -35,6 +37,8 @@ type rawRoot struct {
 	PluginStartTimeout    *hcl.Attribute `hcl:"plugin_start_timeout,optional"`
 	LogLevel              *hcl.Attribute `hcl:"log_level,optional"`
 	ClusterName           *hcl.Attribute `hcl:"cluster_name,optional"`
+	DefaultLeaseTTL       *hcl.Attribute `hcl:"default_lease_ttl,optional"`
+	MaxLeaseTTL           *hcl.Attribute `hcl:"max_lease_ttl,optional"`
 
 	Listeners []rawListener  `hcl:"listener,block"`
 	Storage   []rawStorage   `hcl:"storage,block"`
@@ -274,6 +278,11 @@ func (d *decoder) root(raw *rawRoot) {
 		}
 	}
 	d.str("cluster_name", raw.ClusterName, &c.ClusterName)
+	d.leaseTTL("default_lease_ttl", raw.DefaultLeaseTTL, &c.DefaultLeaseTTL)
+	d.leaseTTL("max_lease_ttl", raw.MaxLeaseTTL, &c.MaxLeaseTTL)
+	if maxTTL := cmp.Or(c.MaxLeaseTTL, DefaultLeaseTTL); c.DefaultLeaseTTL > maxTTL {
+		d.fail(raw.DefaultLeaseTTL.Range, "default_lease_ttl", fmt.Sprintf("%s is longer than max_lease_ttl (%s): lower it or raise max_lease_ttl", c.DefaultLeaseTTL, maxTTL))
+	}
 
 	d.listeners(raw.Listeners)
 	d.storage(raw.Storage)
@@ -596,8 +605,27 @@ func (d *decoder) rollback(rs []rawRollback) {
 
 // derive fills what the file may leave out, as OpenBao does: the Raft bind port is the API
 // port + 1, api_addr comes from the listener, cluster_addr from the Raft bind address.
+// leaseTTL reads a system lease TTL: a duration, neither negative nor above MaxLeaseTTLBound.
+func (d *decoder) leaseTTL(field string, a *hcl.Attribute, out *time.Duration) {
+	var v time.Duration
+	if !d.duration(field, a, &v) {
+		return
+	}
+	if v < 0 || v > MaxLeaseTTLBound {
+		d.fail(a.Range, field, fmt.Sprintf("must be a duration from 0 to %s (OpenBao's default is 768h), not %s", MaxLeaseTTLBound, v))
+		return
+	}
+	*out = v
+}
+
 func (d *decoder) derive() {
 	c := d.cfg
+	if c.MaxLeaseTTL == 0 {
+		c.MaxLeaseTTL = DefaultLeaseTTL
+	}
+	if c.DefaultLeaseTTL == 0 {
+		c.DefaultLeaseTTL = min(DefaultLeaseTTL, c.MaxLeaseTTL)
+	}
 	if c.ClusterName == "" {
 		c.ClusterName = DefaultClusterName
 	}
@@ -775,14 +803,26 @@ func (d *decoder) duration(field string, a *hcl.Attribute, out *time.Duration) b
 		d.fail(a.Range, field, fmt.Sprintf(`must be a duration: write %s = "30s" (or "1m", "1h", or a number of seconds)`, leaf(field)))
 		return false
 	}
+	// A number of seconds must fit a time.Duration: past that it would wrap to a negative.
+	const maxSecs = float64(math.MaxInt64 / int64(time.Second))
+	tooLarge := func() bool {
+		d.fail(a.Range, field, fmt.Sprintf("is out of range: at most %d seconds", int64(maxSecs)))
+		return false
+	}
 	switch v.Type() {
 	case cty.Number:
 		secs, _ := v.AsBigFloat().Float64()
+		if secs > maxSecs || secs < -maxSecs {
+			return tooLarge()
+		}
 		*out = time.Duration(secs * float64(time.Second))
 		return true
 	case cty.String:
 		s := strings.TrimSpace(v.AsString())
-		if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		if n, err := strconv.ParseInt(s, 10, 64); err == nil || errors.Is(err, strconv.ErrRange) {
+			if err != nil || float64(n) > maxSecs || float64(n) < -maxSecs {
+				return tooLarge()
+			}
 			*out = time.Duration(n) * time.Second
 			return true
 		}

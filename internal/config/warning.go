@@ -115,8 +115,6 @@ func suggest(name string, known []string) string {
 // rootReason explains the top-level OpenBao keys operators most often carry over.
 func rootReason(name string) string {
 	switch name {
-	case "max_lease_ttl", "default_lease_ttl":
-		return "Baton takes lease TTLs from each role; ignored"
 	case "ha_storage":
 		return `Baton's storage "raft" is already its HA backend; ignored`
 	case "disable_cache", "cache_size":

@@ -53,6 +53,9 @@ type Config struct {
 	// TokenPeriod is how often the active node revokes expired tokens
 	// (auth.DefaultExpiryPeriod).
 	TokenPeriod time.Duration
+	// DefaultLeaseTTL and MaxLeaseTTL are the system's lease TTLs (database.DefaultSystemTTL
+	// when zero).
+	DefaultLeaseTTL, MaxLeaseTTL time.Duration
 	// RetryJoin lists leader API addresses to join through once unsealed.
 	RetryJoin []string
 	// Limits are the API listener's HTTP limits; nil means DefaultLimits (dev mode).
@@ -207,6 +210,7 @@ func New(cfg Config) (*Server, error) {
 	eng, err := database.New(database.Config{
 		Cluster: node, Runtime: rt, Logger: log.Named("database"),
 		RollbackWindow: cfg.RollbackWindow, LeasePeriod: cfg.LeasePeriod,
+		DefaultLeaseTTL: cfg.DefaultLeaseTTL, MaxLeaseTTL: cfg.MaxLeaseTTL,
 	})
 	if err != nil {
 		_ = rt.Close(context.Background())

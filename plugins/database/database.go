@@ -113,8 +113,8 @@ func (e *Engine) WriteConfig(ctx context.Context, mount, name string, in ConfigI
 		c.RootRotationStatements = in.RootRotationStatements
 	}
 	if in.PasswordPolicy != nil {
-		if _, err := ParsePasswordPolicy(*in.PasswordPolicy); err != nil {
-			return invalid("%v", err)
+		if err := e.checkConnectionPolicy(*in.PasswordPolicy); err != nil {
+			return err
 		}
 		c.PasswordPolicy = *in.PasswordPolicy
 	}
@@ -291,13 +291,17 @@ func (e *Engine) ReloadStatus(id string) (Reload, bool) {
 	return r, ok
 }
 
-// WriteRole creates or replaces a dynamic role.
-func (e *Engine) WriteRole(ctx context.Context, r state.Role) error {
+// WriteRole creates or replaces a dynamic role. It answers OpenBao's warnings when the role's
+// TTLs are above what its mount allows (the role is stored as written; its credentials are
+// capped when issued).
+func (e *Engine) WriteRole(ctx context.Context, r state.Role) ([]string, error) {
 	if err := CheckName("role", r.Name); err != nil {
-		return err
+		return nil, err
 	}
-	_, err := e.cluster.Propose(ctx, state.TypeRolePut, "", command.SourceAPI, state.RolePut{Role: r})
-	return err
+	if _, err := e.cluster.Propose(ctx, state.TypeRolePut, "", command.SourceAPI, state.RolePut{Role: r}); err != nil {
+		return nil, err
+	}
+	return e.roleWarnings(r), nil
 }
 
 // ReadRole returns a role.
@@ -328,6 +332,8 @@ type Secret struct {
 	LeaseDuration time.Duration
 	Renewable     bool
 	Data          map[string]any
+	// Warnings are OpenBao's, for the reply's "warnings" (a TTL capped to the max in effect).
+	Warnings []string
 }
 
 // Creds issues a credential for a role: NewUser on the plugin, then the lease through Raft.
@@ -335,8 +341,10 @@ func (e *Engine) Creds(ctx context.Context, mount, roleName, displayName string)
 	mount = state.NormalizeMount(mount)
 	var role state.Role
 	var conn state.Connection
+	var mnt state.Mount
 	var okRole, okConn bool
 	e.cluster.State().View(func(d *state.Data) {
+		mnt = d.Mounts[mount]
 		role, okRole = d.Roles[state.Key(mount, roleName)]
 		if okRole {
 			conn, okConn = d.Connections[state.Key(mount, role.DBName)]
@@ -357,26 +365,12 @@ func (e *Engine) Creds(ctx context.Context, mount, roleName, displayName string)
 	if !state.RoleAllowed(conn.AllowedRoles, roleName) {
 		return Secret{}, invalid("%q is not an allowed role for connection %q", roleName, role.DBName)
 	}
-	policy, err := ParsePasswordPolicy(conn.PasswordPolicy)
-	if err != nil {
-		return Secret{}, invalid("%v", err)
-	}
-	password, err := policy.Generate()
+	password, err := e.connectionPassword(conn)
 	if err != nil {
 		return Secret{}, err
 	}
 	now := e.cfg.Now().UTC()
-	ttl := role.DefaultTTL
-	if ttl <= 0 {
-		ttl = time.Hour
-	}
-	maxTTL := role.MaxTTL
-	if maxTTL <= 0 {
-		maxTTL = 24 * time.Hour
-	}
-	if ttl > maxTTL {
-		ttl = maxTTL
-	}
+	ttl, maxTTL, warnings := e.leaseTTLs(role, mnt)
 	exp := now.Add(ttl)
 	var username string
 	var made dbplugin.Database
@@ -416,7 +410,7 @@ func (e *Engine) Creds(ctx context.Context, mount, roleName, displayName string)
 		}
 		return Secret{}, fmt.Errorf("record lease: %w", err)
 	}
-	return Secret{LeaseID: lease.ID, LeaseDuration: ttl, Renewable: true,
+	return Secret{LeaseID: lease.ID, LeaseDuration: ttl, Renewable: true, Warnings: warnings,
 		Data: map[string]any{"username": username, "password": password}}, nil
 }
 
@@ -445,8 +439,10 @@ func (e *Engine) Renew(ctx context.Context, id string, increment time.Duration) 
 	}
 	now := e.cfg.Now().UTC()
 	exp := now.Add(increment)
+	var warnings []string
 	if exp.After(l.MaxExpires) {
 		exp = l.MaxExpires
+		warnings = append(warnings, capWarning(increment, l.MaxExpires.Sub(now).Round(time.Second)))
 	}
 	if !exp.After(now) {
 		return Secret{}, invalid("lease %q has reached its max TTL and cannot be renewed", id)
@@ -462,7 +458,7 @@ func (e *Engine) Renew(ctx context.Context, id string, increment time.Duration) 
 	if _, err := e.cluster.Propose(ctx, state.TypeLeaseRenew, "", command.SourceAPI, state.LeaseRenew{ID: id, Expires: exp.Format(time.RFC3339Nano)}); err != nil {
 		return Secret{}, err
 	}
-	return Secret{LeaseID: id, LeaseDuration: exp.Sub(now), Renewable: exp.Before(l.MaxExpires)}, nil
+	return Secret{LeaseID: id, LeaseDuration: exp.Sub(now), Renewable: exp.Before(l.MaxExpires), Warnings: warnings}, nil
 }
 
 // Revoke deletes a lease's user from the database, then the lease. The lease goes only once
@@ -499,6 +495,7 @@ func emitLeaseGauges(byMount map[string]int) {
 func (e *Engine) leaseLoop(ctx context.Context) {
 	t := time.NewTicker(e.cfg.LeasePeriod)
 	defer t.Stop()
+	var nextMarked time.Time // when marked leases that could not be revoked are tried again
 	for {
 		select {
 		case <-ctx.Done():
@@ -507,6 +504,22 @@ func (e *Engine) leaseLoop(ctx context.Context) {
 		}
 		now := e.cfg.Now()
 		e.rotateDueStatic(ctx, now)
+		// Prefix revocations a previous leader (or a failed attempt) left marked go first.
+		// A pass already running (an API call's) is left to finish them.
+		// After a pass that left some, wait markedRetry before the next: a database that is
+		// down is not hammered, nor the log filled, every tick.
+		if !now.Before(nextMarked) {
+			select {
+			case e.revoking <- struct{}{}:
+				failed, err := e.revokeMarked(ctx, "")
+				<-e.revoking
+				if (err != nil || failed > 0) && ctx.Err() == nil {
+					e.log.Warn("revoking leases marked by a prefix revocation; retrying later", "not_revoked", failed, "retry_in", markedRetry, "error", err)
+					nextMarked = now.Add(markedRetry)
+				}
+			default:
+			}
+		}
 		var due []string
 		byMount, mountOf := map[string]int{}, map[string]string{}
 		e.cluster.State().View(func(d *state.Data) {
@@ -515,7 +528,7 @@ func (e *Engine) leaseLoop(ctx context.Context) {
 			}
 			for id, l := range d.Leases {
 				byMount[l.Mount]++
-				if !l.Expires.After(now) {
+				if !l.Expires.After(now) && !l.Revoking {
 					due = append(due, id)
 					mountOf[id] = l.Mount
 				}
@@ -580,11 +593,7 @@ func (e *Engine) rotateRoot(ctx context.Context, mount, name string, src Source)
 	if username == "" || oldPassword == "" {
 		return invalid("connection %q has no username and password in its config: nothing to rotate", name)
 	}
-	policy, err := ParsePasswordPolicy(c.PasswordPolicy)
-	if err != nil {
-		return invalid("%v", err)
-	}
-	newPassword, err := policy.Generate()
+	newPassword, err := e.connectionPassword(c)
 	if err != nil {
 		return err
 	}
@@ -761,11 +770,10 @@ func (e *Engine) DisableMount(ctx context.Context, path string, src Source) erro
 		if round == 10 {
 			return fmt.Errorf("disable %s: %d leases still not revoked after 10 rounds", path, len(leases))
 		}
-		sort.Strings(leases)
-		for _, id := range leases {
-			if err := e.Revoke(ctx, id); err != nil && !errors.Is(err, state.ErrInvalid) && !errors.Is(err, state.ErrNotFound) {
-				return fmt.Errorf("disable %s: revoke lease %s: %w", path, id, err)
-			}
+		// The same batched, failover-proof revocation as sys/leases/revoke-prefix: every lease
+		// id starts with its mount's path.
+		if err := e.revokePrefix(ctx, path, false); err != nil {
+			return fmt.Errorf("disable %s: %w", path, err)
 		}
 	}
 	_, err := e.cluster.Propose(ctx, state.TypeMountDelete, deleteID, src.From, state.MountDelete{Path: path})

@@ -88,6 +88,11 @@ type Config struct {
 	LeasePeriod time.Duration
 	// Now is the clock (time.Now).
 	Now func() time.Time
+	// DefaultLeaseTTL and MaxLeaseTTL are the system's lease TTLs (the config's
+	// default_lease_ttl and max_lease_ttl; DefaultSystemTTL when zero): what a mount that
+	// was not tuned allows.
+	DefaultLeaseTTL time.Duration
+	MaxLeaseTTL     time.Duration
 }
 
 // Engine is the database secrets engine of one node.
@@ -99,6 +104,9 @@ type Engine struct {
 	// activated is when this node last became active (unix nanoseconds): the start of the
 	// rollback window for rotations an old leader left behind.
 	activated atomic.Int64
+	// revoking is held by the one pass revoking marked leases at a time (RevokePrefix or
+	// leaseLoop), so that two passes do not delete the same users side by side.
+	revoking chan struct{}
 }
 
 // New builds an engine and registers its handlers with the runtime.
@@ -115,6 +123,18 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.DefaultLeaseTTL < 0 || cfg.MaxLeaseTTL < 0 {
+		return nil, fmt.Errorf("engine: a system lease TTL is negative (default %s, max %s)", cfg.DefaultLeaseTTL, cfg.MaxLeaseTTL)
+	}
+	if cfg.MaxLeaseTTL == 0 {
+		cfg.MaxLeaseTTL = DefaultSystemTTL
+	}
+	if cfg.DefaultLeaseTTL == 0 {
+		cfg.DefaultLeaseTTL = min(DefaultSystemTTL, cfg.MaxLeaseTTL)
+	}
+	if cfg.DefaultLeaseTTL > cfg.MaxLeaseTTL {
+		return nil, fmt.Errorf("engine: default_lease_ttl %s is greater than max_lease_ttl %s", cfg.DefaultLeaseTTL, cfg.MaxLeaseTTL)
+	}
 	if cfg.RollbackWindow < 0 {
 		return nil, fmt.Errorf("engine: rollback window %s is negative", cfg.RollbackWindow)
 	}
@@ -124,7 +144,7 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.RotateWait <= 0 {
 		cfg.RotateWait = cfg.RollbackWindow + 5*time.Second
 	}
-	e := &Engine{cfg: cfg, log: cfg.Logger, cluster: cfg.Cluster, rt: cfg.Runtime}
+	e := &Engine{cfg: cfg, log: cfg.Logger, cluster: cfg.Cluster, rt: cfg.Runtime, revoking: make(chan struct{}, 1)}
 	if err := e.rt.Register(runtime.Handlers{
 		Events: map[events.Kind]runtime.EventHandler{
 			events.KindDisable:    e.disableEvent,

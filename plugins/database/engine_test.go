@@ -112,7 +112,8 @@ func TestWriteConfigErrors(t *testing.T) {
 		{"plugin not in the catalog", "database", "db1", ConfigInput{PluginName: "mysql"}, state.ErrInvalid, `plugin "mysql" is not registered`},
 		{"bad plugin version", "database", "db1", ConfigInput{PluginName: "pg", PluginVersion: bad("one")}, state.ErrInvalid, "plugin_version"},
 		{"unknown plugin version", "database", "db1", ConfigInput{PluginName: "pg", PluginVersion: bad("v9.9.9")}, state.ErrInvalid, "version v9.9.9 is not registered"},
-		{"bad password policy", "database", "db1", ConfigInput{PluginName: "pg", PasswordPolicy: bad("length=3")}, state.ErrInvalid, "password_policy"},
+		{"home-made password policy string", "database", "db1", ConfigInput{PluginName: "pg", PasswordPolicy: bad("length=3")}, state.ErrInvalid, "sys/policies/password"},
+		{"password policy that does not exist", "database", "db1", ConfigInput{PluginName: "pg", PasswordPolicy: bad("strong")}, state.ErrInvalid, "password policy \"strong\" does not exist"},
 		{"root login fails", "database", "db1", rootConfig("wrong-pw"), state.ErrInvalid, "error creating database object"},
 		{"name with a slash", "database", "a/b", rootConfig(rootPW), state.ErrInvalid, "have no '/'"},
 	}
@@ -150,7 +151,7 @@ func TestRoles(t *testing.T) {
 			if err := f.e.WriteConfig(ctx, "database", "db1", rootConfig(rootPW, "ro"), APISource); err != nil {
 				t.Fatal(err)
 			}
-			err := f.e.WriteRole(ctx, tt.role)
+			_, err := f.e.WriteRole(ctx, tt.role)
 			wantErr(t, err, tt.want, tt.msg)
 			if tt.want != nil {
 				if l := f.e.ListRoles("database"); len(l) != 0 {

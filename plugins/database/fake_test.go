@@ -27,6 +27,7 @@ type fakeServer struct {
 	opens    map[string]int // by pool connection id (throwaway instances have their own)
 	closed   map[string]int // CloseConn calls by connection id
 	onUpdate func(req dbplugin.UpdateUserRequest) error
+	onDelete func(user string) error
 }
 
 func newFakeServer(root, password string) *fakeServer {
@@ -151,6 +152,11 @@ func (f *fakeInstance) UpdateUser(_ context.Context, req dbplugin.UpdateUserRequ
 func (f *fakeInstance) DeleteUser(_ context.Context, req dbplugin.DeleteUserRequest) (dbplugin.DeleteUserResponse, error) {
 	f.srv.mu.Lock()
 	defer f.srv.mu.Unlock()
+	if f.srv.onDelete != nil {
+		if err := f.srv.onDelete(req.Username); err != nil {
+			return dbplugin.DeleteUserResponse{}, err
+		}
+	}
 	delete(f.srv.users, req.Username)
 	delete(f.srv.expires, req.Username)
 	return dbplugin.DeleteUserResponse{}, nil
@@ -200,7 +206,7 @@ func newFixture(t *testing.T, conn bool) *fixture {
 		if err := e.WriteConfig(context.Background(), "database", "db1", rootConfig(rootPW, "ro"), APISource); err != nil {
 			t.Fatalf("WriteConfig: %v", err)
 		}
-		if err := e.WriteRole(context.Background(), state.Role{Mount: "database", Name: "ro", DBName: "db1",
+		if _, err := e.WriteRole(context.Background(), state.Role{Mount: "database", Name: "ro", DBName: "db1",
 			CreationStatements: []string{"CREATE ROLE"}, DefaultTTL: time.Hour, MaxTTL: 2 * time.Hour}); err != nil {
 			t.Fatalf("WriteRole: %v", err)
 		}

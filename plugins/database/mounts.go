@@ -45,6 +45,12 @@ func (e *Engine) EnableMount(ctx context.Context, m Mount) error {
 		return err
 	}
 	m.Path = state.NormalizeMount(m.Path)
+	if m.DefaultLeaseTTL < 0 || m.MaxLeaseTTL < 0 {
+		return invalid("a lease TTL cannot be negative")
+	}
+	if maxTTL := e.mountTTLs(m).EffectiveMax; m.DefaultLeaseTTL > maxTTL {
+		return invalid("default_lease_ttl %s would be greater than the max lease TTL %s: lower it or raise max_lease_ttl", m.DefaultLeaseTTL, maxTTL)
+	}
 	m.Accessor = newAccessor(m.Type)
 	_, err := e.cluster.Propose(ctx, state.TypeMountPut, "", APISource.From, state.MountPut{Mount: m})
 	return err

@@ -95,10 +95,12 @@ func TestBadNamesProposeNothing(t *testing.T) {
 		act  func(e *Engine) error
 	}{
 		{"role with NUL", func(e *Engine) error {
-			return e.WriteRole(ctx, state.Role{Mount: "database", Name: "r\x00o", DBName: "db1", CreationStatements: []string{"CREATE ROLE"}})
+			_, err := e.WriteRole(ctx, state.Role{Mount: "database", Name: "r\x00o", DBName: "db1", CreationStatements: []string{"CREATE ROLE"}})
+			return err
 		}},
 		{"role with bidi", func(e *Engine) error {
-			return e.WriteRole(ctx, state.Role{Mount: "database", Name: "ro\u202e", DBName: "db1", CreationStatements: []string{"CREATE ROLE"}})
+			_, err := e.WriteRole(ctx, state.Role{Mount: "database", Name: "ro\u202e", DBName: "db1", CreationStatements: []string{"CREATE ROLE"}})
+			return err
 		}},
 		{"static role with NUL", func(e *Engine) error {
 			return e.WriteStaticRole(ctx, state.StaticRole{Mount: "database", Name: "s\x00t", DBName: "db1", Username: "u"})

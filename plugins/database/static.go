@@ -110,11 +110,7 @@ func (e *Engine) RotateStaticRole(ctx context.Context, mount, name string) error
 	}
 	var conn state.Connection
 	e.cluster.State().View(func(d *state.Data) { conn = d.Connections[state.Key(r.Mount, r.DBName)] })
-	policy, err := ParsePasswordPolicy(conn.PasswordPolicy)
-	if err != nil {
-		return invalid("%v", err)
-	}
-	pw, err := policy.Generate()
+	pw, err := e.connectionPassword(conn)
 	if err != nil {
 		return err
 	}

@@ -11,43 +11,48 @@ import (
 
 // Command types the dispatcher applies.
 const (
-	TypeNodeJoin           command.Type = "node.join"
-	TypeNodeRemove         command.Type = "node.remove"
-	TypeInit               command.Type = "sys.init"
-	TypeCatalogPut         command.Type = "catalog.put"
-	TypeCatalogDelete      command.Type = "catalog.delete"
-	TypeMountPut           command.Type = "mount.put"
-	TypeMountDelete        command.Type = "mount.delete"
-	TypeMountDisable       command.Type = "mount.disable"
-	TypeConnPut            command.Type = "conn.put"
-	TypeConnDelete         command.Type = "conn.delete"
-	TypeConnReset          command.Type = "conn.reset"
-	TypeRolePut            command.Type = "role.put"
-	TypeRoleDelete         command.Type = "role.delete"
-	TypeStaticRolePut      command.Type = "static_role.put"
-	TypeStaticRoleDelete   command.Type = "static_role.delete"
-	TypeLeasePut           command.Type = "lease.put"
-	TypeLeaseRenew         command.Type = "lease.renew"
-	TypeLeaseDelete        command.Type = "lease.delete"
-	TypeRotateBegin        command.Type = "rotate.begin"
-	TypeRotateCommit       command.Type = "rotate.commit"
-	TypeRotateFail         command.Type = "rotate.fail"
-	TypeRollbackStart      command.Type = "rollback.start"
-	TypeRollbackDone       command.Type = "rollback.done"
-	TypeRollbackFail       command.Type = "rollback.fail"
-	TypeLifecycleFire      command.Type = "lifecycle.fire"
-	TypeLifecycleAll       command.Type = "lifecycle.broadcast"
-	TypePluginReload       command.Type = "plugin.reload"
-	TypeStaticRotateBegin  command.Type = "static_rotate.begin"
-	TypeStaticRotateCommit command.Type = "static_rotate.commit"
-	TypePolicyPut          command.Type = "policy.put"
-	TypePolicyDelete       command.Type = "policy.delete"
-	TypeTokenCreate        command.Type = "token.create"
-	TypeTokenRenew         command.Type = "token.renew"
-	TypeTokenUse           command.Type = "token.use"
-	TypeTokenRevoke        command.Type = "token.revoke"
-	TypeNoop               command.Type = "noop"
-	TypeBatch              command.Type = "batch"
+	TypeNodeJoin             command.Type = "node.join"
+	TypeNodeRemove           command.Type = "node.remove"
+	TypeInit                 command.Type = "sys.init"
+	TypeCatalogPut           command.Type = "catalog.put"
+	TypeCatalogDelete        command.Type = "catalog.delete"
+	TypeMountPut             command.Type = "mount.put"
+	TypeMountDelete          command.Type = "mount.delete"
+	TypeMountDisable         command.Type = "mount.disable"
+	TypeMountTune            command.Type = "mount.tune"
+	TypeConnPut              command.Type = "conn.put"
+	TypeConnDelete           command.Type = "conn.delete"
+	TypeConnReset            command.Type = "conn.reset"
+	TypeRolePut              command.Type = "role.put"
+	TypeRoleDelete           command.Type = "role.delete"
+	TypeStaticRolePut        command.Type = "static_role.put"
+	TypeStaticRoleDelete     command.Type = "static_role.delete"
+	TypeLeasePut             command.Type = "lease.put"
+	TypeLeaseRenew           command.Type = "lease.renew"
+	TypeLeaseDelete          command.Type = "lease.delete"
+	TypeLeaseRevokeMark      command.Type = "lease.revoke_mark"
+	TypeLeaseDeleteMany      command.Type = "lease.delete_many"
+	TypeRotateBegin          command.Type = "rotate.begin"
+	TypeRotateCommit         command.Type = "rotate.commit"
+	TypeRotateFail           command.Type = "rotate.fail"
+	TypeRollbackStart        command.Type = "rollback.start"
+	TypeRollbackDone         command.Type = "rollback.done"
+	TypeRollbackFail         command.Type = "rollback.fail"
+	TypeLifecycleFire        command.Type = "lifecycle.fire"
+	TypeLifecycleAll         command.Type = "lifecycle.broadcast"
+	TypePluginReload         command.Type = "plugin.reload"
+	TypeStaticRotateBegin    command.Type = "static_rotate.begin"
+	TypeStaticRotateCommit   command.Type = "static_rotate.commit"
+	TypePolicyPut            command.Type = "policy.put"
+	TypePolicyDelete         command.Type = "policy.delete"
+	TypePasswordPolicyPut    command.Type = "password_policy.put"
+	TypePasswordPolicyDelete command.Type = "password_policy.delete"
+	TypeTokenCreate          command.Type = "token.create"
+	TypeTokenRenew           command.Type = "token.renew"
+	TypeTokenUse             command.Type = "token.use"
+	TypeTokenRevoke          command.Type = "token.revoke"
+	TypeNoop                 command.Type = "noop"
+	TypeBatch                command.Type = "batch"
 )
 
 // NodeJoin records a node's addresses.
@@ -82,6 +87,17 @@ type CatalogDelete struct {
 // MountPut enables a secrets engine at a path.
 type MountPut struct {
 	Mount Mount `json:"mount"`
+}
+
+// MountTune changes a mount's tunable settings (sys/mounts/:path/tune); a nil field is left
+// as it is. The TTLs were checked against each other by the proposer, with the system's
+// values of its config; Apply checks only what needs no config (not negative, default at
+// most max when both are set).
+type MountTune struct {
+	Path            string         `json:"path"`
+	DefaultLeaseTTL *time.Duration `json:"default_lease_ttl,omitempty"`
+	MaxLeaseTTL     *time.Duration `json:"max_lease_ttl,omitempty"`
+	Description     *string        `json:"description,omitempty"`
 }
 
 // MountDelete disables the engine at a path with everything under it.
@@ -130,6 +146,21 @@ type LeaseRenew struct {
 // LeaseDelete forgets a revoked lease.
 type LeaseDelete struct {
 	ID string `json:"id"`
+}
+
+// LeaseRevokeMark records the intent to revoke every lease whose id starts with Prefix
+// (sys/leases/revoke-prefix and revoke-force): the marked leases are revoked by whichever
+// node is active, so a revocation cut short by a failover is finished by the next leader.
+// Force marks them to be forgotten even when the plugin cannot delete their users.
+type LeaseRevokeMark struct {
+	Prefix string `json:"prefix"`
+	Force  bool   `json:"force,omitempty"`
+}
+
+// LeaseDeleteMany forgets many revoked leases in one entry; ids no longer there are skipped,
+// so a batch retried after a failover is a no-op for the part already applied.
+type LeaseDeleteMany struct {
+	IDs []string `json:"ids"`
 }
 
 // RotateBegin commits a root rotation's WAL entry and moves the connection to rotating,

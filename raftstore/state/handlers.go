@@ -43,6 +43,7 @@ var aggregates = []aggregate{
 	{"policies", policyHandlers},
 	{"tokens", tokenHandlers},
 	{"audit", auditHandlers},
+	{"password_policies", passwordPolicyHandlers},
 }
 
 // handlers is the dispatcher's table: each command type to the one handler that applies it.

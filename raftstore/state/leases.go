@@ -2,6 +2,7 @@ package state
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/baton-hq/baton/raftstore/command"
@@ -9,9 +10,11 @@ import (
 
 // leaseHandlers change the leases of issued dynamic credentials.
 var leaseHandlers = map[command.Type]handler{
-	TypeLeasePut:    on((*txn).leasePut),
-	TypeLeaseRenew:  on((*txn).leaseRenew),
-	TypeLeaseDelete: on((*txn).leaseDelete),
+	TypeLeasePut:        on((*txn).leasePut),
+	TypeLeaseRenew:      on((*txn).leaseRenew),
+	TypeLeaseDelete:     on((*txn).leaseDelete),
+	TypeLeaseRevokeMark: on((*txn).leaseRevokeMark),
+	TypeLeaseDeleteMany: on((*txn).leaseDeleteMany),
 }
 
 func (t *txn) leasePut(p LeasePut) error {
@@ -52,5 +55,38 @@ func (t *txn) leaseRenew(p LeaseRenew) error {
 
 func (t *txn) leaseDelete(p LeaseDelete) error {
 	delete(t.d.Leases, p.ID)
+	return nil
+}
+
+// leaseRevokeMark marks every lease under the prefix revoking (force is sticky: a lease once
+// marked for a forced revocation stays so). A prefix that matches nothing is not an error,
+// as in OpenBao; the empty prefix is refused, so that no command revokes every lease by a slip.
+func (t *txn) leaseRevokeMark(p LeaseRevokeMark) error {
+	if p.Prefix == "" {
+		return fmt.Errorf("%w: lease prefix is empty", ErrInvalid)
+	}
+	for id, l := range t.d.Leases {
+		if !strings.HasPrefix(id, p.Prefix) || (l.Revoking && (l.ForceRevoke || !p.Force)) {
+			continue
+		}
+		prev := l
+		l.Revoking = true
+		l.ForceRevoke = l.ForceRevoke || p.Force
+		t.d.Leases[id] = l
+		t.undo = append(t.undo, func() { t.d.Leases[id] = prev })
+	}
+	return nil
+}
+
+// leaseDeleteMany forgets the leases named; one already gone is skipped.
+func (t *txn) leaseDeleteMany(p LeaseDeleteMany) error {
+	for _, id := range p.IDs {
+		prev, ok := t.d.Leases[id]
+		if !ok {
+			continue
+		}
+		delete(t.d.Leases, id)
+		t.undo = append(t.undo, func() { t.d.Leases[id] = prev })
+	}
 	return nil
 }

@@ -15,6 +15,7 @@ var mountHandlers = map[command.Type]handler{
 	TypeMountPut:     on((*txn).mountPut),
 	TypeMountDelete:  on((*txn).mountDelete),
 	TypeMountDisable: on((*txn).mountDisable),
+	TypeMountTune:    on((*txn).mountTune),
 }
 
 func (t *txn) mountPut(p MountPut) error {
@@ -36,6 +37,34 @@ func (t *txn) mountPut(p MountPut) error {
 	}
 	m.Created = t.c.Time
 	t.d.Mounts[m.Path] = m
+	return nil
+}
+
+// mountTune applies sys/mounts/:path/tune.
+func (t *txn) mountTune(p MountTune) error {
+	path := NormalizeMount(p.Path)
+	m, ok := t.d.Mounts[path]
+	if !ok {
+		return fmt.Errorf("%w: no mount at %s", ErrNotFound, path)
+	}
+	prev := m
+	if p.DefaultLeaseTTL != nil {
+		m.DefaultLeaseTTL = *p.DefaultLeaseTTL
+	}
+	if p.MaxLeaseTTL != nil {
+		m.MaxLeaseTTL = *p.MaxLeaseTTL
+	}
+	if p.Description != nil {
+		m.Description = *p.Description
+	}
+	if m.DefaultLeaseTTL < 0 || m.MaxLeaseTTL < 0 {
+		return fmt.Errorf("%w: a lease TTL cannot be negative", ErrInvalid)
+	}
+	if m.MaxLeaseTTL > 0 && m.DefaultLeaseTTL > m.MaxLeaseTTL {
+		return fmt.Errorf("%w: default_lease_ttl %s is longer than max_lease_ttl %s", ErrInvalid, m.DefaultLeaseTTL, m.MaxLeaseTTL)
+	}
+	t.d.Mounts[path] = m
+	t.undo = append(t.undo, func() { t.d.Mounts[path] = prev })
 	return nil
 }
 

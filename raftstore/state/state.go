@@ -191,6 +191,7 @@ func (d *Data) fill() {
 	orEmpty(&d.Applied)
 	orEmpty(&d.Tokens)
 	orEmpty(&d.TokenAccessors)
+	orEmpty(&d.PasswordPolicies)
 	if d.Policies == nil {
 		// A snapshot from before the policy store: the cluster has only the built-in default.
 		d.Policies = defaultPolicies()

@@ -56,6 +56,11 @@ type Mount struct {
 	// Disabling is set while the mount is being disabled: its leases are being revoked and
 	// nothing new may be issued or configured under it.
 	Disabling bool `json:"disabling,omitempty"`
+	// DefaultLeaseTTL and MaxLeaseTTL are the mount's tuned lease TTLs (sys/mounts/:path/tune);
+	// zero means the system's (default_lease_ttl and max_lease_ttl of the node's config), as
+	// in OpenBao, where a mount's max may also be above the system's.
+	DefaultLeaseTTL time.Duration `json:"default_lease_ttl,omitempty"`
+	MaxLeaseTTL     time.Duration `json:"max_lease_ttl,omitempty"`
 }
 
 // Connection is a database connection of a database mount. Config is the plugin
@@ -126,6 +131,11 @@ type Lease struct {
 	// Owner is the salted hash of the accessor of the token that asked for the credential
 	// ("" for none): revoking that token revokes the lease.
 	Owner string `json:"owner,omitempty"`
+	// Revoking marks a lease a prefix revocation has taken (LeaseRevokeMark): the active node
+	// revokes it, retrying until it succeeds; ForceRevoke forgets it even when its user
+	// cannot be deleted, as OpenBao's revoke-force does.
+	Revoking    bool `json:"revoking,omitempty"`
+	ForceRevoke bool `json:"force_revoke,omitempty"`
 }
 
 // AppliedEvent is one applied command in the order of the Raft log.
@@ -149,6 +159,9 @@ type Data struct {
 	Machines    map[string]*fsm.Machine `json:"machines"`
 	// Policies are the ACL policies by (lower-cased) name; default is always there.
 	Policies map[string]Policy `json:"policies"`
+	// PasswordPolicies are OpenBao's password policies (sys/policies/password) by name: the
+	// HCL text as written, parsed by the proposer.
+	PasswordPolicies map[string]PasswordPolicy `json:"password_policies,omitempty"`
 	// PoliciesVersion is the index of the last command that changed Policies: a compiled
 	// policy set is stale once it moves.
 	PoliciesVersion uint64 `json:"policies_version"`
@@ -193,19 +206,20 @@ const MaxApplied = 100_000
 
 func newData() *Data {
 	return &Data{
-		Nodes:          map[string]Node{},
-		Catalog:        &catalog.Catalog{},
-		Mounts:         map[string]Mount{},
-		Connections:    map[string]Connection{},
-		Roles:          map[string]Role{},
-		StaticRoles:    map[string]StaticRole{},
-		Leases:         map[string]Lease{},
-		WAL:            wal.NewTable(),
-		Machines:       map[string]*fsm.Machine{},
-		Policies:       defaultPolicies(),
-		Tokens:         map[string]Token{},
-		TokenAccessors: map[string]string{},
-		Applied:        map[string]uint64{},
+		Nodes:            map[string]Node{},
+		Catalog:          &catalog.Catalog{},
+		Mounts:           map[string]Mount{},
+		Connections:      map[string]Connection{},
+		Roles:            map[string]Role{},
+		StaticRoles:      map[string]StaticRole{},
+		Leases:           map[string]Lease{},
+		WAL:              wal.NewTable(),
+		Machines:         map[string]*fsm.Machine{},
+		Policies:         defaultPolicies(),
+		PasswordPolicies: map[string]PasswordPolicy{},
+		Tokens:           map[string]Token{},
+		TokenAccessors:   map[string]string{},
+		Applied:          map[string]uint64{},
 	}
 }
 

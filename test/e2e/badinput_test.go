@@ -188,7 +188,7 @@ func TestBadInput(t *testing.T) {
 		{name: "config: verify_connection not a boolean", method: "POST", path: configPath, body: `{"plugin_name":"baton-test-plugin","verify_connection":"maybe"}`,
 			status: 400, msg: []string{"verify_connection", "true or false"}},
 		{name: "config: bad password_policy", method: "POST", path: configPath, body: `{"plugin_name":"baton-test-plugin","password_policy":"length=3"}`,
-			status: 400, msg: []string{"password_policy", "8 to 128"}},
+			status: 400, msg: []string{"password_policy", "sys/policies/password"}},
 		{name: "config: update refused by the plugin", method: "POST", path: harness.Mount + "/config/" + harness.TestConn, body: `{"password":"wrong-root-password"}`,
 			status: 400, msg: []string{"error creating database object"}},
 		{name: "config: malformed JSON", method: "POST", path: configPath, body: `[1,2]`,
