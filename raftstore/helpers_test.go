@@ -155,11 +155,15 @@ func testTLS(tb testing.TB, ca *clusterpki.CA, id string, isMember func(string) 
 	return ident.TLSConfig(isMember, testLogger(id))
 }
 
-// testConfig is the fast profile on a free loopback port in a fresh directory, with mutual
-// TLS from the tests' CA.
+// testConfig is the fast profile with its timings tripled (as test/cluster's profile: under
+// -race on a shared machine, the first TLS handshakes to a new peer can outlast a 100 ms
+// lease) on a free loopback port in a fresh directory, with mutual TLS from the tests' CA.
 func testConfig(tb testing.TB, id string) Config {
 	tb.Helper()
 	c := FastConfig()
+	c.HeartbeatTimeout *= 3
+	c.ElectionTimeout *= 3
+	c.LeaderLeaseTimeout *= 3
 	c.NodeID = id
 	c.Dir = tb.TempDir()
 	c.BindAddr = "127.0.0.1:0"

@@ -74,7 +74,7 @@ func newStreamLayer(bind string, advertise net.Addr, tc *tls.Config, protocols [
 		}
 		s.tls.NextProtos = append([]string{ProtocolRaft}, protocols...)
 		for _, p := range protocols {
-			s.protos[p] = &protoListener{s: s, ch: make(chan net.Conn)}
+			s.protos[p] = &protoListener{s: s, ch: make(chan net.Conn), closed: make(chan struct{})}
 		}
 	}
 	s.wg.Add(1)
@@ -161,6 +161,7 @@ func (s *streamLayer) acceptLoop() {
 // a peer without a good certificate) and routes it by its ALPN protocol.
 func (s *streamLayer) handshake(c net.Conn) {
 	ch := s.raftCh
+	var closed chan struct{}
 	if s.tls != nil {
 		tc := tls.Server(c, s.tls)
 		_ = tc.SetDeadline(time.Now().Add(handshakeTimeout))
@@ -172,7 +173,7 @@ func (s *streamLayer) handshake(c net.Conn) {
 		_ = tc.SetDeadline(time.Time{})
 		proto := tc.ConnectionState().NegotiatedProtocol
 		if pl, ok := s.protos[proto]; ok {
-			ch = pl.ch
+			ch, closed = pl.ch, pl.closed
 		} else if proto != ProtocolRaft {
 			s.log.Warn("refused a cluster connection with no known protocol", "remote", c.RemoteAddr().String(), "protocol", proto)
 			c.Close()
@@ -180,10 +181,13 @@ func (s *streamLayer) handshake(c net.Conn) {
 		}
 		c = tc
 	}
+	tc := s.track(c)
 	select {
-	case ch <- s.track(c):
+	case ch <- tc:
+	case <-closed: // nil for raft: never ready
+		tc.Close()
 	case <-s.done:
-		c.Close()
+		tc.Close()
 	}
 }
 
@@ -242,21 +246,29 @@ func (s *streamLayer) isolate(on bool) {
 
 // protoListener is the net.Listener of one extra protocol on the cluster port.
 type protoListener struct {
-	s  *streamLayer
-	ch chan net.Conn
+	s      *streamLayer
+	ch     chan net.Conn
+	closed chan struct{}
+	once   sync.Once
 }
 
 func (l *protoListener) Accept() (net.Conn, error) {
 	select {
 	case c := <-l.ch:
 		return c, nil
+	case <-l.closed:
+		return nil, net.ErrClosed
 	case <-l.s.done:
 		return nil, net.ErrClosed
 	}
 }
 
-// Close does nothing: the cluster port closes with the store.
-func (l *protoListener) Close() error { return nil }
+// Close ends Accept; the connections of this protocol that arrive later are closed. The
+// cluster port itself closes with the store.
+func (l *protoListener) Close() error {
+	l.once.Do(func() { close(l.closed) })
+	return nil
+}
 
 func (l *protoListener) Addr() net.Addr { return l.s.advertise }
 

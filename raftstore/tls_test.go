@@ -130,7 +130,7 @@ func TestStrangerCannotDeposeTheLeader(t *testing.T) {
 	}
 	foreign := testTLS(t, otherCA, "n1", nil) // a member's name, the wrong CA
 	foreign.NextProtos = []string{ProtocolRaft}
-	foreign.VerifyConnection = nil // the attacker trusts any server
+	foreign.VerifyConnection = nil                   // the attacker trusts any server
 	stranger := testTLS(t, testCA(), "mallory", nil) // the right CA, not a member
 	stranger.NextProtos = []string{ProtocolRaft}
 	stranger.VerifyConnection = nil

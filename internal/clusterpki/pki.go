@@ -279,6 +279,9 @@ func (id *Identity) TLSConfig(isMember func(nodeID string) bool, log hclog.Logge
 		GetCertificate:       func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return id.cur.Load(), nil },
 		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return id.cur.Load(), nil },
 		ClientAuth:           tls.RequireAnyClientCert,
+		// Resumed sessions skip the certificate signatures; VerifyConnection still runs on
+		// them, so a peer removed since is still refused.
+		ClientSessionCache: tls.NewLRUClientSessionCache(64),
 		// The server name is not a host name but a node id, so Go's own check is replaced by
 		// VerifyConnection, which checks the chain and the membership on both ends.
 		InsecureSkipVerify: true, //nolint:gosec // verified in VerifyConnection

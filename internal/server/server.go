@@ -157,8 +157,11 @@ func New(cfg Config) (*Server, error) {
 	s.Policies = auth.NewPolicyStore(node)
 	s.API = api.New(api.Config{
 		Node: apiNode{node, s.Membership}, Secrets: eng, Policies: s.Policies, Logger: log.Named("api"), Version: Version,
+		Forwarder:      node.Forwarder(),
 		MaxRequestSize: lim.MaxRequestSize, MaxRequestDuration: lim.MaxRequestDuration,
 	})
+	// Standbys forward to this node over the cluster port; it serves them the same API.
+	node.SetForwardHandler(s.API.Handler())
 	s.http = &http.Server{
 		Handler:           s.API.Handler(),
 		ReadHeaderTimeout: lim.ReadHeaderTimeout,
@@ -229,7 +232,7 @@ func (s *Server) Halt() {
 }
 
 // apiNode is the node as the API sees it: the core node, with its membership's actions
-// (Join, AddPeer, RemovePeer, Peers) and its Unseal, which joins a node that has no
+// (Join, Challenge, Answer, RemovePeer, Peers) and its Unseal, which joins a node that has no
 // cluster yet.
 type apiNode struct {
 	*core.Node
