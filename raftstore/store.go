@@ -340,6 +340,7 @@ func (s *Store) Remove(ctx context.Context, nodeID string) error {
 		return fmt.Errorf("raftstore: remove %s: %w", nodeID, s.mapErr(err, true))
 	}
 	s.logger.Info("node removed", "node", nodeID)
+	s.stream.recheck() // the removed node's open connections go now, not at the next sweep
 	return nil
 }
 

@@ -17,6 +17,12 @@ import (
 // ProtocolRaft is the ALPN protocol of Raft's RPCs on the cluster port.
 const ProtocolRaft = "baton-raft"
 
+// recheckInterval is how often every open cluster connection's peer is checked again with
+// the caller's verifier: TLS checks a certificate once, at the handshake, so without this a
+// peer removed from the cluster (or whose certificate expired) would keep the connections it
+// already had.
+const recheckInterval = time.Second
+
 // handshakeTimeout bounds a TLS handshake on the cluster port, so a peer that connects and
 // says nothing holds a goroutine for no longer than this.
 const handshakeTimeout = 10 * time.Second
@@ -79,7 +85,49 @@ func newStreamLayer(bind string, advertise net.Addr, tc *tls.Config, protocols [
 	}
 	s.wg.Add(1)
 	go s.acceptLoop()
+	if s.tls != nil && s.tls.VerifyConnection != nil {
+		s.wg.Add(1)
+		go s.recheckLoop()
+	}
 	return s, nil
+}
+
+// recheckLoop runs recheck every recheckInterval until the stream closes.
+func (s *streamLayer) recheckLoop() {
+	defer s.wg.Done()
+	t := time.NewTicker(recheckInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-t.C:
+			s.recheck()
+		}
+	}
+}
+
+// recheck closes every open connection whose peer the verifier no longer admits.
+func (s *streamLayer) recheck() {
+	if s.tls == nil || s.tls.VerifyConnection == nil {
+		return
+	}
+	s.mu.Lock()
+	conns := make([]net.Conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		tc, ok := c.(*tls.Conn)
+		if !ok {
+			continue
+		}
+		if err := s.tls.VerifyConnection(tc.ConnectionState()); err != nil {
+			s.log.Warn("closed a cluster connection whose peer is no longer admitted", "remote", c.RemoteAddr().String(), "error", err)
+			c.Close()
+		}
+	}
 }
 
 func (s *streamLayer) track(c net.Conn) net.Conn {

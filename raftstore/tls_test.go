@@ -184,7 +184,8 @@ func TestStrangerCannotDeposeTheLeader(t *testing.T) {
 }
 
 // TestRemovedMemberIsRefusedAtOnce removes n2 and checks that its certificate, still valid
-// and from the cluster CA, no longer opens the leader's cluster port.
+// and from the cluster CA, no longer opens the leader's cluster port, and that the connection
+// it had opened before its removal is closed too (TLS checks a certificate only once).
 func TestRemovedMemberIsRefusedAtOnce(t *testing.T) {
 	var leader *Store
 	var mu sync.Mutex
@@ -200,6 +201,14 @@ func TestRemovedMemberIsRefusedAtOnce(t *testing.T) {
 	mu.Unlock()
 	oldCert := testTLS(t, testCA(), "n2", nil)
 	oldCert.NextProtos = []string{ProtocolRaft}
+	oldCert.VerifyConnection = nil
+	tr := rawClient(t, oldCert)
+	var vr raft.RequestVoteResponse
+	if err := tr.RequestVote("n0", raft.ServerAddress(nodes[0].s.Addr()), &raft.RequestVoteRequest{
+		RPCHeader: raft.RPCHeader{ProtocolVersion: raft.ProtocolVersionMax, ID: []byte("n2"), Addr: []byte(nodes[2].s.Addr())},
+	}, &vr); err != nil {
+		t.Fatalf("before its removal, n2's certificate is refused: %v", err)
+	}
 	if err := nodes[0].s.Remove(ctxFor(t), "n2"); err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +216,11 @@ func TestRemovedMemberIsRefusedAtOnce(t *testing.T) {
 		t.Fatal("IsMember does not follow the configuration")
 	}
 	before := term(nodes[0].s)
-	voteErr, appendErr := attack(t, rawClient(t, oldCert), nodes[0])
+	voteErr, appendErr := attack(t, tr, nodes[0]) // over the connection opened before
+	if voteErr == nil || appendErr == nil {
+		t.Fatalf("a removed member's open connection still works: %v, %v", voteErr, appendErr)
+	}
+	voteErr, appendErr = attack(t, rawClient(t, oldCert), nodes[0])
 	if voteErr == nil || appendErr == nil {
 		t.Fatalf("a removed member's certificate still works: %v, %v", voteErr, appendErr)
 	}

@@ -252,11 +252,12 @@ func (id *Identity) Material() Material { return *id.mat.Load() }
 // Leaf is the current certificate.
 func (id *Identity) Leaf() *x509.Certificate { return id.cur.Load().Leaf }
 
-// RenewDue reports whether the current certificate has lived two thirds of its life at now.
+// RenewDue reports whether the current certificate has lived two thirds of its life at now,
+// counted from its issue (NotBefore is backdated for clock skew).
 func (id *Identity) RenewDue(now time.Time) bool {
 	l := id.Leaf()
-	life := l.NotAfter.Sub(l.NotBefore)
-	return !now.Before(l.NotBefore.Add(life * 2 / 3))
+	issued := l.NotBefore.Add(backdate)
+	return !now.Before(issued.Add(l.NotAfter.Sub(issued) * 2 / 3))
 }
 
 // Renew issues a new certificate and key from the CA and makes them current. The old
