@@ -19,13 +19,19 @@ import (
 
 func newNamedNode(t *testing.T, id string) *Node {
 	t.Helper()
+	return newNamedNodeTTL(t, id, 0)
+}
+
+// newNamedNodeTTL is a node named id whose cluster certificates live ttl (0: the default).
+func newNamedNodeTTL(t *testing.T, id string, ttl time.Duration) *Node {
+	t.Helper()
 	// The tests' slower profile (tripled timings): a two-node cluster under -race on a
 	// shared machine must not lose its leader in the middle of the test.
 	rc := raftstore.FastConfig()
 	rc.HeartbeatTimeout *= 3
 	rc.ElectionTimeout *= 3
 	rc.LeaderLeaseTimeout *= 3
-	n, err := New(Config{NodeID: id, DataDir: t.TempDir(), RaftBind: freeAddr(t), APIAddr: "http://" + id + ":8200", NoNATS: true, Raft: rc})
+	n, err := New(Config{NodeID: id, DataDir: t.TempDir(), RaftBind: freeAddr(t), APIAddr: "http://" + id + ":8200", NoNATS: true, Raft: rc, ClusterCertTTL: ttl})
 	if err != nil {
 		t.Fatal(err)
 	}
