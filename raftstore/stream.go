@@ -164,11 +164,18 @@ func (s *streamLayer) dial(address, proto string, timeout time.Duration) (net.Co
 	cfg := s.tls.Clone()
 	cfg.NextProtos = []string{proto}
 	cfg.ServerName = "" // peers are named by their certificate's node id, checked by the caller's verifier
-	c, err := tls.DialWithDialer(d, "tcp", address, cfg)
+	raw, err := d.Dial("tcp", address)
 	if err != nil {
-		s.log.Warn("refused the peer at the other end of a cluster connection", "address", address, "protocol", proto, "error", err)
 		return nil, err
 	}
+	c := tls.Client(raw, cfg)
+	_ = c.SetDeadline(time.Now().Add(timeout))
+	if err := c.Handshake(); err != nil {
+		raw.Close()
+		s.log.Warn("TLS handshake with a peer's cluster port failed (refused by either end)", "address", address, "protocol", proto, "error", err)
+		return nil, err
+	}
+	_ = c.SetDeadline(time.Time{})
 	if got := c.ConnectionState().NegotiatedProtocol; got != proto {
 		c.Close()
 		return nil, fmt.Errorf("raftstore: dial %s: the peer did not agree to protocol %q (got %q)", address, proto, got)

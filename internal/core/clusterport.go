@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
+
 	"github.com/baton-hq/baton/internal/clusterpki"
 	"github.com/baton-hq/baton/raftstore"
 	"github.com/baton-hq/baton/raftstore/state"
@@ -181,7 +183,7 @@ func (n *Node) serveForwarded(st *raftstore.Store) *http.Server {
 		Handler:           n.fwdHandler,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       5 * time.Minute,
-		ErrorLog:          nil,
+		ErrorLog:          n.log.Named("forward").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
 	}
 	n.wg.Add(1)
 	go func() {

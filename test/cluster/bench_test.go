@@ -432,25 +432,84 @@ func (w *ackWatch) wait(ctx context.Context, seq uint64) (time.Time, error) {
 // nearest-rank. creds/leader is the median of creds over the median of leader, the ratio that
 // PERFORMANCE-GOALS.md bounds. The rounds run before the sub-benchmarks, which only report:
 // their iteration count means nothing.
+//
+// It runs twice in the same process: "tls", the product (Raft and forwarding over the
+// mutual-TLS cluster port), and "plain", the same cluster with Raft over plain TCP
+// (raftstore.Config.PlainTCPForBenchmarks, reachable from no configuration), the baseline the
+// TLS figures are compared with. Each also reports steady creds latency on the active node
+// (creds-steady, 200 sequential calls); the tls run adds creds through a standby, forwarded
+// over the cluster port (creds-forwarded).
 func BenchmarkFailover(b *testing.B) {
 	rounds := max(*failoverRounds, minFailoverRounds)
-	fast := raftstore.FastConfig()
-	c := New(b, 3, Options{Raft: &fast})
-	benchDB(b, c, c.Active())
-	halt := make([]failoverSample, 0, rounds)
-	for i := range rounds {
-		s := haltRound(b, c)
-		b.Logf("halt round %d: leader %s, active %s, creds %s", i, s.leader, s.active, s.creds)
-		halt = append(halt, s)
+	type result struct {
+		halt, step        []failoverSample
+		steady, forwarded []time.Duration
 	}
-	step := make([]failoverSample, 0, rounds)
-	for i := range rounds {
-		s := stepDownRound(b, c)
-		b.Logf("step-down round %d: leader %s, active %s, creds %s", i, s.leader, s.active, s.creds)
-		step = append(step, s)
+	run := func(plain bool) result {
+		fast := raftstore.FastConfig()
+		fast.PlainTCPForBenchmarks = plain
+		c := New(b, 3, Options{Raft: &fast})
+		defer c.close()
+		benchDB(b, c, c.Active())
+		var r result
+		r.steady = credsLatency(b, c.Active(), steadyCreds)
+		if !plain {
+			for _, m := range c.Nodes {
+				if m != c.Active() {
+					r.forwarded = credsLatency(b, m, steadyCreds)
+					break
+				}
+			}
+		}
+		for i := range rounds {
+			s := haltRound(b, c)
+			b.Logf("plain=%v halt round %d: leader %s, active %s, creds %s", plain, i, s.leader, s.active, s.creds)
+			r.halt = append(r.halt, s)
+		}
+		for i := range rounds {
+			s := stepDownRound(b, c)
+			b.Logf("plain=%v step-down round %d: leader %s, active %s, creds %s", plain, i, s.leader, s.active, s.creds)
+			r.step = append(r.step, s)
+		}
+		return r
 	}
-	b.Run("halt", func(b *testing.B) { reportFailover(b, halt) })
-	b.Run("step-down", func(b *testing.B) { reportFailover(b, step) })
+	for _, mode := range []struct {
+		name  string
+		plain bool
+	}{{"tls", false}, {"plain", true}} {
+		r := run(mode.plain)
+		b.Run(mode.name+"/halt", func(b *testing.B) { reportFailover(b, r.halt) })
+		b.Run(mode.name+"/step-down", func(b *testing.B) { reportFailover(b, r.step) })
+		b.Run(mode.name+"/creds-steady", func(b *testing.B) { reportLatency(b, r.steady) })
+		if r.forwarded != nil {
+			b.Run(mode.name+"/creds-forwarded", func(b *testing.B) { reportLatency(b, r.forwarded) })
+		}
+	}
+}
+
+// steadyCreds is how many sequential creds calls credsLatency times.
+const steadyCreds = 200
+
+// credsLatency times n sequential GET database/creds/ro through m's API (sorted).
+func credsLatency(tb testing.TB, m *Member, n int) []time.Duration {
+	tb.Helper()
+	ctx := testutil.Context(tb, 2*time.Minute)
+	m.Client.Must(tb, ctx, "GET", "database/creds/ro", nil) // warm: plugin running, connections open
+	out := make([]time.Duration, 0, n)
+	for range n {
+		t0 := time.Now()
+		m.Client.Must(tb, ctx, "GET", "database/creds/ro", nil)
+		out = append(out, time.Since(t0))
+	}
+	slices.Sort(out)
+	return out
+}
+
+func reportLatency(b *testing.B, sorted []time.Duration) {
+	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(float64(len(sorted)), "calls")
+	b.ReportMetric(ms(quantile(sorted, 0.5)), "p50-ms")
+	b.ReportMetric(ms(quantile(sorted, 0.9)), "p90-ms")
 }
 
 // failoverSample is one round's timings from the kill or the step-down request.
