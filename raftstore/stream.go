@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -271,16 +270,6 @@ func (s *streamLayer) wait() { s.wg.Wait() }
 
 // Addr implements net.Listener: the advertised address.
 func (s *streamLayer) Addr() net.Addr { return s.advertise }
-
-// protocols lists the extra protocols served.
-func (s *streamLayer) protocols() []string {
-	out := make([]string, 0, len(s.protos))
-	for p := range s.protos {
-		out = append(out, p)
-	}
-	slices.Sort(out)
-	return out
-}
 
 // isolate cuts (or restores) every connection to and from peers.
 func (s *streamLayer) isolate(on bool) {
