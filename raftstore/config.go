@@ -1,6 +1,7 @@
 package raftstore
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -55,6 +56,21 @@ type Config struct {
 	ApplyTimeout time.Duration
 	// NoSync skips fsync on the log: only for tests that do not test durability.
 	NoSync bool
+
+	// TLS secures the cluster port: Raft's RPCs (and the Protocols beside them) run over TLS
+	// 1.3 with client certificates required. The caller's config carries the node's
+	// certificate (Certificates or GetCertificate and GetClientCertificate) and decides which
+	// peers are good (ClientCAs and RootCAs, VerifyConnection); raftstore forces the version,
+	// the client-certificate requirement and the ALPN list. Required unless
+	// PlainTCPForBenchmarks.
+	TLS *tls.Config
+	// Protocols are more ALPN protocols served on the cluster port beside Raft's (request
+	// forwarding): Store.Listener gives their connections and Store.DialProtocol opens them.
+	Protocols []string
+	// PlainTCPForBenchmarks runs Raft over plain TCP with no authentication at all, as the
+	// same-run baseline of the TLS benchmarks and for this package's own tests. Nothing in the
+	// product's configuration reaches it; it must never be set outside tests.
+	PlainTCPForBenchmarks bool
 	// Logger receives raft's logs under the name "raft"; nil means hclog.Default().
 	Logger hclog.Logger
 }
@@ -109,6 +125,17 @@ func (c Config) Validate() error {
 	}
 	if c.Dir == "" {
 		bad("Dir is empty: give the directory for raft.db and snapshots")
+	}
+	if c.TLS == nil && !c.PlainTCPForBenchmarks {
+		bad("TLS is nil: the cluster port runs only over mutual TLS (give the node's certificate and the cluster CA)")
+	}
+	if c.TLS != nil && !c.PlainTCPForBenchmarks && c.TLS.VerifyConnection == nil && (c.TLS.ClientCAs == nil || c.TLS.RootCAs == nil || c.TLS.InsecureSkipVerify) {
+		bad("TLS verifies no peer: set VerifyConnection, or ClientCAs and RootCAs to the cluster CA")
+	}
+	for _, p := range c.Protocols {
+		if p == "" || p == ProtocolRaft {
+			bad("Protocols has %q: name each extra protocol, other than %q", p, ProtocolRaft)
+		}
 	}
 	if err := checkAddrs(c.BindAddr, c.AdvertiseAddr); err != nil {
 		errs = append(errs, err)

@@ -1,6 +1,7 @@
 package raftstore
 
 import (
+	"crypto/tls"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ func TestValidate(t *testing.T) {
 	valid := func() Config {
 		c := FastConfig()
 		c.NodeID, c.Dir, c.BindAddr = "n0", "/tmp/n0", "127.0.0.1:8201"
+		c.TLS = &tls.Config{VerifyConnection: func(tls.ConnectionState) error { return nil }}
 		return c
 	}
 	tests := []struct {
@@ -22,7 +24,7 @@ func TestValidate(t *testing.T) {
 		{"fast profile", func(*Config) {}, ""},
 		{"default profile", func(c *Config) {
 			d := DefaultConfig()
-			d.NodeID, d.Dir, d.BindAddr = c.NodeID, c.Dir, c.BindAddr
+			d.NodeID, d.Dir, d.BindAddr, d.TLS = c.NodeID, c.Dir, c.BindAddr, c.TLS
 			*c = d
 		}, ""},
 		{"wildcard bind with advertise", func(c *Config) { c.BindAddr, c.AdvertiseAddr = "0.0.0.0:8201", "10.0.0.5:8201" }, ""},
@@ -44,6 +46,10 @@ func TestValidate(t *testing.T) {
 		{"snapshot threshold zero", func(c *Config) { c.SnapshotThreshold = 0 }, "SnapshotThreshold is 0"},
 		{"snapshot interval zero", func(c *Config) { c.SnapshotInterval = 0 }, "SnapshotInterval 0s is below 5ms"},
 		{"retain zero", func(c *Config) { c.SnapshotRetain = 0 }, "SnapshotRetain 0 is below 1"},
+		{"no TLS", func(c *Config) { c.TLS = nil }, "TLS is nil: the cluster port runs only over mutual TLS"},
+		{"TLS without a verifier", func(c *Config) { c.TLS = &tls.Config{InsecureSkipVerify: true} }, "TLS verifies no peer"},
+		{"plain baseline", func(c *Config) { c.TLS, c.PlainTCPForBenchmarks = nil, true }, ""},
+		{"protocol clash", func(c *Config) { c.Protocols = []string{ProtocolRaft} }, "Protocols has \"baton-raft\""},
 		{"apply timeout zero", func(c *Config) { c.ApplyTimeout = 0 }, "ApplyTimeout 0s is not positive"},
 	}
 	for _, tt := range tests {
@@ -63,7 +69,7 @@ func TestValidate(t *testing.T) {
 
 func TestValidateReportsEveryProblem(t *testing.T) {
 	err := Config{}.Validate()
-	for _, field := range []string{"NodeID", "Dir", "BindAddr", "HeartbeatTimeout", "SnapshotRetain", "ApplyTimeout"} {
+	for _, field := range []string{"NodeID", "Dir", "BindAddr", "HeartbeatTimeout", "SnapshotRetain", "ApplyTimeout", "TLS"} {
 		if err == nil || !strings.Contains(err.Error(), field) {
 			t.Errorf("Validate of a zero Config: %v, want it to name %s", err, field)
 		}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"sync/atomic"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 
 	"github.com/baton-hq/baton/raftstore/command"
@@ -39,18 +40,24 @@ const snapshotHeaderLen = len(snapshotMagic) + 8
 // fsm is the thin raft.FSM: it decodes log entries and hands them to the Dispatcher.
 type fsm struct {
 	d       Dispatcher
+	log     hclog.Logger
 	applied atomic.Uint64 // index of the last command handed to the dispatcher (or restored)
 }
 
 var _ raft.FSM = (*fsm)(nil)
 
-// Apply decodes a committed entry and dispatches it. An entry that does not decode cannot be
-// skipped (every node would diverge from what was acknowledged) nor retried (it will never
-// decode), so, like rqlite, it panics: the log is corrupt and an operator must intervene.
+// Apply decodes a committed entry and dispatches it. An entry that does not decode was never
+// proposed by Store.Apply (which only proposes encoded commands), so no caller was told it
+// took effect: it is refused, the same way on every node (the state does not move, so the
+// nodes do not diverge), logged, and answered with ErrMalformedEntry. Panicking instead would
+// stop the node on every restart, since raft replays the entry each time.
 func (f *fsm) Apply(l *raft.Log) any {
 	c, err := command.Unmarshal(l.Data)
 	if err != nil {
-		panic(fmt.Sprintf("raftstore: log entry %d (term %d) does not decode, the Raft log is corrupt: %v", l.Index, l.Term, err))
+		if f.log != nil {
+			f.log.Error("refused a log entry that does not decode", "index", l.Index, "term", l.Term, "error", err)
+		}
+		return fmt.Errorf("%w: entry %d (term %d): %w", ErrMalformedEntry, l.Index, l.Term, err)
 	}
 	resp := f.d.Apply(l.Index, c)
 	f.applied.Store(l.Index)

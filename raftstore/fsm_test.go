@@ -2,6 +2,7 @@ package raftstore
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -12,7 +13,11 @@ import (
 	"github.com/baton-hq/baton/raftstore/command"
 )
 
-func TestFSMApplyPanicsOnUndecodableEntry(t *testing.T) {
+// TestFSMApplyRefusesUndecodableEntry feeds entries a stranger could have committed (junk, an
+// empty entry, an envelope with no id, a newer envelope): each is refused with
+// ErrMalformedEntry naming the entry, without a panic (which raft would repeat on every
+// restart) and without reaching the dispatcher.
+func TestFSMApplyRefusesUndecodableEntry(t *testing.T) {
 	tests := []struct {
 		name string
 		data []byte
@@ -25,14 +30,19 @@ func TestFSMApplyPanicsOnUndecodableEntry(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			d := newTestDispatcher()
-			f := &fsm{d: d}
-			msg := func() (msg string) {
-				defer func() { msg = fmt.Sprint(recover()) }()
-				f.Apply(&raft.Log{Index: 42, Term: 3, Type: raft.LogCommand, Data: tt.data})
-				return ""
+			f := &fsm{d: d, log: testLogger("fsm")}
+			var resp any
+			func() {
+				defer func() {
+					if r := recover(); r != nil {
+						t.Fatalf("Apply panicked: %v", r)
+					}
+				}()
+				resp = f.Apply(&raft.Log{Index: 42, Term: 3, Type: raft.LogCommand, Data: tt.data})
 			}()
-			if !strings.Contains(msg, "log entry 42") || !strings.Contains(msg, "corrupt") {
-				t.Fatalf("panic message %q, want one naming entry 42 and a corrupt log", msg)
+			err, _ := resp.(error)
+			if !errors.Is(err, ErrMalformedEntry) || !strings.Contains(err.Error(), "entry 42") {
+				t.Fatalf("Apply answered %v, want ErrMalformedEntry naming entry 42", resp)
 			}
 			if len(d.appliedIDs()) != 0 || f.applied.Load() != 0 {
 				t.Fatal("an undecodable entry reached the dispatcher")

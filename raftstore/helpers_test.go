@@ -2,6 +2,7 @@ package raftstore
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"go.uber.org/goleak"
 
+	"github.com/baton-hq/baton/internal/clusterpki"
 	"github.com/baton-hq/baton/raftstore/command"
 	"github.com/baton-hq/baton/test/testutil"
 )
@@ -126,14 +128,47 @@ func testLogger(name string) hclog.Logger {
 	return hclog.New(&hclog.LoggerOptions{Name: name, Level: level, Output: os.Stderr})
 }
 
-// testConfig is the fast profile on a free loopback port in a fresh directory.
+// testCA is the cluster CA of this package's tests, made once.
+var testCA = sync.OnceValue(func() *clusterpki.CA {
+	ca, err := clusterpki.NewCA(time.Now())
+	if err != nil {
+		panic(err)
+	}
+	return ca
+})
+
+// testTLS is node id's cluster-port configuration with a certificate from ca; isMember nil
+// admits any node with a certificate from ca.
+func testTLS(tb testing.TB, ca *clusterpki.CA, id string, isMember func(string) bool) *tls.Config {
+	tb.Helper()
+	m, err := clusterpki.Issue(ca, id, time.Hour, time.Now())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ident, err := clusterpki.NewIdentity(id, m, time.Hour)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if isMember == nil {
+		isMember = func(string) bool { return true }
+	}
+	return ident.TLSConfig(isMember, testLogger(id))
+}
+
+// testConfig is the fast profile with its timings tripled (as test/cluster's profile: under
+// -race on a shared machine, the first TLS handshakes to a new peer can outlast a 100 ms
+// lease) on a free loopback port in a fresh directory, with mutual TLS from the tests' CA.
 func testConfig(tb testing.TB, id string) Config {
 	tb.Helper()
 	c := FastConfig()
+	c.HeartbeatTimeout *= 3
+	c.ElectionTimeout *= 3
+	c.LeaderLeaseTimeout *= 3
 	c.NodeID = id
 	c.Dir = tb.TempDir()
 	c.BindAddr = "127.0.0.1:0"
 	c.Logger = testLogger(id)
+	c.TLS = testTLS(tb, testCA(), id, nil)
 	return c
 }
 

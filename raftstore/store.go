@@ -1,5 +1,5 @@
 // Package raftstore is Baton's Raft node: hashicorp/raft with a bbolt log and stable store, file
-// snapshots and a TCP transport, plus a thin raft.FSM that decodes command envelopes and hands
+// snapshots and a transport over mutual TLS on the cluster port (see Config.TLS), plus a thin raft.FSM that decodes command envelopes and hands
 // them to a Dispatcher (the replicated state). It knows nothing of what commands mean.
 //
 // Writes go through Store.Apply on the leader. Errors callers branch on are sentinels:
@@ -38,6 +38,8 @@ var (
 	ErrIndeterminate = errors.New("raftstore: outcome unknown, the entry may still commit (retry with the same command id)")
 	// ErrClosed: the store is closed.
 	ErrClosed = errors.New("raftstore: store is closed")
+	// ErrMalformedEntry: a committed log entry did not decode; it was refused on every node.
+	ErrMalformedEntry = errors.New("raftstore: malformed log entry refused")
 	// ErrDirInUse: another open Store (in this or another process) holds the data directory.
 	ErrDirInUse = errors.New("raftstore: data directory is in use by another node")
 )
@@ -119,7 +121,7 @@ func Open(cfg Config, d Dispatcher) (*Store, error) {
 	s := &Store{
 		cfg:     cfg,
 		logger:  logger,
-		fsm:     &fsm{d: d},
+		fsm:     &fsm{d: d, log: logger},
 		changes: make(chan bool, 1),
 		stop:    make(chan struct{}),
 	}
@@ -159,11 +161,17 @@ func Open(cfg Config, d Dispatcher) (*Store, error) {
 		}
 		advertise = a
 	}
-	stream, err := newStreamLayer(cfg.BindAddr, advertise)
+	tc := cfg.TLS
+	if cfg.PlainTCPForBenchmarks {
+		tc = nil
+		logger.Warn("raft runs over plain TCP with no authentication (benchmark baseline only)")
+	}
+	stream, err := newStreamLayer(cfg.BindAddr, advertise, tc, cfg.Protocols, logger)
 	if err != nil {
 		return fail(fmt.Errorf("raftstore: listen on BindAddr %q: %w", cfg.BindAddr, err))
 	}
 	s.stream = stream
+	cleanup = append(cleanup, func() { _ = stream.Close(); stream.wait() })
 	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream: stream, MaxPool: transportPool, Timeout: transportTimeout, Logger: logger,
 	})
@@ -332,6 +340,7 @@ func (s *Store) Remove(ctx context.Context, nodeID string) error {
 		return fmt.Errorf("raftstore: remove %s: %w", nodeID, s.mapErr(err, true))
 	}
 	s.logger.Info("node removed", "node", nodeID)
+	s.stream.recheck() // the removed node's open connections go now, not at the next sweep
 	return nil
 }
 
@@ -355,6 +364,49 @@ func (s *Store) Configuration() ([]Server, error) {
 		})
 	}
 	return out, nil
+}
+
+// IsMember reports whether id is a server of the latest Raft configuration this node knows
+// (committed or not): the cluster port's verifier asks it of every peer's certificate.
+func (s *Store) IsMember(id string) bool {
+	if s.closed.Load() {
+		return false
+	}
+	f := s.raft.GetConfiguration()
+	if f.Error() != nil {
+		return false
+	}
+	for _, srv := range f.Configuration().Servers {
+		if string(srv.ID) == id {
+			return true
+		}
+	}
+	return false
+}
+
+// HasConfiguration reports whether this node knows any Raft configuration yet (a node that
+// joined but has not heard from the leader has none).
+func (s *Store) HasConfiguration() bool {
+	f := s.raft.GetConfiguration()
+	return f.Error() == nil && len(f.Configuration().Servers) > 0
+}
+
+// Listener accepts the cluster port's connections of an extra protocol (Config.Protocols);
+// it ends when the store closes. Nil for a protocol not configured.
+func (s *Store) Listener(proto string) net.Listener {
+	if pl, ok := s.stream.protos[proto]; ok {
+		return pl
+	}
+	return nil
+}
+
+// DialProtocol opens a connection to a peer's cluster port for an extra protocol, with this
+// node's certificate and the configured verification.
+func (s *Store) DialProtocol(address, proto string, timeout time.Duration) (net.Conn, error) {
+	if s.closed.Load() {
+		return nil, ErrClosed
+	}
+	return s.stream.dial(address, proto, timeout)
 }
 
 // IsLeader reports whether this node is the leader now.
@@ -486,6 +538,8 @@ func (s *Store) close() error {
 	// Pooled connections to peers would keep the peers' reader goroutines alive.
 	s.trans.CloseStreams()
 	_ = s.trans.Close()
+	_ = s.stream.Close()
+	s.stream.wait()
 	if shutdownErr != nil {
 		return shutdownErr
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/baton-hq/baton/test/testutil"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"reflect"
 	"slices"
 	"strings"
@@ -309,8 +310,13 @@ func TestStandbyForwards(t *testing.T) {
 	ts := httptest.NewServer(l)
 	t.Cleanup(ts.Close)
 	n := newFakeNode()
-	n.active, n.leaderID, n.leaderAddr = false, "n2", ts.URL
-	h := newTestServer(n, newFakeSecrets())
+	// The state's api_addr for the leader is a stranger's: nothing may go there.
+	stranger := &leader{}
+	ss := httptest.NewServer(stranger)
+	t.Cleanup(ss.Close)
+	n.active, n.leaderID, n.leaderAddr = false, "n2", ss.URL
+	fw := &fakeForwarder{leaders: map[string]string{"n2": ts.URL}}
+	h := New(Config{Node: n, Secrets: newFakeSecrets(), Version: "v-test", MaxRequestSize: testMaxRequestSize, Forwarder: fw}).Handler()
 
 	r := do(t, h, "GET", "/v1/database/creds/ro", nil)
 	if r.status != http.StatusTeapot || r.body["served_by"] != "leader" || r.body["path"] != "/v1/database/creds/ro" {
@@ -336,7 +342,7 @@ func TestStandbyForwards(t *testing.T) {
 		t.Errorf("a forwarded request on a standby: %d %s, want 503", r.status, r.raw)
 	}
 
-	n.leaderAddr = ""
+	n.leaderID = ""
 	r = do(t, h, "GET", "/v1/sys/mounts", nil)
 	if r.status != 503 || !strings.Contains(r.errs(), "no active node is known") {
 		t.Errorf("a standby without a leader: %d %s, want 503", r.status, r.raw)
@@ -344,6 +350,30 @@ func TestStandbyForwards(t *testing.T) {
 	if len(l.requests()) != 1 {
 		t.Errorf("refused requests reached the leader: %d requests", len(l.requests()))
 	}
+
+	// Without a forwarder (no cluster port), a standby forwards nothing, even with an
+	// api_addr in the state.
+	n.leaderID = "n2"
+	r = do(t, newTestServer(n, newFakeSecrets()), "GET", "/v1/database/creds/ro", nil)
+	if r.status != 503 || !strings.Contains(r.errs(), "cannot forward") {
+		t.Errorf("a standby without a forwarder: %d %s, want 503", r.status, r.raw)
+	}
+	if len(stranger.requests()) != 0 {
+		t.Fatalf("the api_addr in the state got %d forwarded requests", len(stranger.requests()))
+	}
+}
+
+// fakeForwarder routes a leader id to a test server, as core's forwarder routes it to the
+// node Raft names.
+type fakeForwarder struct{ leaders map[string]string }
+
+func (f *fakeForwarder) Target(id string) *url.URL {
+	u, _ := url.Parse(f.leaders[id])
+	return u
+}
+
+func (f *fakeForwarder) RoundTrip(r *http.Request) (*http.Response, error) {
+	return http.DefaultTransport.RoundTrip(r)
 }
 
 // TestErrorMapping checks the status and message each sentinel error of the two interfaces
@@ -413,9 +443,11 @@ func TestActions(t *testing.T) {
 		{name: "seal", method: "PUT", path: "/v1/sys/seal", want: 204, node: []string{"Seal"}},
 		{name: "raft join", method: "POST", path: "/v1/sys/storage/raft/join", body: map[string]any{"leader_api_addr": "http://n2:8200"},
 			want: 200, node: []string{"Join http://n2:8200"}},
-		{name: "add peer", method: "POST", path: "/v1/sys/storage/raft/add-peer", hdr: []string{TokenHeader, ""},
-			body: map[string]any{"node_id": "n4", "raft_addr": "10.0.0.4:8201", "api_addr": "http://n4", "proof": "beef"},
-			want: 200, node: []string{"AddPeer n4 10.0.0.4:8201 http://n4 beef"}},
+		{name: "join challenge", method: "POST", path: "/v1/sys/storage/raft/bootstrap/challenge", hdr: []string{TokenHeader, ""},
+			body: map[string]any{"server_id": "n4"}, want: 200, node: []string{"Challenge n4"}},
+		{name: "join answer", method: "POST", path: "/v1/sys/storage/raft/bootstrap/answer", hdr: []string{TokenHeader, ""},
+			body: map[string]any{"server_id": "n4", "answer": "beef", "cluster_addr": "10.0.0.4:8201", "api_addr": "http://n4", "csr": "Y3Ny"},
+			want: 200, node: []string{"Answer n4 beef 10.0.0.4:8201 http://n4 csr"}},
 		{name: "remove peer", method: "POST", path: "/v1/sys/storage/raft/remove-peer", body: map[string]any{"server_id": "n3"},
 			want: 204, node: []string{"RemovePeer n3"}},
 		{name: "register plugin", method: "PUT", path: "/v1/sys/plugins/catalog/database/pg",
@@ -549,7 +581,8 @@ func TestBadInput(t *testing.T) {
 		{name: "init with shares", method: "PUT", path: "/v1/sys/init", body: map[string]any{"secret_shares": 5}, want: 400, msg: "single unseal key"},
 		{name: "unseal without key", method: "PUT", path: "/v1/sys/unseal", body: map[string]any{}, want: 400, msg: "key is required"},
 		{name: "join without address", method: "PUT", path: "/v1/sys/storage/raft/join", body: map[string]any{}, want: 400, msg: "leader_api_addr is required"},
-		{name: "add peer without proof", method: "PUT", path: "/v1/sys/storage/raft/add-peer", body: map[string]any{"node_id": "n4"}, want: 400, msg: "proof are required"},
+		{name: "the old add-peer is gone", method: "PUT", path: "/v1/sys/storage/raft/add-peer", body: map[string]any{"node_id": "n4"}, want: 404},
+		{name: "answer with a csr that is not base64", method: "PUT", path: "/v1/sys/storage/raft/bootstrap/answer", body: map[string]any{"server_id": "n4", "csr": "%%"}, want: 400, msg: "csr must be the base64"},
 		{name: "remove peer without id", method: "PUT", path: "/v1/sys/storage/raft/remove-peer", body: map[string]any{}, want: 400, msg: "server_id is required"},
 		{name: "reload both", method: "PUT", path: "/v1/sys/plugins/reload/backend", body: map[string]any{"plugin": "pg", "mounts": "a/"}, want: 400, msg: "exactly one"},
 		{name: "reload of an unknown mount", method: "PUT", path: "/v1/sys/plugins/reload/backend", body: map[string]any{"mounts": "database/,nope"}, want: 404, msg: `no mount at "nope/"`},

@@ -127,8 +127,12 @@ func (f *fakeNode) Unseal(_ context.Context, key string) error { return f.call("
 func (f *fakeNode) Seal(context.Context) error                 { return f.call("Seal") }
 func (f *fakeNode) RequestStepDown(context.Context) error      { return f.call("RequestStepDown") }
 func (f *fakeNode) Join(addr string) error                     { return f.call("Join", addr) }
-func (f *fakeNode) AddPeer(_ context.Context, p core.Peer) error {
-	return f.call("AddPeer", p.ID, p.RaftAddr, p.APIAddr, p.Proof)
+func (f *fakeNode) Challenge(id string) (string, error) {
+	return "Y2hhbGxlbmdl", f.call("Challenge", id)
+}
+func (f *fakeNode) Answer(_ context.Context, a core.JoinAnswer) (core.JoinGrant, error) {
+	return core.JoinGrant{Cert: []byte("c"), CACert: []byte("ca"), CAKeySealed: []byte("k"), MAC: []byte("m"),
+		Peers: []core.RaftServer{{ID: "n1", Address: "10.0.0.1:8201", Voter: true}}}, f.call("Answer", a.ServerID, a.Answer, a.ClusterAddr, a.APIAddr, string(a.CSR))
 }
 func (f *fakeNode) RemovePeer(_ context.Context, id string) error { return f.call("RemovePeer", id) }
 func (f *fakeNode) Peers() ([]core.RaftServer, uint64, error) {

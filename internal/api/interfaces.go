@@ -2,6 +2,8 @@ package api
 
 import (
 	"context"
+	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/baton-hq/baton/internal/auth"
@@ -42,8 +44,10 @@ type Node interface {
 
 	// Join adds a join target (sys/storage/raft/join).
 	Join(leaderAPIAddr string) error
-	// AddPeer adds a joining node after checking its proof.
-	AddPeer(ctx context.Context, p core.Peer) error
+	// Challenge makes a join challenge for a joining node (active node).
+	Challenge(serverID string) (string, error)
+	// Answer checks a joining node's answer, adds it and grants its certificate (active node).
+	Answer(ctx context.Context, a core.JoinAnswer) (core.JoinGrant, error)
 	// RemovePeer removes a node from the cluster.
 	RemovePeer(ctx context.Context, id string) error
 	// Peers is the Raft configuration and this node's applied index.
@@ -172,4 +176,12 @@ type RootGenerator interface {
 	Start(otp string) (auth.RootGenStatus, error)
 	Cancel()
 	Update(ctx context.Context, key []byte, nonce string) (auth.RootGenStatus, error)
+}
+
+// Forwarder carries a standby's requests to the active node (internal/server wires the core
+// node's, which goes over the cluster port with mutual TLS to the node Raft names as leader).
+type Forwarder interface {
+	http.RoundTripper
+	// Target is the URL under which RoundTrip reaches the active node named leaderID.
+	Target(leaderID string) *url.URL
 }

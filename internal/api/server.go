@@ -20,7 +20,6 @@ package api
 import (
 	"context"
 	"crypto/rand"
-	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -28,7 +27,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httputil"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -57,23 +55,22 @@ const (
 
 // Server serves the API of one node.
 type Server struct {
-	node     Node
-	secrets  Secrets
-	policies Policies
-	tokens   Tokens
-	rootGen  RootGenerator
-	audit    Auditor
-	authz    Authorizer
-	log      hclog.Logger
-	version  string
+	node      Node
+	secrets   Secrets
+	policies  Policies
+	tokens    Tokens
+	rootGen   RootGenerator
+	audit     Auditor
+	authz     Authorizer
+	log       hclog.Logger
+	version   string
+	forwarder Forwarder
 	// maxSize is the body limit in bytes, <0 for none; maxDuration bounds a request.
 	maxSize     int64
 	maxDuration time.Duration
 	// metrics renders sys/metrics; unauthMetrics lets it answer without a token.
 	metrics       Metrics
 	unauthMetrics bool
-	// fwd carries requests a standby forwards to the active node.
-	fwd http.RoundTripper
 }
 
 // Config configures a Server.
@@ -99,6 +96,9 @@ type Config struct {
 	// max_request_size: 0 means DefaultMaxRequestSize, a negative value no limit. A larger
 	// body is answered 413 before any handler acts on it.
 	MaxRequestSize int64
+	// Forwarder carries what a standby forwards to the active node; without one a standby
+	// forwards nothing (503).
+	Forwarder Forwarder
 	// MaxRequestDuration bounds a request, as OpenBao's max_request_duration: past it the
 	// request's context ends, so that what the handler waits on (a Raft apply, a plugin
 	// call, the forwarded request) gives up; 0 means DefaultMaxRequestDuration.
@@ -108,9 +108,6 @@ type Config struct {
 	// UnauthenticatedMetricsAccess is the listener's telemetry {
 	// unauthenticated_metrics_access }: sys/metrics answers without a token.
 	UnauthenticatedMetricsAccess bool
-	// ForwardTLS is how a standby dials the active node's https api_addr (its CA, the
-	// standby's client certificate); nil means Go's defaults.
-	ForwardTLS *tls.Config
 }
 
 // New builds a server.
@@ -132,18 +129,8 @@ func New(cfg Config) *Server {
 		audit: cfg.Audit, authz: cfg.Authorizer, log: cfg.Logger, version: cfg.Version,
 		maxSize: cfg.MaxRequestSize, maxDuration: cfg.MaxRequestDuration,
 		metrics: cfg.Metrics, unauthMetrics: cfg.UnauthenticatedMetricsAccess,
-		fwd: forwardTransport(cfg.ForwardTLS),
+		forwarder: cfg.Forwarder,
 	}
-}
-
-// forwardTransport is http.DefaultTransport's settings with the node's TLS settings for
-// reaching the active node.
-func forwardTransport(c *tls.Config) http.RoundTripper {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	if c != nil {
-		tr.TLSClientConfig = c.Clone()
-	}
-	return tr
 }
 
 // apiError is an error with its HTTP status.
@@ -328,40 +315,42 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.runAudited(w, r, rt, rest) // audit.go: records the request and response when a device is on
 }
 
-// forward proxies a request to the active node.
+// forward proxies a request to the active node through the Forwarder, which reaches the node
+// Raft names as leader over the cluster port and checks its certificate: never the api_addr
+// the state holds, which a joining node chose.
 func (s *Server) forward(w http.ResponseWriter, r *http.Request) {
 	if r.Header.Get(forwardedHeader) != "" {
 		writeErr(w, errStatus(http.StatusServiceUnavailable, "request was forwarded to a node that is not active; the cluster is changing leader: retry"))
 		return
 	}
-	id, addr := s.node.LeaderAPIAddr()
+	if s.forwarder == nil {
+		writeErr(w, errStatus(http.StatusServiceUnavailable, "this node is a standby and cannot forward: send the request to the active node"))
+		return
+	}
+	id, _ := s.node.LeaderAPIAddr()
 	// Right after an unseal or an election the leader may not be known yet: wait a little
 	// (bounded) rather than fail a request that would succeed a moment later.
-	for deadline := time.Now().Add(3 * time.Second); addr == "" && time.Now().Before(deadline) && r.Context().Err() == nil; {
+	for deadline := time.Now().Add(3 * time.Second); id == "" && time.Now().Before(deadline) && r.Context().Err() == nil; {
 		time.Sleep(20 * time.Millisecond)
 		if s.node.IsActive() {
 			s.serve(w, r)
 			return
 		}
-		id, addr = s.node.LeaderAPIAddr()
+		id, _ = s.node.LeaderAPIAddr()
 	}
-	if addr == "" {
-		writeErr(w, errStatus(http.StatusServiceUnavailable, "this node is a standby and no active node is known (leader %q): retry shortly", id))
+	if id == "" {
+		writeErr(w, errStatus(http.StatusServiceUnavailable, "this node is a standby and no active node is known: retry shortly"))
 		return
 	}
-	target, err := url.Parse(addr)
-	if err != nil {
-		writeErr(w, fmt.Errorf("active node's api_addr %q: %w", addr, err))
-		return
-	}
+	target := s.forwarder.Target(id)
 	proxy := &httputil.ReverseProxy{
-		Transport: s.fwd,
+		Transport: s.forwarder,
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
 			pr.Out.Header.Set(forwardedHeader, s.node.Config().NodeID)
 		},
 		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
-			writeErr(w, errStatus(http.StatusBadGateway, "forwarding to the active node at %s: %v", addr, err))
+			writeErr(w, errStatus(http.StatusBadGateway, "forwarding to the active node %s: %v", id, err))
 		},
 	}
 	proxy.ServeHTTP(w, r)
@@ -382,7 +371,8 @@ func (s *Server) match(p string) (*route, string) {
 		{"sys/seal", route{auth: true, h: s.sysSeal}},
 		{"sys/step-down", route{auth: true, h: s.sysStepDown}},
 		{"sys/storage/raft/join", route{local: true, h: s.raftJoin}},
-		{"sys/storage/raft/add-peer", route{auth: false, h: s.raftAddPeer}},
+		{"sys/storage/raft/bootstrap/challenge", route{auth: false, h: s.raftBootstrapChallenge}},
+		{"sys/storage/raft/bootstrap/answer", route{auth: false, h: s.raftBootstrapAnswer}},
 		{"sys/storage/raft/configuration", route{auth: true, h: s.raftConfiguration}},
 		{"sys/storage/raft/remove-peer", route{auth: true, h: s.raftRemovePeer}},
 		{"sys/plugins/catalog", route{auth: true, h: s.catalog}},

@@ -224,29 +224,6 @@ func (s *Server) raftJoin(w http.ResponseWriter, r *http.Request, _ string) erro
 	return nil
 }
 
-// raftAddPeer is called by a joining node on the active node.
-func (s *Server) raftAddPeer(w http.ResponseWriter, r *http.Request, _ string) error {
-	b, err := body(r)
-	if err != nil {
-		return err
-	}
-	p := params(b)
-	id, _ := p.str("node_id")
-	raftAddr, _ := p.str("raft_addr")
-	apiAddr, _ := p.str("api_addr")
-	proof, _ := p.str("proof")
-	if id == "" || raftAddr == "" || apiAddr == "" || proof == "" {
-		return errStatus(http.StatusBadRequest, "node_id, raft_addr, api_addr and proof are required")
-	}
-	ctx, cancel := ctxTimeout(r)
-	defer cancel()
-	if err := s.node.AddPeer(ctx, core.Peer{ID: id, RaftAddr: raftAddr, APIAddr: apiAddr, Proof: proof}); err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"joined": true})
-	return nil
-}
-
 func (s *Server) raftConfiguration(w http.ResponseWriter, r *http.Request, _ string) error {
 	servers, index, err := s.node.Peers()
 	if err != nil {

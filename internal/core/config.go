@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/baton-hq/baton/events"
+	"github.com/baton-hq/baton/internal/clusterpki"
 	"github.com/baton-hq/baton/raftstore"
 )
 
@@ -45,6 +46,9 @@ type Config struct {
 	// EventLimit is the active node's intake rate, shared by the stream consumer and the
 	// inject subject; a zero Rate means no limit. Burst defaults to Rate.
 	EventLimit events.Limit
+	// ClusterCertTTL is the lifetime of this node's cluster-port certificate; the node renews
+	// it at two thirds of its life (0: clusterpki.DefaultCertTTL, a day).
+	ClusterCertTTL time.Duration
 	// Logger is the node's logger; every part logs through a named child.
 	Logger hclog.Logger
 	// Shutdown, when set, is called for a shutdown event: the process's graceful exit.
@@ -99,6 +103,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Logger == nil {
 		c.Logger = hclog.NewNullLogger()
+	}
+	if c.ClusterCertTTL <= 0 {
+		c.ClusterCertTTL = clusterpki.DefaultCertTTL
 	}
 	return c
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/baton-hq/baton/internal/clusterpki"
 	"github.com/baton-hq/baton/raftstore"
 )
 
@@ -31,6 +32,7 @@ func TestConfigDefaults(t *testing.T) {
 	empty := Config{NodeID: "n", DataDir: "d", RaftBind: "127.0.0.1:1", APIAddr: "x"}
 	got := empty.withDefaults()
 	if got.Cluster != "baton" || got.RaftAdvertise != "127.0.0.1:1" || got.ConsumerConcurrency != 1024 || got.Logger == nil ||
+		got.ClusterCertTTL != clusterpki.DefaultCertTTL ||
 		!reflect.DeepEqual(got.Raft, raftstore.FastConfig()) {
 		t.Fatalf("defaults: %+v", got)
 	}
@@ -42,7 +44,8 @@ func TestConfigDefaults(t *testing.T) {
 	rc := raftstore.FastConfig()
 	rc.HeartbeatTimeout = 7 * time.Second
 	set := Config{NodeID: "n", DataDir: "d", RaftBind: "127.0.0.1:1", APIAddr: "x",
-		Cluster: "c1", RaftAdvertise: "10.0.0.1:1", ConsumerConcurrency: 3, Logger: log, Raft: rc}
+		Cluster: "c1", RaftAdvertise: "10.0.0.1:1", ConsumerConcurrency: 3, Logger: log, Raft: rc,
+		ClusterCertTTL: time.Hour}
 	if got := set.withDefaults(); !reflect.DeepEqual(got, set) {
 		t.Fatalf("withDefaults replaced set fields: %+v, want %+v", got, set)
 	}

@@ -4,12 +4,16 @@ import (
 	"bytes"
 	"context"
 	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -19,6 +23,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/baton-hq/baton/internal/barrier"
+	"github.com/baton-hq/baton/internal/clusterpki"
 	"github.com/baton-hq/baton/raftstore/command"
 	"github.com/baton-hq/baton/raftstore/state"
 )
@@ -28,7 +33,8 @@ var (
 	// ErrInvalidRequest: the request cannot be carried out as asked (a malformed unseal key,
 	// a node without a cluster or join target, a join on a member, removing the active node).
 	ErrInvalidRequest = errors.New("core: invalid request")
-	// ErrJoinRefused: a joining node's proof does not match this cluster's unseal key.
+	// ErrJoinRefused: a joining node's answer is not good for a live challenge (used,
+	// expired, another node's, or not made with this cluster's unseal key).
 	ErrJoinRefused = errors.New("core: join refused")
 	// ErrJoinTimedOut: no join target added this node before the deadline.
 	ErrJoinTimedOut = errors.New("core: joining the cluster timed out")
@@ -70,9 +76,10 @@ const (
 
 // Membership is the node's side of cluster membership: the join client (the join targets
 // from retry_join or sys/storage/raft/join, the probe that notices an initialised cluster
-// behind one, the add-peer call with the proof of the unseal key), an Unseal that joins
-// when the node has no cluster yet, and, on the active node, adding a peer after checking
-// its proof, removing a peer and listing the Raft configuration. Every entry point (the
+// behind one, the challenge answered with the unseal key), an Unseal that joins when the
+// node has no cluster yet, and, on the active node, the join challenges and the check of
+// their answers (which adds the node and grants its certificate), removing a peer and
+// listing the Raft configuration. Every entry point (the
 // HTTP API, cmd/node's auto-unseal) calls these.
 type Membership struct {
 	n   *Node
@@ -81,6 +88,12 @@ type Membership struct {
 	mu      sync.Mutex
 	targets []string // leader API addresses to join through
 	probing bool     // a probeJoinTargets loop runs
+
+	// challenges are the live join challenges by server id (active node); now is the clock
+	// they expire by (tests move it).
+	chMu       sync.Mutex
+	challenges map[string]pendingChallenge
+	now        func() time.Time
 
 	// ctx ends the background loops (the join-target probe); wg waits for them.
 	ctx  context.Context
@@ -92,7 +105,10 @@ type Membership struct {
 // probing them at once, so that the node reports itself initialised as soon as one answers
 // that its cluster is; Close stops that.
 func NewMembership(n *Node, retryJoin []string) *Membership {
-	m := &Membership{n: n, log: n.log.Named("membership"), targets: slices.Clone(retryJoin)}
+	m := &Membership{
+		n: n, log: n.log.Named("membership"), targets: slices.Clone(retryJoin),
+		challenges: map[string]pendingChallenge{}, now: time.Now,
+	}
 	m.ctx, m.stop = context.WithCancel(context.Background())
 	m.startProbe()
 	return m
@@ -171,50 +187,26 @@ func (m *Membership) Unseal(ctx context.Context, keyText string) error {
 	return nil
 }
 
-// joinProof is the message a joining node MACs with the barrier key to prove that it holds
-// the cluster's unseal key; the active node recomputes it in AddPeer.
-func joinProof(nodeID, raftAddr string) []byte {
-	return []byte("baton-join\x00" + nodeID + "\x00" + raftAddr)
-}
-
-// join asks an active node to add this one as a voter, proving with the barrier MAC that it
-// holds the unseal key, retrying each join target until the deadline.
+// join asks an active node, through each join target in turn until the deadline, for a
+// join challenge, answers it with the unseal key (the barrier this node was just unsealed
+// with), and with the certificate the answer earns opens its cluster port and Raft, then
+// waits until it has caught up (AdoptSeal).
 func (m *Membership) join(ctx context.Context) error {
-	cfg := m.n.Config()
-	proof, err := m.n.Barrier().MAC(joinProof(cfg.NodeID, cfg.RaftAdvertise))
-	if err != nil {
-		return err
-	}
-	req, err := json.Marshal(map[string]string{"node_id": cfg.NodeID, "raft_addr": cfg.RaftAdvertise, "api_addr": cfg.APIAddr, "proof": hex.EncodeToString(proof)})
-	if err != nil {
-		return fmt.Errorf("core: join request: %w", err)
-	}
 	ctx, cancel := context.WithTimeout(ctx, joinTimeout)
 	defer cancel()
 	var last error
 	for {
 		for _, addr := range m.joinTargets() {
-			hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(addr, "/")+"/v1/sys/storage/raft/add-peer", bytes.NewReader(req))
-			if err != nil {
-				return refuse(ErrInvalidRequest, "leader_api_addr %q: %v", addr, err)
+			grant, err := m.askToJoin(ctx, strings.TrimSuffix(addr, "/"))
+			if errors.Is(err, ErrWrongKey) || errors.Is(err, ErrInvalidRequest) {
+				return err
 			}
-			resp, err := m.httpClient().Do(hreq)
 			if err != nil {
 				last = err
+				m.log.Debug("join attempt failed", "leader_api_addr", addr, "error", err)
 				continue
 			}
-			var out struct {
-				Errors []string `json:"errors"`
-			}
-			_ = json.NewDecoder(io.LimitReader(resp.Body, maxReply)).Decode(&out)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusNoContent {
-				return m.n.AdoptSeal(ctx)
-			}
-			last = fmt.Errorf("%s answered %d: %s", addr, resp.StatusCode, strings.Join(out.Errors, "; "))
-			if resp.StatusCode == http.StatusForbidden {
-				return refuse(ErrInvalidRequest, "joining the cluster: %v", last)
-			}
+			return m.startJoined(ctx, grant)
 		}
 		select {
 		case <-ctx.Done():
@@ -224,34 +216,304 @@ func (m *Membership) join(ctx context.Context) error {
 	}
 }
 
-// Peer is a node asking to join: its id, Raft address, API address and the hex MAC of its
-// join proof.
-type Peer struct {
-	ID, RaftAddr, APIAddr, Proof string
+// startJoined opens the cluster port and Raft with the material a join answer gave.
+func (m *Membership) startJoined(ctx context.Context, g joinGrant) error {
+	if err := m.n.installIdentity(g.material); err != nil {
+		return err
+	}
+	m.n.joinPeers.Store(g.peers)
+	if err := m.n.openRaft(false); err != nil {
+		return err
+	}
+	return m.n.AdoptSeal(ctx)
 }
 
-// AddPeer adds a joining node as a voter, on the active node: it checks the node's proof
-// that it holds the unseal key, records the node in the state, then adds it to Raft.
-func (m *Membership) AddPeer(ctx context.Context, p Peer) error {
-	if p.ID == "" || p.RaftAddr == "" || p.APIAddr == "" || p.Proof == "" {
-		return refuse(ErrInvalidRequest, "node_id, raft_addr, api_addr and proof are required")
+// joinGrant is what a joining node keeps of an accepted answer.
+type joinGrant struct {
+	material clusterpki.Material
+	peers    []string
+}
+
+// askToJoin runs one challenge and answer against the join target at addr.
+func (m *Membership) askToJoin(ctx context.Context, addr string) (joinGrant, error) {
+	cfg := m.n.Config()
+	var ch struct {
+		Challenge string `json:"challenge"`
 	}
-	want, err := m.n.Barrier().MAC(joinProof(p.ID, p.RaftAddr))
+	if err := postJSON(ctx, m.httpClient(), addr+"/v1/sys/storage/raft/bootstrap/challenge", map[string]string{"server_id": cfg.NodeID}, &ch); err != nil {
+		return joinGrant{}, err
+	}
+	ct, err := base64.StdEncoding.DecodeString(ch.Challenge)
+	if err != nil {
+		return joinGrant{}, fmt.Errorf("the challenge from %s is not base64: %w", addr, err)
+	}
+	nonce, err := m.n.Barrier().Decrypt(ct)
+	if err != nil {
+		return joinGrant{}, refuse(ErrWrongKey, "the unseal key does not open the cluster's join challenge: it is not this cluster's key")
+	}
+	key, err := clusterpki.NewNodeKey()
+	if err != nil {
+		return joinGrant{}, err
+	}
+	csr, err := clusterpki.NewCSR(key, cfg.NodeID)
+	if err != nil {
+		return joinGrant{}, err
+	}
+	a := JoinAnswer{ServerID: cfg.NodeID, ClusterAddr: cfg.RaftAdvertise, APIAddr: cfg.APIAddr, CSR: csr}
+	mac, err := m.n.Barrier().MAC(answerMessage(nonce, a))
+	if err != nil {
+		return joinGrant{}, err
+	}
+	var out struct {
+		Certificate   string `json:"certificate"`
+		CACertificate string `json:"ca_certificate"`
+		CAKeySealed   string `json:"ca_key_sealed"`
+		Peers         []struct {
+			NodeID string `json:"node_id"`
+		} `json:"peers"`
+		GrantMAC string `json:"grant_mac"`
+	}
+	if err := postJSON(ctx, m.httpClient(), addr+"/v1/sys/storage/raft/bootstrap/answer", map[string]string{
+		"server_id": a.ServerID, "answer": hex.EncodeToString(mac), "cluster_addr": a.ClusterAddr,
+		"api_addr": a.APIAddr, "csr": base64.StdEncoding.EncodeToString(csr),
+	}, &out); err != nil {
+		return joinGrant{}, err
+	}
+	var g JoinGrant
+	for _, f := range []struct {
+		dst *[]byte
+		src string
+	}{{&g.Cert, out.Certificate}, {&g.CACert, out.CACertificate}, {&g.CAKeySealed, out.CAKeySealed}, {&g.MAC, out.GrantMAC}} {
+		if *f.dst, err = base64.StdEncoding.DecodeString(f.src); err != nil || len(*f.dst) == 0 {
+			return joinGrant{}, fmt.Errorf("the join answer from %s is incomplete", addr)
+		}
+	}
+	// The reply came over the API, perhaps in clear: trust it only if it is MAC'd with the
+	// barrier key over the nonce this node alone could read.
+	want, err := m.n.Barrier().MAC(grantMessage(nonce, g))
+	if err != nil {
+		return joinGrant{}, err
+	}
+	if !hmac.Equal(want, g.MAC) {
+		return joinGrant{}, fmt.Errorf("the join answer from %s is not authenticated by the cluster: ignored", addr)
+	}
+	caKey, err := m.n.Barrier().Decrypt(g.CAKeySealed)
+	if err != nil {
+		return joinGrant{}, fmt.Errorf("the cluster CA key from %s does not open: %w", addr, err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return joinGrant{}, err
+	}
+	peers := make([]string, 0, len(out.Peers))
+	for _, p := range out.Peers {
+		peers = append(peers, p.NodeID)
+	}
+	return joinGrant{material: clusterpki.Material{CACert: g.CACert, CAKey: caKey, Cert: g.Cert, NodeKey: keyDER}, peers: peers}, nil
+}
+
+// postJSON posts in with hc (the join target may be https) and decodes the reply into out;
+// a non-2xx reply is an error naming the status and the errors the node gave.
+func postJSON(ctx context.Context, hc *http.Client, url string, in, out any) error {
+	b, err := json.Marshal(in)
 	if err != nil {
 		return err
 	}
-	got, err := hex.DecodeString(p.Proof)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(b))
+	if err != nil {
+		return refuse(ErrInvalidRequest, "leader_api_addr: %v", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxReply))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode/100 != 2 {
+		var e struct {
+			Errors []string `json:"errors"`
+		}
+		_ = json.Unmarshal(raw, &e)
+		return fmt.Errorf("%s answered %d: %s", url, resp.StatusCode, strings.Join(e.Errors, "; "))
+	}
+	if err := json.Unmarshal(raw, out); err != nil {
+		return fmt.Errorf("%s: %w", url, err)
+	}
+	return nil
+}
+
+// Join challenges are kept on the active node, in memory: single use, for challengeTTL, at
+// most maxChallenges at once (the endpoint takes no token).
+const (
+	challengeTTL  = 60 * time.Second
+	maxChallenges = 1024
+	nonceSize     = 32
+	maxServerID   = 128
+)
+
+type pendingChallenge struct {
+	nonce   []byte
+	expires time.Time
+}
+
+// JoinAnswer is a joining node's answer to its challenge: its id, Raft (cluster) address,
+// API address and certificate request, and Answer, the hex MAC under the barrier key of the
+// challenge's nonce and all of these, so that none can be changed or replayed.
+type JoinAnswer struct {
+	ServerID, Answer, ClusterAddr, APIAddr string
+	CSR                                    []byte
+}
+
+// JoinGrant is what the active node gives a node whose answer it accepted: its certificate,
+// the CA's certificate and sealed key (only a holder of the unseal key can open it), the
+// members, and a MAC under the barrier key over the nonce and all of these.
+type JoinGrant struct {
+	Cert, CACert, CAKeySealed, MAC []byte
+	Peers                          []RaftServer
+}
+
+// answerMessage is what a joining node MACs to answer a challenge.
+func answerMessage(nonce []byte, a JoinAnswer) []byte {
+	sum := sha256.Sum256(a.CSR)
+	return slices.Concat([]byte("baton-join-answer\x00"), nonce, []byte("\x00"+a.ServerID+"\x00"+a.ClusterAddr+"\x00"+a.APIAddr+"\x00"), sum[:])
+}
+
+// grantMessage is what the active node MACs over its grant.
+func grantMessage(nonce []byte, g JoinGrant) []byte {
+	parts := [][]byte{[]byte("baton-join-grant\x00"), nonce}
+	for _, b := range [][]byte{g.Cert, g.CACert, g.CAKeySealed} {
+		sum := sha256.Sum256(b)
+		parts = append(parts, sum[:])
+	}
+	return slices.Concat(parts...)
+}
+
+// Challenge makes a join challenge for serverID, on the active node: a fresh random nonce
+// encrypted under the barrier key (only a node unsealed with this cluster's key reads it),
+// kept for challengeTTL and good for one answer from serverID. A new challenge for the same
+// id replaces the old one.
+func (m *Membership) Challenge(serverID string) (string, error) {
+	if err := checkServerID(serverID); err != nil {
+		return "", err
+	}
+	if !m.n.IsActive() {
+		return "", m.n.notActive()
+	}
+	nonce := make([]byte, nonceSize)
+	if _, err := rand.Read(nonce); err != nil {
+		return "", err
+	}
+	ct, err := m.n.Barrier().Encrypt(nonce)
+	if err != nil {
+		return "", err
+	}
+	now := m.now()
+	m.chMu.Lock()
+	defer m.chMu.Unlock()
+	for id, c := range m.challenges {
+		if now.After(c.expires) {
+			delete(m.challenges, id)
+		}
+	}
+	if _, ok := m.challenges[serverID]; !ok && len(m.challenges) >= maxChallenges {
+		return "", refuse(ErrInvalidRequest, "too many join challenges are pending: retry in %s", challengeTTL)
+	}
+	m.challenges[serverID] = pendingChallenge{nonce: nonce, expires: now.Add(challengeTTL)}
+	return base64.StdEncoding.EncodeToString(ct), nil
+}
+
+func checkServerID(id string) error {
+	if id == "" || len(id) > maxServerID || strings.ContainsAny(id, "\x00/") {
+		return refuse(ErrInvalidRequest, "server_id is required: the joining node's id (at most %d characters, no NUL or /)", maxServerID)
+	}
+	return nil
+}
+
+// Answer checks a joining node's answer on the active node and, if it holds, adds the node
+// as a voter (recording its addresses in the state) and grants it a certificate. The
+// challenge is used up by the first answer, right or wrong: a replayed, expired, foreign
+// (another server_id's) or forged answer is refused with ErrJoinRefused and changes nothing.
+func (m *Membership) Answer(ctx context.Context, a JoinAnswer) (JoinGrant, error) {
+	if err := checkServerID(a.ServerID); err != nil {
+		return JoinGrant{}, err
+	}
+	if a.Answer == "" || a.ClusterAddr == "" || a.APIAddr == "" || len(a.CSR) == 0 {
+		return JoinGrant{}, refuse(ErrInvalidRequest, "server_id, answer, cluster_addr, api_addr and csr are required")
+	}
+	if strings.ContainsRune(a.ClusterAddr+a.APIAddr, 0) {
+		return JoinGrant{}, refuse(ErrInvalidRequest, "cluster_addr and api_addr must not contain NUL")
+	}
+	if _, _, err := net.SplitHostPort(a.ClusterAddr); err != nil {
+		return JoinGrant{}, refuse(ErrInvalidRequest, "cluster_addr %q is not host:port (the joining node's Raft address)", a.ClusterAddr)
+	}
+	if !m.n.IsActive() {
+		return JoinGrant{}, m.n.notActive()
+	}
+	if a.ServerID == m.n.Config().NodeID {
+		return JoinGrant{}, refuse(ErrInvalidRequest, "server_id %q is the active node's own id", a.ServerID)
+	}
+	m.chMu.Lock()
+	c, ok := m.challenges[a.ServerID]
+	delete(m.challenges, a.ServerID)
+	m.chMu.Unlock()
+	if !ok || m.now().After(c.expires) {
+		m.log.Warn("refused a join answer with no live challenge", "server_id", a.ServerID)
+		return JoinGrant{}, refuse(ErrJoinRefused, "join refused: no live challenge for server_id %q (used, expired or never asked): ask for a new one", a.ServerID)
+	}
+	want, err := m.n.Barrier().MAC(answerMessage(c.nonce, a))
+	if err != nil {
+		return JoinGrant{}, err
+	}
+	got, err := hex.DecodeString(a.Answer)
 	if err != nil || !hmac.Equal(got, want) {
-		return refuse(ErrJoinRefused, "join refused: the joining node's unseal key does not match this cluster")
+		m.log.Warn("refused a join answer that does not match its challenge", "server_id", a.ServerID)
+		return JoinGrant{}, refuse(ErrJoinRefused, "join refused: the answer does not match the challenge (a different unseal key, or fields changed since)")
+	}
+	pub, err := clusterpki.ParseCSR(a.CSR, a.ServerID)
+	if err != nil {
+		return JoinGrant{}, refuse(ErrInvalidRequest, "csr: %v", err)
+	}
+	var sca *state.ClusterCA
+	m.n.state.View(func(d *state.Data) { sca = d.Seal.ClusterCA })
+	if sca == nil {
+		return JoinGrant{}, refuse(ErrInvalidRequest, "this cluster has no cluster CA (initialised before it existed): it cannot take new members")
+	}
+	caKey, err := m.n.Barrier().Decrypt(sca.SealedKey)
+	if err != nil {
+		return JoinGrant{}, fmt.Errorf("core: open the cluster CA key: %w", err)
+	}
+	ca, err := clusterpki.ParseCA(sca.Cert, caKey)
+	if err != nil {
+		return JoinGrant{}, err
+	}
+	cert, err := ca.Sign(a.ServerID, pub, m.n.cfg.ClusterCertTTL, time.Now())
+	if err != nil {
+		return JoinGrant{}, err
 	}
 	st := m.n.Store()
 	if st == nil {
-		return ErrSealed
+		return JoinGrant{}, ErrSealed
 	}
-	if _, err := m.n.Propose(ctx, state.TypeNodeJoin, "", command.SourceAPI, state.NodeJoin{Node: state.Node{ID: p.ID, APIAddr: p.APIAddr, RaftAddr: p.RaftAddr}}); err != nil {
-		return err
+	if _, err := m.n.Propose(ctx, state.TypeNodeJoin, "", command.SourceAPI, state.NodeJoin{Node: state.Node{ID: a.ServerID, APIAddr: a.APIAddr, RaftAddr: a.ClusterAddr}}); err != nil {
+		return JoinGrant{}, err
 	}
-	return st.Join(ctx, p.ID, p.RaftAddr)
+	if err := st.Join(ctx, a.ServerID, a.ClusterAddr); err != nil {
+		return JoinGrant{}, err
+	}
+	peers, _, err := m.Peers()
+	if err != nil {
+		return JoinGrant{}, err
+	}
+	g := JoinGrant{Cert: cert, CACert: sca.Cert, CAKeySealed: sca.SealedKey, Peers: peers}
+	if g.MAC, err = m.n.Barrier().MAC(grantMessage(c.nonce, g)); err != nil {
+		return JoinGrant{}, err
+	}
+	m.log.Info("a node answered its join challenge and joined", "server_id", a.ServerID, "cluster_addr", a.ClusterAddr, "api_addr", a.APIAddr)
+	return g, nil
 }
 
 // RemovePeer removes a node from Raft, then from the state; the active node cannot remove

@@ -12,9 +12,9 @@ import (
 )
 
 // TestMembershipRefusals checks the membership actions' refusals on an initialised, active
-// single node, each with the sentinel the API maps to a status: AddPeer with a missing
-// field or a proof made with another key (ErrJoinRefused, nothing recorded), RemovePeer of
-// the active node itself, Join on a member, Unseal with a malformed key.
+// single node, each with the sentinel the API maps to a status: a challenge without an id,
+// an answer with a missing field or without a challenge (ErrJoinRefused, nothing recorded),
+// RemovePeer of the active node itself, Join on a member, Unseal with a malformed key.
 func TestMembershipRefusals(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -24,29 +24,16 @@ func TestMembershipRefusals(t *testing.T) {
 	if _, err := n.Init(ctx, "root-token"); err != nil {
 		t.Fatal(err)
 	}
-	other, err := barrier.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ob := barrier.New()
-	if err := ob.Unseal(other, nil); err != nil {
-		t.Fatal(err)
-	}
-	foreign, err := ob.MAC(joinProof("n9", "127.0.0.1:1"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	tests := []struct {
 		name string
 		do   func() error
 		want error
 	}{
-		{"add peer without proof", func() error { return m.AddPeer(ctx, Peer{ID: "n9", RaftAddr: "127.0.0.1:1", APIAddr: "http://x"}) }, ErrInvalidRequest},
-		{"add peer with a proof of another key", func() error {
-			return m.AddPeer(ctx, Peer{ID: "n9", RaftAddr: "127.0.0.1:1", APIAddr: "http://x", Proof: hex.EncodeToString(foreign)})
-		}, ErrJoinRefused},
-		{"add peer with a proof that is not hex", func() error {
-			return m.AddPeer(ctx, Peer{ID: "n9", RaftAddr: "127.0.0.1:1", APIAddr: "http://x", Proof: "zz"})
+		{"challenge without id", func() error { _, err := m.Challenge(""); return err }, ErrInvalidRequest},
+		{"answer with missing fields", func() error { _, err := m.Answer(ctx, JoinAnswer{ServerID: "n9"}); return err }, ErrInvalidRequest},
+		{"answer without a challenge", func() error {
+			_, err := m.Answer(ctx, JoinAnswer{ServerID: "n9", Answer: "beef", ClusterAddr: "127.0.0.1:1", APIAddr: "http://x", CSR: []byte("c")})
+			return err
 		}, ErrJoinRefused},
 		{"remove the active node", func() error { return m.RemovePeer(ctx, "n1") }, ErrInvalidRequest},
 		{"remove without id", func() error { return m.RemovePeer(ctx, "") }, ErrInvalidRequest},
@@ -64,7 +51,7 @@ func TestMembershipRefusals(t *testing.T) {
 	var joined bool
 	n.State().View(func(d *state.Data) { _, joined = d.Nodes["n9"] })
 	if joined {
-		t.Fatal("a refused add-peer recorded the node")
+		t.Fatal("a refused answer recorded the node")
 	}
 	servers, applied, err := m.Peers()
 	if err != nil || len(servers) != 1 || servers[0].ID != "n1" || !servers[0].Leader || applied == 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -17,6 +18,7 @@ import (
 	"github.com/baton-hq/baton/events"
 	"github.com/baton-hq/baton/fsm"
 	"github.com/baton-hq/baton/internal/barrier"
+	"github.com/baton-hq/baton/internal/clusterpki"
 	"github.com/baton-hq/baton/raftstore"
 	"github.com/baton-hq/baton/raftstore/command"
 	"github.com/baton-hq/baton/raftstore/state"
@@ -105,6 +107,19 @@ type Node struct {
 	joinReached atomic.Value
 	// watchers fans applied transitions out to sys/lifecycle streams.
 	watchers WatchHub
+
+	// ident is this node's cluster-port certificate (nil until init, unseal or join).
+	ident atomic.Pointer[clusterpki.Identity]
+	// raftPtr is the open store for the cluster port's verifier and the forwarder, which
+	// must not take mu (a handshake runs while openRaft holds it).
+	raftPtr atomic.Pointer[raftstore.Store]
+	// joinPeers are the member ids a join answer named ([]string), admitted on the cluster
+	// port until Raft has told this node its configuration.
+	joinPeers atomic.Value
+	// fwdHandler serves forwarded requests; fwdSrv and renewStop live with the store (mu).
+	fwdHandler http.Handler
+	fwdSrv     *http.Server
+	renewStop  chan struct{}
 }
 
 // New builds a node. It starts NATS (embedded or external) but not Raft: the node is sealed.
@@ -266,6 +281,11 @@ func (n *Node) Init(ctx context.Context, rootToken string) (InitResult, error) {
 	if err := n.barrier.Unseal(key, nil); err != nil {
 		return InitResult{}, err
 	}
+	clusterCA, err := n.newClusterCA()
+	if err != nil {
+		n.barrier.Seal()
+		return InitResult{}, err
+	}
 	if err := n.openRaft(true); err != nil {
 		n.barrier.Seal()
 		return InitResult{}, err
@@ -291,11 +311,16 @@ func (n *Node) Init(ctx context.Context, rootToken string) (InitResult, error) {
 	}
 	if _, err := n.Propose(ctx, state.TypeInit, "", command.SourceAPI, state.Init{Seal: state.Seal{
 		KeyCheck: check, Shares: 1, Threshold: 1, TokenSalt: sealedSalt, NATS: natsIDs,
+		ClusterCA: clusterCA,
 	}, RootToken: &root}); err != nil {
 		return InitResult{}, fmt.Errorf("core: init: %w", err)
 	}
 	n.authorizeNATS()
-	if err := n.writeLocalSeal(localSeal{KeyCheck: check}); err != nil {
+	sealedTLS, err := n.sealMaterial()
+	if err != nil {
+		return InitResult{}, err
+	}
+	if err := n.writeLocalSeal(localSeal{KeyCheck: check, ClusterTLS: sealedTLS}); err != nil {
 		return InitResult{}, err
 	}
 	return InitResult{Keys: []string{barrier.EncodeKey(key)}, RootToken: rootToken}, nil
@@ -326,9 +351,10 @@ func (n *Node) rootTokenEntry(salt []byte, token string) (state.Token, error) {
 	}, nil
 }
 
-// Unseal installs the key and starts Raft. A node with a local seal check refuses a key that
-// does not match it. A node that has none (it is joining) starts Raft empty and waits to be
-// added by the active node: join is then the caller's next step.
+// Unseal installs the key and, on a member, opens its cluster certificate and starts Raft. A
+// node with a local seal check refuses a key that does not match it. A node that has none (it
+// is joining) has no certificate yet, so it starts no Raft: join (Membership.Unseal) is the
+// caller's next step, and starts Raft with the certificate the join answer gives.
 func (n *Node) Unseal(ctx context.Context, keyText string) error {
 	key, err := barrier.DecodeKey(keyText)
 	if err != nil {
@@ -345,12 +371,17 @@ func (n *Node) Unseal(ctx context.Context, keyText string) error {
 	if err := n.barrier.Unseal(key, ls.KeyCheck); err != nil {
 		return err
 	}
-	if err := n.openRaft(false); err != nil {
+	if !ok {
+		n.log.Info("unsealed a node with no cluster state; it joins through the challenge of an active node")
+		return nil
+	}
+	if err := n.loadIdentity(ls); err != nil {
 		n.barrier.Seal()
 		return err
 	}
-	if !ok {
-		n.log.Info("unsealed a node with no cluster state; waiting to be joined")
+	if err := n.openRaft(false); err != nil {
+		n.barrier.Seal()
+		return err
 	}
 	return nil
 }
@@ -379,7 +410,11 @@ func (n *Node) AdoptSeal(ctx context.Context) error {
 		return barrier.ErrWrongKey
 	}
 	n.authorizeNATS()
-	return n.writeLocalSeal(localSeal{KeyCheck: check})
+	sealedTLS, err := n.sealMaterial()
+	if err != nil {
+		return err
+	}
+	return n.writeLocalSeal(localSeal{KeyCheck: check, ClusterTLS: sealedTLS})
 }
 
 func (n *Node) openRaft(bootstrap bool) error {
@@ -393,17 +428,29 @@ func (n *Node) openRaft(bootstrap bool) error {
 	}
 	// What the state held before a seal is not replayed onto: Raft rebuilds it from scratch.
 	n.state.Reset()
-	st, err := raftstore.Open(n.cfg.raftConfig(), n.state)
+	rc := n.cfg.raftConfig()
+	tc, err := n.clusterTLS()
+	if err != nil {
+		return err
+	}
+	rc.TLS, rc.Protocols = tc, []string{ProtocolForward}
+	st, err := raftstore.Open(rc, n.state)
 	if err != nil {
 		return fmt.Errorf("core: open raft: %w", err)
 	}
+	n.raftPtr.Store(st)
 	if bootstrap {
 		if err := st.Bootstrap(); err != nil {
+			n.raftPtr.Store(nil)
 			st.Close()
 			return fmt.Errorf("core: bootstrap: %w", err)
 		}
 	}
 	n.store = st
+	n.fwdSrv = n.serveForwarded(st)
+	n.renewStop = make(chan struct{})
+	n.wg.Add(1)
+	go func(stop chan struct{}) { defer n.wg.Done(); n.renewLoop(stop) }(n.renewStop)
 	n.wg.Add(1)
 	go n.leadershipLoop(st)
 	return nil

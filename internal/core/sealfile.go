@@ -15,6 +15,9 @@ import (
 // before it starts Raft (the replicated key check is only readable once Raft runs).
 type localSeal struct {
 	KeyCheck []byte `json:"key_check"`
+	// ClusterTLS is this node's cluster-port material (clusterpki.Material as JSON), sealed
+	// by the barrier: the node opens its cluster port with it as soon as it is unsealed.
+	ClusterTLS []byte `json:"cluster_tls,omitempty"`
 }
 
 func (n *Node) sealPath() string { return filepath.Join(n.cfg.DataDir, "seal.json") }

@@ -118,6 +118,7 @@ func (n *Node) closeRaft() {
 	n.mu.Lock()
 	st := n.store
 	n.store = nil
+	n.stopClusterPort()
 	n.mu.Unlock()
 	if st != nil {
 		if err := st.Close(); err != nil {
@@ -178,6 +179,7 @@ func (n *Node) Halt() {
 	n.mu.Lock()
 	st := n.store
 	n.store = nil
+	n.stopClusterPort()
 	n.mu.Unlock()
 	if st != nil {
 		_ = st.Close()
@@ -185,4 +187,18 @@ func (n *Node) Halt() {
 	n.wg.Wait()
 	n.stopBatcher()
 	n.stopNATS()
+}
+
+// stopClusterPort stops what lives with the store beside Raft: the forwarding server (its
+// open connections too) and the certificate renewal. Called with mu held.
+func (n *Node) stopClusterPort() {
+	n.raftPtr.Store(nil)
+	if n.fwdSrv != nil {
+		_ = n.fwdSrv.Close()
+		n.fwdSrv = nil
+	}
+	if n.renewStop != nil {
+		close(n.renewStop)
+		n.renewStop = nil
+	}
 }

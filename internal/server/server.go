@@ -238,10 +238,12 @@ func New(cfg Config) (*Server, error) {
 	s.API = api.New(api.Config{
 		Node: apiNode{node, s.Membership}, Secrets: eng, Policies: s.Policies, Tokens: s.Tokens,
 		RootGenerator: s.RootGenerator, Audit: s.Audit, Authorizer: s.Authorizer, Logger: log.Named("api"), Version: Version,
+		Forwarder:      node.Forwarder(),
 		MaxRequestSize: lim.MaxRequestSize, MaxRequestDuration: lim.MaxRequestDuration,
 		Metrics: s.Telemetry, UnauthenticatedMetricsAccess: cfg.UnauthenticatedMetricsAccess,
-		ForwardTLS: peerTLS,
 	})
+	// Standbys forward to this node over the cluster port; it serves them the same API.
+	node.SetForwardHandler(s.API.Handler())
 	s.http = &http.Server{
 		Handler:           s.API.Handler(),
 		ReadHeaderTimeout: lim.ReadHeaderTimeout,
@@ -318,7 +320,7 @@ func (s *Server) Halt() {
 }
 
 // apiNode is the node as the API sees it: the core node, with its membership's actions
-// (Join, AddPeer, RemovePeer, Peers) and its Unseal, which joins a node that has no
+// (Join, Challenge, Answer, RemovePeer, Peers) and its Unseal, which joins a node that has no
 // cluster yet.
 type apiNode struct {
 	*core.Node

@@ -26,6 +26,16 @@ type Seal struct {
 	// NATS are the cluster's NATS identities, created at init; nil for a cluster initialised
 	// before they existed.
 	NATS *NATSIdentities `json:"nats,omitempty"`
+	// ClusterCA is the cluster port's CA, made at init: its certificate (DER) in clear, its
+	// key (PKCS#8 DER) sealed by the barrier. The active node signs a joining node's
+	// certificate with it.
+	ClusterCA *ClusterCA `json:"cluster_ca,omitempty"`
+}
+
+// ClusterCA is the cluster port's certificate authority as the state keeps it.
+type ClusterCA struct {
+	Cert      []byte `json:"cert"`
+	SealedKey []byte `json:"sealed_key"`
 }
 
 // NATSIdentities are the nkey users of the cluster's embedded NATS: one node identity every

@@ -31,6 +31,11 @@ import (
 // the package: pass -failover.rounds=N after the package to change it.
 var failoverRounds = flag.Int("failover.rounds", 10, "rounds of each BenchmarkFailover scenario (at least 10)")
 
+// failoverProfile picks BenchmarkFailover's Raft timings: "fast" (raftstore.FastConfig, the
+// product's) or "test" (TestRaftConfig, tripled), for a machine so loaded that the fast
+// profile's 100 ms lease lapses while the clusters are being set up.
+var failoverProfile = flag.String("failover.profile", "fast", "Raft profile of BenchmarkFailover: fast or test (tripled timings)")
+
 // minFailoverRounds keeps medians and p90s meaningful.
 const minFailoverRounds = 10
 
@@ -435,25 +440,113 @@ func (w *ackWatch) wait(ctx context.Context, seq uint64) (time.Time, error) {
 // nearest-rank. creds/leader is the median of creds over the median of leader, the ratio that
 // PERFORMANCE-GOALS.md bounds. The rounds run before the sub-benchmarks, which only report:
 // their iteration count means nothing.
+//
+// It runs two clusters side by side in the same process, alternating between them round by
+// round (and call by call for creds) so that both see the same load: "tls", the product (Raft
+// and forwarding over the mutual-TLS cluster port), and "plain", the same cluster with Raft
+// over plain TCP (raftstore.Config.PlainTCPForBenchmarks, reachable from no configuration),
+// the baseline the TLS figures are compared with. Each also reports steady creds latency on
+// the active node (creds-steady, 200 sequential calls); the tls cluster adds creds through a
+// standby, forwarded over the cluster port (creds-forwarded).
 func BenchmarkFailover(b *testing.B) {
 	rounds := max(*failoverRounds, minFailoverRounds)
-	fast := raftstore.FastConfig()
-	c := New(b, 3, Options{Raft: &fast})
-	benchDB(b, c, c.Active())
-	halt := make([]failoverSample, 0, rounds)
-	for i := range rounds {
-		s := haltRound(b, c)
-		b.Logf("halt round %d: leader %s, active %s, creds %s", i, s.leader, s.active, s.creds)
-		halt = append(halt, s)
+	type run struct {
+		name              string
+		c                 *Cluster
+		halt, step        []failoverSample
+		steady, forwarded []time.Duration
 	}
-	step := make([]failoverSample, 0, rounds)
-	for i := range rounds {
-		s := stepDownRound(b, c)
-		b.Logf("step-down round %d: leader %s, active %s, creds %s", i, s.leader, s.active, s.creds)
-		step = append(step, s)
+	var runs []*run
+	for _, mode := range []struct {
+		name  string
+		plain bool
+	}{{"tls", false}, {"plain", true}} {
+		rc := raftstore.FastConfig()
+		if *failoverProfile == "test" {
+			rc = TestRaftConfig()
+		}
+		rc.PlainTCPForBenchmarks = mode.plain
+		c := New(b, 3, Options{Raft: &rc})
+		benchDB(b, c, c.Active())
+		runs = append(runs, &run{name: mode.name, c: c})
 	}
-	b.Run("halt", func(b *testing.B) { reportFailover(b, halt) })
-	b.Run("step-down", func(b *testing.B) { reportFailover(b, step) })
+	for range steadyCreds {
+		for _, r := range runs {
+			if d, ok := credsOnce(b, r.c.Active()); ok {
+				r.steady = append(r.steady, d)
+			}
+			if r.name == "tls" {
+				if d, ok := credsOnce(b, standbyOf(r.c)); ok {
+					r.forwarded = append(r.forwarded, d)
+				}
+			}
+		}
+	}
+	for i := range rounds {
+		for _, r := range runs {
+			s := haltRound(b, r.c)
+			b.Logf("%s halt round %d: leader %s, active %s, creds %s", r.name, i, s.leader, s.active, s.creds)
+			r.halt = append(r.halt, s)
+		}
+	}
+	for i := range rounds {
+		for _, r := range runs {
+			s := stepDownRound(b, r.c)
+			b.Logf("%s step-down round %d: leader %s, active %s, creds %s", r.name, i, s.leader, s.active, s.creds)
+			r.step = append(r.step, s)
+		}
+	}
+	for _, r := range runs {
+		b.Run(r.name+"/halt", func(b *testing.B) { reportFailover(b, r.halt) })
+		b.Run(r.name+"/step-down", func(b *testing.B) { reportFailover(b, r.step) })
+		b.Run(r.name+"/creds-steady", func(b *testing.B) { reportLatency(b, r.steady, steadyCreds) })
+		if r.forwarded != nil {
+			b.Run(r.name+"/creds-forwarded", func(b *testing.B) { reportLatency(b, r.forwarded, steadyCreds) })
+		}
+	}
+}
+
+// standbyOf is a node of c that is not the active one.
+func standbyOf(c *Cluster) *Member {
+	a := c.Active()
+	for _, m := range c.Nodes {
+		if m != a && m.S != nil {
+			return m
+		}
+	}
+	return nil
+}
+
+// steadyCreds is how many sequential creds calls credsLatency times.
+const steadyCreds = 200
+
+// credsOnce times one GET database/creds/ro through m's API; a call that fails (the fast
+// profile's lease can lapse on a loaded machine, moving leadership) is logged and not counted.
+func credsOnce(tb testing.TB, m *Member) (time.Duration, bool) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	t0 := time.Now()
+	r, err := m.Client.Do(ctx, "GET", "database/creds/ro", nil)
+	if err != nil || r.Status != 200 {
+		tb.Logf("creds through %s failed: %v %d %s", m.ID, err, r.Status, r.Raw)
+		return 0, false
+	}
+	return time.Since(t0), true
+}
+
+// reportLatency reports the quantiles of ds (the successful calls of n); more than a tenth
+// failing is fatal.
+func reportLatency(b *testing.B, ds []time.Duration, n int) {
+	if len(ds) < n-n/10 {
+		b.Fatalf("only %d of %d creds calls succeeded", len(ds), n)
+	}
+	sorted := slices.Clone(ds)
+	slices.Sort(sorted)
+	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(float64(len(sorted)), "calls")
+	b.ReportMetric(ms(quantile(sorted, 0.5)), "p50-ms")
+	b.ReportMetric(ms(quantile(sorted, 0.9)), "p90-ms")
 }
 
 // failoverSample is one round's timings from the kill or the step-down request.
