@@ -316,7 +316,7 @@ func TestStandbyForwards(t *testing.T) {
 	t.Cleanup(ss.Close)
 	n.active, n.leaderID, n.leaderAddr = false, "n2", ss.URL
 	fw := &fakeForwarder{leaders: map[string]string{"n2": ts.URL}}
-	h := New(Config{Node: n, Secrets: newFakeSecrets(), Version: "v-test", MaxRequestSize: testMaxRequestSize, Forwarder: fw}).Handler()
+	h := New(Config{Node: n, Secrets: newFakeSecrets(), Tokens: newFakeTokens(n), Version: "v-test", MaxRequestSize: testMaxRequestSize, Forwarder: fw}).Handler()
 
 	r := do(t, h, "GET", "/v1/database/creds/ro", nil)
 	if r.status != http.StatusTeapot || r.body["served_by"] != "leader" || r.body["path"] != "/v1/database/creds/ro" {

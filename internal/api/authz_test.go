@@ -68,6 +68,17 @@ func authzServer(t testing.TB, n *fakeNode, sec *fakeSecrets) (http.Handler, *fa
 // authzServerMemo is authzServer, with the policy sets' ACLs compiled once when memo is set.
 func authzServerMemo(t testing.TB, n *fakeNode, sec *fakeSecrets, memo bool) (http.Handler, *fakePolicies) {
 	t.Helper()
+	return authzServerFull(t, n, sec, memo, nil)
+}
+
+// authzServerWith is authzServer for a standby that forwards through fw.
+func authzServerWith(t testing.TB, n *fakeNode, sec *fakeSecrets, fw Forwarder) (http.Handler, *fakePolicies) {
+	t.Helper()
+	return authzServerFull(t, n, sec, false, fw)
+}
+
+func authzServerFull(t testing.TB, n *fakeNode, sec *fakeSecrets, memo bool, fw Forwarder) (http.Handler, *fakePolicies) {
+	t.Helper()
 	pol := newFakePolicies()
 	for name, text := range map[string]string{
 		"app":          `path "database/creds/ro" { capabilities = ["read"] }`,
@@ -90,7 +101,7 @@ func authzServerMemo(t testing.TB, n *fakeNode, sec *fakeSecrets, memo bool) (ht
 		acls = &memoACL{src: pol, cache: map[string]*acl.ACL{}}
 	}
 	az := auth.NewAuthorizer(tokens, acls)
-	return New(Config{Node: n, Secrets: sec, Policies: pol, Authorizer: az, Version: "v-test", MaxRequestSize: testMaxRequestSize}).Handler(), pol
+	return New(Config{Node: n, Secrets: sec, Policies: pol, Authorizer: az, Forwarder: fw, Version: "v-test", MaxRequestSize: testMaxRequestSize}).Handler(), pol
 }
 
 // memoACL compiles each policy set once, as the policy store's cache does (the fake store
@@ -179,7 +190,7 @@ func TestEveryAuthRouteRefusesBadTokens(t *testing.T) {
 
 // The route table's unauthenticated paths are OpenBao's: they answer without a token.
 func TestUnauthenticatedRoutes(t *testing.T) {
-	for _, p := range []string{"sys/init", "sys/seal-status", "sys/unseal", "sys/health", "sys/leader", "sys/storage/raft/join", "sys/storage/raft/add-peer"} {
+	for _, p := range []string{"sys/init", "sys/seal-status", "sys/unseal", "sys/health", "sys/leader", "sys/storage/raft/join", "sys/storage/raft/bootstrap/challenge", "sys/storage/raft/bootstrap/answer"} {
 		s := New(Config{Node: newFakeNode(), Secrets: newFakeSecrets()})
 		rt, _ := s.match(p)
 		if rt == nil || rt.auth {
@@ -329,8 +340,8 @@ func TestStandbyForwardsAndActiveRefuses(t *testing.T) {
 	active := httptest.NewServer(ah)
 	t.Cleanup(active.Close)
 	sn, ssec := newFakeNode(), newFakeSecrets()
-	sn.active, sn.leaderID, sn.leaderAddr = false, "n1", active.URL
-	sh, _ := authzServer(t, sn, ssec)
+	sn.active, sn.leaderID, sn.leaderAddr = false, "n1", "http://192.0.2.1:1"
+	sh, _ := authzServerWith(t, sn, ssec, &fakeForwarder{leaders: map[string]string{"n1": active.URL}})
 	for _, tok := range []string{"", "wrong", appToken} {
 		r := do(t, sh, "PUT", "/v1/sys/seal", nil, TokenHeader, tok)
 		if r.status != http.StatusForbidden {
