@@ -54,6 +54,7 @@ type Server struct {
 	node     Node
 	secrets  Secrets
 	policies Policies
+	storage  Storage
 	log      hclog.Logger
 	version  string
 	// maxSize is the body limit in bytes, <0 for none; maxDuration bounds a request.
@@ -77,6 +78,8 @@ type Config struct {
 	// request's context ends, so that what the handler waits on (a Raft apply, a plugin
 	// call, the forwarded request) gives up; 0 means DefaultMaxRequestDuration.
 	MaxRequestDuration time.Duration
+	// Storage serves Raft snapshots and the autopilot; without it those endpoints answer 404.
+	Storage Storage
 }
 
 // New builds a server.
@@ -91,7 +94,7 @@ func New(cfg Config) *Server {
 		cfg.MaxRequestDuration = DefaultMaxRequestDuration
 	}
 	return &Server{
-		node: cfg.Node, secrets: cfg.Secrets, policies: cfg.Policies, log: cfg.Logger, version: cfg.Version,
+		node: cfg.Node, secrets: cfg.Secrets, policies: cfg.Policies, storage: cfg.Storage, log: cfg.Logger, version: cfg.Version,
 		maxSize: cfg.MaxRequestSize, maxDuration: cfg.MaxRequestDuration,
 	}
 }
@@ -341,6 +344,8 @@ func (s *Server) match(p string) (*route, string) {
 		{"sys/storage/raft/add-peer", route{auth: false, h: s.raftAddPeer}},
 		{"sys/storage/raft/configuration", route{auth: true, h: s.raftConfiguration}},
 		{"sys/storage/raft/remove-peer", route{auth: true, h: s.raftRemovePeer}},
+		{"sys/storage/raft/snapshot", route{auth: true, h: s.raftSnapshot}},
+		{"sys/storage/raft/snapshot-force", route{auth: true, h: s.raftSnapshotForce}},
 		{"sys/plugins/catalog", route{auth: true, h: s.catalog}},
 		{"sys/plugins/reload/backend", route{auth: true, h: s.reload}},
 		{"sys/mounts", route{auth: true, h: s.mounts}},

@@ -56,17 +56,36 @@ func (n *Node) ActiveSince() time.Time {
 	return n.active.since
 }
 
-// leadershipLoop follows Raft leadership; it runs until the store closes.
+// leadershipLoop follows Raft leadership, and re-activates after a snapshot restore; it runs
+// until the store closes.
 func (n *Node) leadershipLoop(st *raftstore.Store) {
 	defer n.wg.Done()
-	for leader := range st.LeadershipChanges() {
-		if leader {
-			n.becomeActive(st)
-		} else {
-			n.becomeStandby("leadership lost")
+	changes := st.LeadershipChanges()
+	for {
+		select {
+		case leader, ok := <-changes:
+			if !ok {
+				n.becomeStandby("raft closed")
+				return
+			}
+			if leader {
+				n.becomeActive(st)
+			} else {
+				n.becomeStandby("leadership lost")
+			}
+		case done := <-n.reactivate:
+			// A snapshot was restored: the active node follows the restored state the way a
+			// new leader follows the one it inherits, through the same two steps.
+			n.mu.Lock()
+			wasActive := n.active != nil
+			n.mu.Unlock()
+			if wasActive && st.IsLeader() {
+				n.becomeStandby("snapshot restored")
+				n.becomeActive(st)
+			}
+			close(done)
 		}
 	}
-	n.becomeStandby("raft closed")
 }
 
 func (n *Node) becomeActive(st *raftstore.Store) {

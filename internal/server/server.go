@@ -157,7 +157,7 @@ func New(cfg Config) (*Server, error) {
 	s.Policies = auth.NewPolicyStore(node)
 	s.API = api.New(api.Config{
 		Node: apiNode{node, s.Membership}, Secrets: eng, Policies: s.Policies, Logger: log.Named("api"), Version: Version,
-		MaxRequestSize: lim.MaxRequestSize, MaxRequestDuration: lim.MaxRequestDuration,
+		MaxRequestSize: lim.MaxRequestSize, MaxRequestDuration: lim.MaxRequestDuration, Storage: node,
 	})
 	s.http = &http.Server{
 		Handler:           s.API.Handler(),
