@@ -346,6 +346,7 @@ func (s *Server) match(p string) (*route, string) {
 		{"sys/storage/raft/remove-peer", route{auth: true, h: s.raftRemovePeer}},
 		{"sys/storage/raft/snapshot", route{auth: true, h: s.raftSnapshot}},
 		{"sys/storage/raft/snapshot-force", route{auth: true, h: s.raftSnapshotForce}},
+		{"sys/storage/raft/autopilot", route{auth: true, h: s.raftAutopilot}},
 		{"sys/plugins/catalog", route{auth: true, h: s.catalog}},
 		{"sys/plugins/reload/backend", route{auth: true, h: s.reload}},
 		{"sys/mounts", route{auth: true, h: s.mounts}},

@@ -22,6 +22,9 @@ type activeRun struct {
 	intake *events.Intake
 	inject func()
 	done   chan struct{}
+
+	// stopAutopilot stops the autopilot started with the run; guarded by Node.mu.
+	stopAutopilot func()
 }
 
 func (n *Node) waitActive(ctx context.Context) error {
@@ -116,6 +119,10 @@ func (n *Node) becomeActive(st *raftstore.Store) {
 	n.verified = time.Now()
 	n.verifyMu.Unlock()
 	n.log.Info("active node", "barrier", time.Since(start))
+	stopAP := n.startAutopilot(st)
+	n.mu.Lock()
+	run.stopAutopilot = stopAP
+	n.mu.Unlock()
 
 	// Everything below runs off the Raft goroutines; plugin starts run in parallel inside the
 	// runtime and never hold leadership up.
@@ -211,6 +218,12 @@ func (n *Node) becomeStandby(why string) {
 	}
 	n.log.Info("no longer active", "why", why)
 	run.cancel()
+	n.mu.Lock()
+	stopAP := run.stopAutopilot
+	n.mu.Unlock()
+	if stopAP != nil {
+		stopAP()
+	}
 	select {
 	case <-run.done:
 	case <-time.After(30 * time.Second):

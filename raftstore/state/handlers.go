@@ -41,6 +41,7 @@ var aggregates = []aggregate{
 	{"rotation", rotationHandlers},
 	{"lifecycle", lifecycleHandlers},
 	{"policies", policyHandlers},
+	{"autopilot", autopilotHandlers},
 }
 
 // handlers is the dispatcher's table: each command type to the one handler that applies it.
