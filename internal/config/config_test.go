@@ -76,7 +76,8 @@ func TestOpenBaoFile(t *testing.T) {
 		Storage: Storage{
 			Path: "/var/lib/baton/node1", NodeID: "node1", PerformanceMultiplier: 5,
 			SnapshotThreshold: 4096, TrailingLogs: 5000, SnapshotInterval: 30 * time.Second,
-			RetryJoin: []RetryJoin{{LeaderAPIAddr: "http://10.0.0.12:8200"}, {LeaderAPIAddr: "http://10.0.0.13:8200"}},
+			AutopilotReconcileInterval: 10 * time.Second,
+			RetryJoin:                  []RetryJoin{{LeaderAPIAddr: "http://10.0.0.12:8200"}, {LeaderAPIAddr: "http://10.0.0.13:8200"}},
 		},
 		NATS: NATS{
 			URL:         "nats://10.0.0.20:4222, nats://10.0.0.21:4222",
@@ -106,7 +107,6 @@ func TestOpenBaoFile(t *testing.T) {
 		"23 listener.tls_cert_file: TLS is not supported yet; ignored",
 		"24 listener.telemetry: not a setting Baton uses; ignored",
 		`29 listener "unix": Baton serves one listener "tcp"; ignored`,
-		"40 storage.autopilot_reconcile_interval: Baton has no autopilot: remove dead peers with sys/storage/raft/remove-peer; ignored",
 		"44 storage.retry_join.leader_ca_cert_file: Baton joins over plain HTTP in this release; ignored",
 		"66 telemetry: Baton has no telemetry stanza; ignored",
 		"71 pid_file: not a setting Baton uses; ignored",
