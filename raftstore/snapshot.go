@@ -3,6 +3,7 @@ package raftstore
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -62,12 +63,13 @@ func SnapshotBody(data []byte) ([]byte, error) {
 }
 
 // RestoreSnapshot replaces the state on every node with a snapshot taken by TakeSnapshot (on
-// this cluster or another one); only the leader can. validate is handed the dispatcher's part
+// this cluster or another one); only the leader can. prepare is handed the dispatcher's part
 // first and must fail if the dispatcher could not restore it: raft panics when a user restore's
-// FSM restore fails, because the leader's state would then be undefined. The restore goes
+// FSM restore fails, because the leader's state would then be undefined. What prepare returns
+// goes to a Preparer dispatcher in place of decoding the same bytes again. The restore goes
 // through raft.Restore, which installs the state here under a new index and sends it to the
 // followers by InstallSnapshot (raft's own membership is kept, not the snapshot's).
-func (s *Store) RestoreSnapshot(ctx context.Context, data []byte, validate func(io.Reader) error) error {
+func (s *Store) RestoreSnapshot(ctx context.Context, data []byte, prepare func(io.Reader) (any, error)) error {
 	if s.closed.Load() {
 		return ErrClosed
 	}
@@ -75,12 +77,15 @@ func (s *Store) RestoreSnapshot(ctx context.Context, data []byte, validate func(
 	if err != nil {
 		return err
 	}
-	if err := validate(bytes.NewReader(body)); err != nil {
+	v, err := prepare(bytes.NewReader(body))
+	if err != nil {
 		return fmt.Errorf("%w: %w", ErrBadSnapshot, err)
 	}
 	if !s.IsLeader() {
 		return fmt.Errorf("raftstore: restore: %w", s.notLeader())
 	}
+	s.fsm.prepared.Store(&preparedBody{sum: sha256.Sum256(body), v: v})
+	defer s.fsm.prepared.Store(nil) // not used (raft failed before the FSM): drop it
 	// The header's applied index is this node's last log index: everything up to it is
 	// replaced by the snapshot, and raft gives the restore a later index still, so AppliedIndex
 	// never runs ahead of what the state holds (and does not go back below what callers have

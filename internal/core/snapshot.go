@@ -80,20 +80,21 @@ func (n *Node) RestoreSnapshot(ctx context.Context, r io.Reader, force bool) err
 	}
 	// The sealed state is authenticated (GCM); meta.json only checksummed. The state's own key
 	// check decides which cluster it belongs to.
-	validate := func(body io.Reader) error {
+	validate := func(body io.Reader) (any, error) {
 		s := state.New()
 		if err := s.Restore(body); err != nil {
-			return err
+			return nil, err
 		}
 		var check []byte
 		s.View(func(d *state.Data) { check = d.Seal.KeyCheck })
 		switch got := snapshot.Fingerprint(check); {
 		case got != m.Cluster:
-			return fmt.Errorf("meta.json names cluster %q but the state is cluster %q", m.Cluster, got)
+			return nil, fmt.Errorf("meta.json names cluster %q but the state is cluster %q", m.Cluster, got)
 		case !force && got != ours:
-			return fmt.Errorf("%w (state cluster %q, this cluster %q)", ErrSnapshotOtherCluster, got, ours)
+			return nil, fmt.Errorf("%w (state cluster %q, this cluster %q)", ErrSnapshotOtherCluster, got, ours)
 		}
-		return nil
+		// The state's restore adopts this one rather than decoding the same bytes again.
+		return s, nil
 	}
 	if err := st.RestoreSnapshot(ctx, plain, validate); err != nil {
 		if errors.Is(err, raftstore.ErrBadSnapshot) {
