@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/baton-hq/baton/internal/cli"
 	"github.com/baton-hq/baton/raftstore/state"
 	"github.com/baton-hq/baton/test/pgtest"
 	"github.com/baton-hq/baton/test/testutil"
@@ -250,4 +252,29 @@ func TestSnapshotRefusals(t *testing.T) {
 	if st, b := rawCall(t, ctx, a, c.Token, "POST", "sys/storage/raft/snapshot-force", snap); st != http.StatusNoContent {
 		t.Fatalf("forced restore of our own snapshot: %d %s", st, b)
 	}
+}
+
+// TestSnapshotCLI saves and restores through the CLI against a running node, as an operator's
+// backup job would.
+func TestSnapshotCLI(t *testing.T) {
+	c := New(t, 1, Options{})
+	a := c.Active()
+	ctx := testutil.Context(t, 2*time.Minute)
+	a.Client.Must(t, ctx, "POST", "sys/mounts/kept", map[string]any{"type": "database"})
+	file := filepath.Join(t.TempDir(), "backup.snap")
+	cliRun := func(args ...string) {
+		t.Helper()
+		var out, errb bytes.Buffer
+		args = append(args[:len(args)-1:len(args)-1], "-address", a.Cfg.Core.APIAddr, "-token", c.Token, args[len(args)-1])
+		if code := cli.Run(ctx, args, strings.NewReader(""), &out, &errb); code != 0 {
+			t.Fatalf("%v: exit %d: %s%s", args, code, out.String(), errb.String())
+		}
+	}
+	cliRun("operator", "raft", "snapshot", "save", file)
+	a.Client.Must(t, ctx, "POST", "sys/mounts/dropped", map[string]any{"type": "database"})
+	cliRun("operator", "raft", "snapshot", "restore", file)
+	testutil.Eventually(t, 30*time.Second, "the saved state is back", func() bool {
+		st := localState(a)
+		return has(st.mounts, "kept/") && !has(st.mounts, "dropped/")
+	})
 }
