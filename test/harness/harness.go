@@ -227,7 +227,8 @@ var freePort = testutil.FreePort
 const formAttempts = 3
 
 // form gives every node fresh ports and its config, starts them, initialises node0 and
-// unseals the others, and waits for one active node and the rest standby. It returns an
+// unseals the others, and waits for one active node and the rest standby, every node a voter
+// (a joined node is a non-voter until the autopilot promotes it). It returns an
 // error rather than failing, so that Start can try again when a port was taken.
 func (c *Cluster) form(t testing.TB) error {
 	t.Helper()
