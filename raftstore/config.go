@@ -54,6 +54,11 @@ type Config struct {
 	// ApplyTimeout bounds how long Apply, Join and Remove wait for raft to accept an entry (not
 	// for it to commit: the caller's context bounds that).
 	ApplyTimeout time.Duration
+	// AutopilotUpdateInterval is how often the autopilot refreshes its view of the servers and
+	// AutopilotReconcileInterval how often it acts on it (promotions, dead server removal);
+	// OpenBao's storage autopilot_update_interval and autopilot_reconcile_interval. Zero means
+	// 2 s and 10 s, OpenBao's defaults.
+	AutopilotUpdateInterval, AutopilotReconcileInterval time.Duration
 	// NoSync skips fsync on the log: only for tests that do not test durability.
 	NoSync bool
 
@@ -96,7 +101,7 @@ func DefaultConfig() Config {
 
 // FastConfig is DefaultConfig with the fast failover profile Baton uses (OpenBao's
 // performance_multiplier = 1 is comparable): heartbeat 200 ms, election 200 ms, leader lease
-// 100 ms. A follower notices a dead leader after 200–400 ms (raft randomises the timeout between
+// 100 ms, and the autopilot acting every second. A follower notices a dead leader after 200–400 ms (raft randomises the timeout between
 // one and two times the heartbeat) and a new leader was measured about 0.4 s after a kill.
 //
 // The order lease ≤ heartbeat ≤ election is required, not a taste: a leader must give up (lease)
@@ -109,6 +114,10 @@ func FastConfig() Config {
 	c.HeartbeatTimeout = 200 * time.Millisecond
 	c.ElectionTimeout = 200 * time.Millisecond
 	c.LeaderLeaseTimeout = 100 * time.Millisecond
+	// A node that joins is a non-voter until the autopilot promotes it: act every second so
+	// that a cluster being formed has its voters soon after the joins.
+	c.AutopilotUpdateInterval = 500 * time.Millisecond
+	c.AutopilotReconcileInterval = time.Second
 	return c
 }
 

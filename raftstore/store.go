@@ -94,6 +94,9 @@ type Store struct {
 	stop       chan struct{}
 	watchWG    sync.WaitGroup
 
+	apMu sync.Mutex
+	ap   *autopilotRun // nil unless StartAutopilot runs
+
 	closed    atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
@@ -275,7 +278,8 @@ func (s *Store) Apply(ctx context.Context, c *command.Command) (index uint64, re
 	return index, resp, nil
 }
 
-// Join adds nodeID at raftAddr as a voter; only the leader can. A member with the same id and
+// Join adds nodeID at raftAddr as a voter, or as a non-voter for the autopilot to promote when
+// it runs (StartAutopilot); only the leader can. A member with the same id and
 // address is left alone; a member with the same id or the same address but not both is removed
 // first (a node that came back with a new address, or an address reused by a new node).
 func (s *Store) Join(ctx context.Context, nodeID, raftAddr string) error {
@@ -302,17 +306,23 @@ func (s *Store) Join(ctx context.Context, nodeID, raftAddr string) error {
 			return nil
 		}
 		if sameID && sameAddr {
-			continue // a non-voter with the right address: AddVoter promotes it
+			continue // a non-voter with the right address: AddVoter promotes it (the autopilot, when it runs)
 		}
 		s.logger.Info("join: removing member with a clashing id or address", "node", srv.ID, "address", srv.Address)
 		if err := wait(ctx, s.raft.RemoveServer(srv.ID, 0, s.enqueueTimeout(ctx))); err != nil {
 			return fmt.Errorf("raftstore: join %s: remove old member %s at %s: %w", nodeID, srv.ID, srv.Address, s.mapErr(err, true))
 		}
 	}
-	if err := wait(ctx, s.raft.AddVoter(raft.ServerID(nodeID), raft.ServerAddress(raftAddr), 0, s.enqueueTimeout(ctx))); err != nil {
+	// With the autopilot running, a new node joins as a non-voter and the autopilot promotes
+	// it once it has been healthy for server_stabilization_time (as in OpenBao).
+	add, as := s.raft.AddVoter, "voter"
+	if s.AutopilotRunning() {
+		add, as = s.raft.AddNonvoter, "non-voter"
+	}
+	if err := wait(ctx, add(raft.ServerID(nodeID), raft.ServerAddress(raftAddr), 0, s.enqueueTimeout(ctx))); err != nil {
 		return fmt.Errorf("raftstore: join %s at %s: %w", nodeID, raftAddr, s.mapErr(err, true))
 	}
-	s.logger.Info("node joined", "node", nodeID, "address", raftAddr)
+	s.logger.Info("node joined", "node", nodeID, "address", raftAddr, "as", as)
 	return nil
 }
 

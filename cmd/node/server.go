@@ -116,6 +116,12 @@ func runConfigured(f serverFlags, stderr io.Writer) int {
 	if cfg.Storage.TrailingLogs > 0 {
 		rc.TrailingLogs = cfg.Storage.TrailingLogs
 	}
+	if cfg.Storage.AutopilotReconcileInterval > 0 {
+		rc.AutopilotReconcileInterval = cfg.Storage.AutopilotReconcileInterval
+	}
+	if cfg.Storage.AutopilotUpdateInterval > 0 {
+		rc.AutopilotUpdateInterval = cfg.Storage.AutopilotUpdateInterval
+	}
 	if cfg.Storage.SnapshotInterval > 0 {
 		rc.SnapshotInterval = cfg.Storage.SnapshotInterval
 	}

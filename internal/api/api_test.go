@@ -884,3 +884,9 @@ func TestNATSCredentials(t *testing.T) {
 		})
 	}
 }
+
+// The core node serves the storage and autopilot endpoints.
+var (
+	_ Storage   = (*core.Node)(nil)
+	_ Autopilot = (*core.Node)(nil)
+)

@@ -65,6 +65,7 @@ type Server struct {
 	log       hclog.Logger
 	version   string
 	forwarder Forwarder
+	storage   Storage
 	// maxSize is the body limit in bytes, <0 for none; maxDuration bounds a request.
 	maxSize     int64
 	maxDuration time.Duration
@@ -108,6 +109,8 @@ type Config struct {
 	// UnauthenticatedMetricsAccess is the listener's telemetry {
 	// unauthenticated_metrics_access }: sys/metrics answers without a token.
 	UnauthenticatedMetricsAccess bool
+	// Storage serves Raft snapshots and the autopilot; without it those endpoints answer 404.
+	Storage Storage
 }
 
 // New builds a server.
@@ -126,7 +129,7 @@ func New(cfg Config) *Server {
 	}
 	return &Server{
 		node: cfg.Node, secrets: cfg.Secrets, policies: cfg.Policies, tokens: cfg.Tokens, rootGen: cfg.RootGenerator,
-		audit: cfg.Audit, authz: cfg.Authorizer, log: cfg.Logger, version: cfg.Version,
+		audit: cfg.Audit, storage: cfg.Storage, authz: cfg.Authorizer, log: cfg.Logger, version: cfg.Version,
 		maxSize: cfg.MaxRequestSize, maxDuration: cfg.MaxRequestDuration,
 		metrics: cfg.Metrics, unauthMetrics: cfg.UnauthenticatedMetricsAccess,
 		forwarder: cfg.Forwarder,
@@ -375,6 +378,9 @@ func (s *Server) match(p string) (*route, string) {
 		{"sys/storage/raft/bootstrap/answer", route{auth: false, h: s.raftBootstrapAnswer}},
 		{"sys/storage/raft/configuration", route{auth: true, h: s.raftConfiguration}},
 		{"sys/storage/raft/remove-peer", route{auth: true, h: s.raftRemovePeer}},
+		{"sys/storage/raft/snapshot", route{auth: true, h: s.raftSnapshot}},
+		{"sys/storage/raft/snapshot-force", route{auth: true, h: s.raftSnapshotForce}},
+		{"sys/storage/raft/autopilot", route{auth: true, h: s.raftAutopilot}},
 		{"sys/plugins/catalog", route{auth: true, h: s.catalog}},
 		{"sys/plugins/reload/backend", route{auth: true, h: s.reload}},
 		{"sys/mounts", route{auth: true, h: s.mounts}},

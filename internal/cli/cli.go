@@ -75,6 +75,7 @@ func init() {
 		cmdPluginRegister, cmdPluginList, cmdPluginInfo, cmdPluginDeregister, cmdPluginReload,
 		cmdOperatorInit, cmdOperatorUnseal, cmdOperatorSeal, cmdOperatorStepDown, cmdOperatorNATSCreds, cmdOperatorTLSCert,
 		cmdRaftJoin, cmdRaftListPeers, cmdRaftRemovePeer,
+		cmdRaftSnapshotSave, cmdRaftSnapshotRestore, cmdRaftAutopilotState, cmdRaftAutopilotGetConfig, cmdRaftAutopilotSetConfig,
 		cmdLeaseRenew, cmdLeaseRevoke, cmdLeaseLookup,
 		cmdLifecycle,
 		cmdPolicyWrite, cmdPolicyRead, cmdPolicyList, cmdPolicyDelete,
@@ -140,7 +141,7 @@ func (u *unknownError) Error() string {
 
 // lookup finds the longest run of leading words that names a command.
 func lookup(args []string) (*command, []string, error) {
-	for n := min(len(args), 3); n >= 1; n-- {
+	for n := min(len(args), 4); n >= 1; n-- {
 		name := strings.Join(args[:n], " ")
 		if name == "server" {
 			return nil, nil, errors.New(`"server" is run by the node binary itself; see node server -h`)
@@ -153,7 +154,7 @@ func lookup(args []string) (*command, []string, error) {
 	}
 	// Not a command: report the deepest group the words are in.
 	group := ""
-	for n := 1; n <= min(len(args), 2); n++ {
+	for n := 1; n <= min(len(args), 3); n++ {
 		prefix := strings.Join(args[:n], " ")
 		if isGroup(prefix) {
 			group = prefix

@@ -265,6 +265,9 @@ type Storage struct {
 	SnapshotThreshold uint64
 	TrailingLogs      uint64
 	SnapshotInterval  time.Duration
+	// AutopilotReconcileInterval and AutopilotUpdateInterval are OpenBao's keys of the same
+	// names: how often the autopilot acts and refreshes its view; zero means the profile's.
+	AutopilotReconcileInterval, AutopilotUpdateInterval time.Duration
 }
 
 // RetryJoin is one retry_join block.

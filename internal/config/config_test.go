@@ -79,7 +79,8 @@ func TestOpenBaoFile(t *testing.T) {
 		Storage: Storage{
 			Path: "/var/lib/baton/node1", NodeID: "node1", PerformanceMultiplier: 5,
 			SnapshotThreshold: 4096, TrailingLogs: 5000, SnapshotInterval: 30 * time.Second,
-			RetryJoin: []RetryJoin{{LeaderAPIAddr: "http://10.0.0.12:8200", LeaderCACertFile: "/etc/baton/ca.pem"}, {LeaderAPIAddr: "http://10.0.0.13:8200"}},
+			AutopilotReconcileInterval: 10 * time.Second,
+			RetryJoin:                  []RetryJoin{{LeaderAPIAddr: "http://10.0.0.12:8200", LeaderCACertFile: "/etc/baton/ca.pem"}, {LeaderAPIAddr: "http://10.0.0.13:8200"}},
 		},
 		NATS: NATS{
 			URL:         "nats://10.0.0.20:4222, nats://10.0.0.21:4222",
@@ -107,7 +108,6 @@ func TestOpenBaoFile(t *testing.T) {
 		"4 disable_mlock: Baton never locks memory (no mlock), so this changes nothing; accepted",
 		"23 listener.tls_cert_file: tls_disable = true: the listener serves plain HTTP; ignored",
 		`29 listener "unix": Baton serves one listener "tcp"; ignored`,
-		"40 storage.autopilot_reconcile_interval: Baton has no autopilot: remove dead peers with sys/storage/raft/remove-peer; ignored",
 		"71 pid_file: not a setting Baton uses; ignored",
 		`72 api_adr: not a setting Baton knows; ignored: did you mean "api_addr"?`,
 	}

@@ -90,6 +90,8 @@ type rawStorage struct {
 	SnapshotThreshold     *hcl.Attribute `hcl:"snapshot_threshold,optional"`
 	TrailingLogs          *hcl.Attribute `hcl:"trailing_logs,optional"`
 	SnapshotInterval      *hcl.Attribute `hcl:"snapshot_interval,optional"`
+	AutopilotReconcile    *hcl.Attribute `hcl:"autopilot_reconcile_interval,optional"`
+	AutopilotUpdate       *hcl.Attribute `hcl:"autopilot_update_interval,optional"`
 	RetryJoin             []rawRetryJoin `hcl:"retry_join,block"`
 	DefRange              hcl.Range      `hcl:",def_range"`
 	Remain                hcl.Body       `hcl:",remain"`
@@ -430,6 +432,8 @@ func (d *decoder) storage(ss []rawStorage) {
 	d.count("storage.snapshot_threshold", s.SnapshotThreshold, &out.SnapshotThreshold)
 	d.count("storage.trailing_logs", s.TrailingLogs, &out.TrailingLogs)
 	d.duration("storage.snapshot_interval", s.SnapshotInterval, &out.SnapshotInterval)
+	d.duration("storage.autopilot_reconcile_interval", s.AutopilotReconcile, &out.AutopilotReconcileInterval)
+	d.duration("storage.autopilot_update_interval", s.AutopilotUpdate, &out.AutopilotUpdateInterval)
 	for i := range s.RetryJoin {
 		rj := &s.RetryJoin[i]
 		d.unknown(rj.Remain, "storage.retry_join.", rj, retryJoinReason)

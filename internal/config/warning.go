@@ -145,8 +145,8 @@ func listenerReason(name string) string {
 }
 
 func storageReason(name string) string {
-	if name == "autopilot" || strings.HasPrefix(name, "autopilot_") {
-		return "Baton has no autopilot: remove dead peers with sys/storage/raft/remove-peer; ignored"
+	if name == "autopilot_redundancy_zone" || name == "autopilot_upgrade_version" {
+		return "Baton's autopilot has no redundancy zones or upgrade migration; ignored"
 	}
 	return ""
 }

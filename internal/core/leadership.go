@@ -24,6 +24,9 @@ type activeRun struct {
 	intake *events.Intake
 	inject func()
 	done   chan struct{}
+
+	// stopAutopilot stops the autopilot started with the run; guarded by Node.mu.
+	stopAutopilot func()
 }
 
 func (n *Node) waitActive(ctx context.Context) error {
@@ -58,17 +61,36 @@ func (n *Node) ActiveSince() time.Time {
 	return n.active.since
 }
 
-// leadershipLoop follows Raft leadership; it runs until the store closes.
+// leadershipLoop follows Raft leadership, and re-activates after a snapshot restore; it runs
+// until the store closes.
 func (n *Node) leadershipLoop(st *raftstore.Store) {
 	defer n.wg.Done()
-	for leader := range st.LeadershipChanges() {
-		if leader {
-			n.becomeActive(st)
-		} else {
-			n.becomeStandby("leadership lost")
+	changes := st.LeadershipChanges()
+	for {
+		select {
+		case leader, ok := <-changes:
+			if !ok {
+				n.becomeStandby("raft closed")
+				return
+			}
+			if leader {
+				n.becomeActive(st)
+			} else {
+				n.becomeStandby("leadership lost")
+			}
+		case done := <-n.reactivate:
+			// A snapshot was restored: the active node follows the restored state the way a
+			// new leader follows the one it inherits, through the same two steps.
+			n.mu.Lock()
+			wasActive := n.active != nil
+			n.mu.Unlock()
+			if wasActive && st.IsLeader() {
+				n.becomeStandby("snapshot restored")
+				n.becomeActive(st)
+			}
+			close(done)
 		}
 	}
-	n.becomeStandby("raft closed")
 }
 
 func (n *Node) becomeActive(st *raftstore.Store) {
@@ -99,6 +121,10 @@ func (n *Node) becomeActive(st *raftstore.Store) {
 	n.verified = time.Now()
 	n.verifyMu.Unlock()
 	n.log.Info("active node", "barrier", time.Since(start))
+	stopAP := n.startAutopilot(st)
+	n.mu.Lock()
+	run.stopAutopilot = stopAP
+	n.mu.Unlock()
 
 	// Everything below runs off the Raft goroutines; plugin starts run in parallel inside the
 	// runtime and never hold leadership up.
@@ -194,6 +220,12 @@ func (n *Node) becomeStandby(why string) {
 	}
 	n.log.Info("no longer active", "why", why)
 	run.cancel()
+	n.mu.Lock()
+	stopAP := run.stopAutopilot
+	n.mu.Unlock()
+	if stopAP != nil {
+		stopAP()
+	}
 	select {
 	case <-run.done:
 	case <-time.After(30 * time.Second):

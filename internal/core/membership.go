@@ -525,14 +525,20 @@ func (m *Membership) RemovePeer(ctx context.Context, id string) error {
 	if id == m.n.Config().NodeID {
 		return refuse(ErrInvalidRequest, "cannot remove the active node %q: step it down first", id)
 	}
-	st := m.n.Store()
+	return m.n.removePeer(ctx, id, command.SourceAPI)
+}
+
+// removePeer is the one remove action (remove-peer and the autopilot's dead server cleanup):
+// out of Raft, then out of the replicated list of nodes.
+func (n *Node) removePeer(ctx context.Context, id string, src command.Source) error {
+	st := n.Store()
 	if st == nil {
 		return ErrSealed
 	}
 	if err := st.Remove(ctx, id); err != nil {
 		return err
 	}
-	_, err := m.n.Propose(ctx, state.TypeNodeRemove, "", command.SourceAPI, state.NodeRemove{ID: id})
+	_, err := n.Propose(ctx, state.TypeNodeRemove, "", src, state.NodeRemove{ID: id})
 	return err
 }
 

@@ -120,6 +120,9 @@ type Node struct {
 	fwdHandler http.Handler
 	fwdSrv     *http.Server
 	renewStop  chan struct{}
+	// reactivate asks the leadership loop to leave and re-enter the active role (after a
+	// snapshot restore); the loop closes the channel it is sent once that is done.
+	reactivate chan chan struct{}
 }
 
 // New builds a node. It starts NATS (embedded or external) but not Raft: the node is sealed.
@@ -131,7 +134,7 @@ func New(cfg Config) (*Node, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("core: data dir: %w", err)
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger, barrier: barrier.New(), state: state.New(), stopBatch: make(chan struct{})}
+	n := &Node{cfg: cfg, log: cfg.Logger, barrier: barrier.New(), state: state.New(), stopBatch: make(chan struct{}), reactivate: make(chan chan struct{})}
 	n.batch = newBatcher(n)
 	n.batchWG.Add(1)
 	go func() { defer n.batchWG.Done(); n.batch.run(n.stopBatch) }()

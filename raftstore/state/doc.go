@@ -14,8 +14,9 @@
 // cluster.go (nodes, seal, noop), catalog.go, mounts.go, connections.go (connections and the
 // roles that use them), leases.go, rotation.go (root and static rotations, their WAL entries
 // and rollbacks), lifecycle.go (direct lifecycle events, broadcasts, reloads) and policies.go
-// (the ACL policy store: names and HCL texts, the built-ins' rules) and tokens.go (the
-// token store: entries keyed by salted hashes, parent links, uses, expiry). commands.go
+// (the ACL policy store: names and HCL texts, the built-ins' rules), tokens.go (the
+// token store: entries keyed by salted hashes, parent links, uses, expiry) and autopilot.go
+// (the autopilot's configuration). commands.go
 // declares the command types and payloads, types.go the data.
 //
 // Imports: the standard library and Baton's leaves only: raftstore/command (the envelope),

@@ -44,6 +44,7 @@ var aggregates = []aggregate{
 	{"tokens", tokenHandlers},
 	{"audit", auditHandlers},
 	{"password_policies", passwordPolicyHandlers},
+	{"autopilot", autopilotHandlers},
 }
 
 // handlers is the dispatcher's table: each command type to the one handler that applies it.

@@ -179,6 +179,22 @@ func (s *State) Restore(r io.Reader) error {
 	return nil
 }
 
+// RestorePrepared replaces the state with a *State that was built by New and Restore from a
+// snapshot and never used since (raftstore.Preparer: the restore's check decoded it already).
+func (s *State) RestorePrepared(v any) error {
+	p, ok := v.(*State)
+	if !ok || p == s {
+		return fmt.Errorf("state: restore: prepared value is a %T, not a fresh *State", v)
+	}
+	p.mu.RLock()
+	d := p.d
+	p.mu.RUnlock()
+	s.mu.Lock()
+	s.d = d
+	s.mu.Unlock()
+	return nil
+}
+
 // fill gives nil maps of a decoded snapshot (a "null" in its JSON) their empty value.
 func (d *Data) fill() {
 	orEmpty(&d.Nodes)

@@ -190,6 +190,9 @@ type Data struct {
 	// ReloadLog keeps their ids in log order, bounded by MaxReloads, oldest first out.
 	Reloads   map[string]Reload `json:"reloads,omitempty"`
 	ReloadLog []string          `json:"reload_log,omitempty"`
+	// Autopilot is the autopilot configuration an operator set; nil: the defaults
+	// (AutopilotConfig gives the one in force).
+	Autopilot *AutopilotConfig `json:"autopilot,omitempty"`
 }
 
 // Reload is one committed plugin reload: when it was asked (its last command's time, the

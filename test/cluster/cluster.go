@@ -141,7 +141,28 @@ func New(t testing.TB, n int, opts Options) *Cluster {
 	testutil.Eventually(t, 30*time.Second, "one active node and every node unsealed", func() bool {
 		return c.Active() == first
 	})
+	// Joined nodes are non-voters until the autopilot promotes them.
+	testutil.Eventually(t, 30*time.Second, "every node a voter", func() bool { return c.Voters(first) == n })
 	return c
+}
+
+// Voters counts the voters of the Raft configuration as m knows it.
+func (c *Cluster) Voters(m *Member) int {
+	st := m.S.Node.Store()
+	if st == nil {
+		return 0
+	}
+	servers, err := st.Configuration()
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, s := range servers {
+		if s.Voter {
+			n++
+		}
+	}
+	return n
 }
 
 // AddRetryJoin starts one more node whose configuration has retry_join to node 0's API

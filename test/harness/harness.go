@@ -242,7 +242,8 @@ var freePort = testutil.FreePort
 const formAttempts = 3
 
 // form gives every node fresh ports and its config, starts them, initialises node0 and
-// unseals the others, and waits for one active node and the rest standby. It returns an
+// unseals the others, and waits for one active node and the rest standby, every node a voter
+// (a joined node is a non-voter until the autopilot promotes it). It returns an
 // error rather than failing, so that Start can try again when a port was taken.
 func (c *Cluster) form(t testing.TB) error {
 	t.Helper()
@@ -300,7 +301,29 @@ func (c *Cluster) form(t testing.TB) error {
 			return fmt.Errorf("sys/unseal on %s: %d %s", n.ID, r.Status, r.Raw)
 		}
 	}
-	return c.waitFormed(ctx)
+	if err := c.waitFormed(ctx); err != nil {
+		return err
+	}
+	return c.waitVoters(ctx, first)
+}
+
+// waitVoters waits until every node is a voter: a node joins as a non-voter and the autopilot
+// promotes it once it is healthy.
+func (c *Cluster) waitVoters(ctx context.Context, n *Node) error {
+	var raw string
+	for {
+		r, err := n.Client.Do(ctx, "GET", "sys/storage/raft/configuration", nil)
+		if err == nil && r.Status == http.StatusOK {
+			raw = r.Raw
+			if strings.Count(r.Raw, `"voter":true`) == len(c.Nodes) {
+				return nil
+			}
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("the autopilot did not promote every node to voter: %s", raw)
+		}
+		time.Sleep(pollEvery)
+	}
 }
 
 // portTaken reports whether err or a node's log says a port a node was given was taken.
