@@ -100,6 +100,11 @@ type Node struct {
 	// joinReached is the API address of a join target that answered that its cluster is
 	// initialised ("" until then); see ReachedCluster.
 	joinReached atomic.Value
+	// joinSeal is the [shares, threshold] a join target's sys/seal-status answered, so that a
+	// joining node knows how many key shares to wait for.
+	joinSeal atomic.Value
+	// keys serialises seal changes and holds the rekey attempt (keys.go).
+	keys keyOps
 	// watchers fans applied transitions out to sys/lifecycle streams.
 	watchers WatchHub
 }
@@ -124,6 +129,7 @@ func New(cfg Config) (*Node, error) {
 		}
 	}
 	n.state.SetObserver(n.observe)
+	n.state.SetSealObserver(n.syncSeal)
 	return n, nil
 }
 
@@ -225,26 +231,41 @@ func (n *Node) ReachedCluster() string {
 // Sealed reports whether the node is sealed.
 func (n *Node) Sealed() bool { return n.barrier.Sealed() }
 
-// InitResult is what sys/init returns: shown once, never stored in clear.
+// InitResult is what sys/init returns: shown once, never stored in clear. Keys are the
+// unseal key shares, base64.
 type InitResult struct {
 	Keys      []string
 	RootToken string
 }
 
-// Init initialises a new cluster on this node: a barrier key, a root token, a single-voter
-// Raft that this node leads. The node is left unsealed and active.
+// Init initialises a new cluster with a single unseal key (one share, threshold 1).
 func (n *Node) Init(ctx context.Context, rootToken string) (InitResult, error) {
+	return n.InitShares(ctx, rootToken, 1, 1)
+}
+
+// InitShares initialises a new cluster on this node: a root key split into shares of which
+// threshold unseal, a keyring of data keys sealed by the root key (the root key is never a
+// data key, nor is any share), a root token, a single-voter Raft that this node leads. The
+// node is left unsealed and active.
+func (n *Node) InitShares(ctx context.Context, rootToken string, shares, threshold int) (InitResult, error) {
+	if err := barrier.CheckShares(shares, threshold); err != nil {
+		return InitResult{}, refuse(ErrInvalidRequest, "%v", err)
+	}
 	if n.InitializedLocally() {
 		return InitResult{}, ErrAlreadyInitialized
 	}
 	if addr := n.ReachedCluster(); addr != "" {
 		return InitResult{}, fmt.Errorf("%w at %s", ErrJoining, addr)
 	}
-	key, err := barrier.GenerateKey()
+	root, err := barrier.GenerateKey()
 	if err != nil {
 		return InitResult{}, err
 	}
-	check, err := barrier.KeyCheck(key)
+	parts, err := barrier.SplitKey(root, shares, threshold)
+	if err != nil {
+		return InitResult{}, err
+	}
+	ring, err := barrier.NewKeyring(root)
 	if err != nil {
 		return InitResult{}, err
 	}
@@ -254,7 +275,7 @@ func (n *Node) Init(ctx context.Context, rootToken string) (InitResult, error) {
 			return InitResult{}, err
 		}
 	}
-	if err := n.barrier.Unseal(key, nil); err != nil {
+	if err := n.barrier.Unseal(root, ring); err != nil {
 		return InitResult{}, err
 	}
 	if err := n.openRaft(true); err != nil {
@@ -276,20 +297,24 @@ func (n *Node) Init(ctx context.Context, rootToken string) (InitResult, error) {
 	if err != nil {
 		return InitResult{}, err
 	}
-	root, err := n.rootTokenEntry(salt, rootToken)
+	rootEntry, err := n.rootTokenEntry(salt, rootToken)
 	if err != nil {
 		return InitResult{}, err
 	}
 	if _, err := n.Propose(ctx, state.TypeInit, "", command.SourceAPI, state.Init{Seal: state.Seal{
-		KeyCheck: check, Shares: 1, Threshold: 1, TokenSalt: sealedSalt, NATS: natsIDs,
-	}, RootToken: &root}); err != nil {
+		KeyCheck: ring, Shares: shares, Threshold: threshold, TokenSalt: sealedSalt, NATS: natsIDs,
+	}, RootToken: &rootEntry}); err != nil {
 		return InitResult{}, fmt.Errorf("core: init: %w", err)
 	}
 	n.authorizeNATS()
-	if err := n.writeLocalSeal(localSeal{KeyCheck: check}); err != nil {
+	if err := n.writeLocalSeal(localSeal{KeyCheck: ring, Shares: shares, Threshold: threshold}); err != nil {
 		return InitResult{}, err
 	}
-	return InitResult{Keys: []string{barrier.EncodeKey(key)}, RootToken: rootToken}, nil
+	keys := make([]string, len(parts))
+	for i, p := range parts {
+		keys[i] = barrier.EncodeKey(p)
+	}
+	return InitResult{Keys: keys, RootToken: rootToken}, nil
 }
 
 // rootTokenEntry is the token store's entry for the root token made at init: policy root,
@@ -317,8 +342,8 @@ func (n *Node) rootTokenEntry(salt []byte, token string) (state.Token, error) {
 	}, nil
 }
 
-// Unseal installs the key and starts Raft. A node with a local seal check refuses a key that
-// does not match it. A node that has none (it is joining) starts Raft empty and waits to be
+// Unseal installs the root key (base64; the shares recombined) and starts Raft. A node with a
+// local seal check refuses a key that does not open its keyring. A node that has none (it is joining) starts Raft empty and waits to be
 // added by the active node: join is then the caller's next step.
 func (n *Node) Unseal(ctx context.Context, keyText string) error {
 	key, err := barrier.DecodeKey(keyText)
@@ -345,8 +370,8 @@ func (n *Node) Unseal(ctx context.Context, keyText string) error {
 	return nil
 }
 
-// AdoptSeal is called once a joined node has caught up: it checks its key against the
-// cluster's key check and keeps that check locally for its next restart.
+// AdoptSeal is called once a joined node has caught up: it opens the cluster's keyring with
+// its root key and keeps it locally for its next restart.
 func (n *Node) AdoptSeal(ctx context.Context) error {
 	var check []byte
 	deadline := time.Now().Add(30 * time.Second)
@@ -364,12 +389,12 @@ func (n *Node) AdoptSeal(ctx context.Context) error {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	if _, err := n.barrier.Decrypt(check); err != nil {
+	if _, err := n.barrier.Sync(check, nil); err != nil {
 		n.Seal(ctx)
 		return barrier.ErrWrongKey
 	}
 	n.authorizeNATS()
-	return n.writeLocalSeal(localSeal{KeyCheck: check})
+	return n.saveSeal()
 }
 
 func (n *Node) openRaft(bootstrap bool) error {
