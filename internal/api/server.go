@@ -57,6 +57,7 @@ type Server struct {
 	policies Policies
 	tokens   Tokens
 	rootGen  RootGenerator
+	keys     SealKeys
 	log      hclog.Logger
 	version  string
 	// maxSize is the body limit in bytes, <0 for none; maxDuration bounds a request.
@@ -75,8 +76,11 @@ type Config struct {
 	Tokens Tokens
 	// RootGenerator serves sys/generate-root; without it that endpoint answers 404.
 	RootGenerator RootGenerator
-	Logger        hclog.Logger
-	Version       string
+	// SealKeys serves Shamir init and unseal progress, sys/rekey, sys/rotate and
+	// sys/key-status; without it sys/init issues a single key and those answer 404.
+	SealKeys SealKeys
+	Logger   hclog.Logger
+	Version  string
 	// MaxRequestSize is the largest request body in bytes, as OpenBao's listener key
 	// max_request_size: 0 means DefaultMaxRequestSize, a negative value no limit. A larger
 	// body is answered 413 before any handler acts on it.
@@ -99,7 +103,7 @@ func New(cfg Config) *Server {
 		cfg.MaxRequestDuration = DefaultMaxRequestDuration
 	}
 	return &Server{
-		node: cfg.Node, secrets: cfg.Secrets, policies: cfg.Policies, tokens: cfg.Tokens, rootGen: cfg.RootGenerator,
+		node: cfg.Node, secrets: cfg.Secrets, policies: cfg.Policies, tokens: cfg.Tokens, rootGen: cfg.RootGenerator, keys: cfg.SealKeys,
 		log: cfg.Logger, version: cfg.Version,
 		maxSize: cfg.MaxRequestSize, maxDuration: cfg.MaxRequestDuration,
 	}
@@ -382,6 +386,11 @@ func (s *Server) match(p string) (*route, string) {
 		{"sys/policy", route{auth: true, h: s.policiesOld}},
 		{"sys/lifecycle", route{auth: true, localOnAsk: true, h: s.lifecycle}},
 		{"sys/nats/credentials", route{auth: true, h: s.natsCredentials}},
+		{"sys/rekey/init", route{h: s.sysRekeyInit}},
+		{"sys/rekey/update", route{h: s.sysRekeyUpdate}},
+		{"sys/rotate/keyring", route{auth: true, h: s.sysRotate}},
+		{"sys/rotate", route{auth: true, h: s.sysRotate}},
+		{"sys/key-status", route{auth: true, h: s.sysKeyStatus}},
 		{"sys/generate-root/attempt", route{h: s.generateRootAttempt}},
 		{"sys/generate-root/update", route{h: s.generateRootUpdate}},
 		{"auth/token/lookup-self", route{auth: true, anyToken: true, h: s.tokenSelf}},

@@ -17,6 +17,9 @@ import (
 // one TypeSealUpdate naming the seal's next generation, so that two changes made from the
 // same keyring never both apply; every node installs it on apply (syncSeal).
 
+// KeyStatus is the keyring's active term and its install time.
+type KeyStatus = barrier.KeyStatus
+
 // keyOps serialises the seal changes this node proposes and holds the rekey attempt.
 type keyOps struct {
 	mu    sync.Mutex

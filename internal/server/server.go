@@ -173,7 +173,7 @@ func New(cfg Config) (*Server, error) {
 	go s.Tokens.Run(tctx, node.IsActive)
 	s.API = api.New(api.Config{
 		Node: apiNode{node, s.Membership}, Secrets: eng, Policies: s.Policies, Tokens: s.Tokens,
-		RootGenerator: s.RootGenerator, Logger: log.Named("api"), Version: Version,
+		RootGenerator: s.RootGenerator, SealKeys: apiNode{node, s.Membership}, Logger: log.Named("api"), Version: Version,
 		MaxRequestSize: lim.MaxRequestSize, MaxRequestDuration: lim.MaxRequestDuration,
 	})
 	s.http = &http.Server{
