@@ -38,9 +38,9 @@ type Cluster struct {
 	Key       string
 	Keys      []string
 	Threshold int
-	Token        string
-	Plugin       testutil.Binary
-	Name         string
+	Token     string
+	Plugin    testutil.Binary
+	Name      string
 	// Nodes is filled by New before any test goroutine reads it.
 	Nodes []*Member
 }
