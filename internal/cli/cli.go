@@ -79,6 +79,7 @@ func init() {
 		cmdLifecycle,
 		cmdPolicyWrite, cmdPolicyRead, cmdPolicyList, cmdPolicyDelete,
 		cmdTokenCreate, cmdTokenLookup, cmdTokenRenew, cmdTokenRevoke, cmdOperatorGenerateRoot,
+		cmdOperatorRekey, cmdOperatorRotate, cmdOperatorKeyStatus,
 		cmdEventInject,
 		cmdHelp,
 	}
