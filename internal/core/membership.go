@@ -222,12 +222,12 @@ func (m *Membership) Unseal(ctx context.Context, keyText string) error {
 	m.resetLocked()
 	m.umu.Unlock()
 	if cerr != nil || len(root) != barrier.KeySize {
-		return refuse(ErrWrongKey, "the unseal key shares do not match this cluster; unseal progress reset")
+		return refuse(ErrWrongKey, "the unseal key does not match this cluster (the shares given do not make its key); unseal progress reset")
 	}
 	defer clear(root)
 	if err := m.n.Unseal(ctx, barrier.EncodeKey(root)); err != nil {
 		if errors.Is(err, barrier.ErrWrongKey) {
-			return refuse(ErrWrongKey, "the unseal key shares do not match this cluster; unseal progress reset")
+			return refuse(ErrWrongKey, "the unseal key does not match this cluster (the shares given do not make its key); unseal progress reset")
 		}
 		return err
 	}
