@@ -99,3 +99,62 @@ func TestShamirClusterRotateAndRestart(t *testing.T) {
 	c.WaitActive(nil, 60*time.Second)
 	check("after every node restarted")
 }
+
+// TestShamirRekeyAndRetryJoin: a rekey on the active node reaches every node: each reports
+// the new counts, a restarted standby refuses the old shares and unseals with the new ones;
+// a node started later with retry_join learns the counts from its join target and joins with
+// the new shares.
+func TestShamirRekeyAndRetryJoin(t *testing.T) {
+	c := New(t, 2, Options{Shares: 5, Threshold: 3})
+	ctx := testutil.Context(t, 4*time.Minute)
+	a := c.Active()
+	noToken := &testutil.Client{Addr: a.Client.Addr}
+	r := noToken.Must(t, ctx, "PUT", "sys/rekey/init", map[string]any{"secret_shares": 3, "secret_threshold": 2})
+	nonce, _ := r.Body["nonce"].(string)
+	if rr, err := noToken.Do(ctx, "PUT", "sys/rekey/update", map[string]any{"key": c.Keys[0], "nonce": "not-" + nonce}); err != nil || rr.Status != http.StatusBadRequest {
+		t.Fatalf("rekey update with a wrong nonce: %d %v %s", rr.Status, err, rr.Raw)
+	}
+	var done testutil.Reply
+	for _, k := range c.Keys[1:4] {
+		done = noToken.Must(t, ctx, "PUT", "sys/rekey/update", map[string]any{"key": k, "nonce": nonce})
+	}
+	if done.Body["complete"] != true {
+		t.Fatalf("rekey not complete after 3 shares: %s", done.Raw)
+	}
+	old := c.Keys
+	c.Keys, c.Threshold = nil, 2
+	for _, k := range done.Body["keys_base64"].([]any) {
+		c.Keys = append(c.Keys, k.(string))
+	}
+	for _, m := range c.Nodes {
+		testutil.Eventually(t, 30*time.Second, m.ID+" reports the new counts", func() bool {
+			r, err := m.Client.Do(ctx, "GET", "sys/seal-status", nil)
+			return err == nil && r.Body["t"] == 2.0 && r.Body["n"] == 3.0
+		})
+	}
+	s := c.Nodes[1]
+	if s == a {
+		s = c.Nodes[0]
+	}
+	c.Stop(s)
+	c.start(s)
+	for _, k := range old[:2] {
+		_, _ = s.Client.Do(ctx, "PUT", "sys/unseal", map[string]any{"key": k}) // the seal status is checked below
+	}
+	r = s.Client.Must(t, ctx, "GET", "sys/seal-status", nil)
+	if r.Body["sealed"] != true || r.Body["progress"] != 0.0 {
+		t.Fatalf("old shares after a rekey: %s", r.Raw)
+	}
+	c.Unseal(ctx, s)
+	testutil.Eventually(t, 30*time.Second, s.ID+" unsealed with the new shares", func() bool { return !s.S.Node.Sealed() })
+
+	j := c.AddRetryJoin(Options{})
+	testutil.Eventually(t, 30*time.Second, "the joining node learns the counts", func() bool {
+		r, err := j.Client.Do(ctx, "GET", "sys/seal-status", nil)
+		return err == nil && r.Body["initialized"] == true && r.Body["t"] == 2.0
+	})
+	c.Unseal(ctx, j)
+	testutil.Eventually(t, 60*time.Second, "the joined node is an unsealed standby", func() bool {
+		return j.S != nil && !j.S.Node.Sealed() && !j.S.Node.IsActive() && j.S.Node.InitializedLocally()
+	})
+}
