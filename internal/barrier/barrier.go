@@ -59,6 +59,13 @@ type keyring struct {
 
 func (k keyring) active() Term { return k.Terms[len(k.Terms)-1] }
 
+func (k keyring) firstTerm() uint32 {
+	if len(k.Terms) == 0 {
+		return 0
+	}
+	return k.Terms[0].Term
+}
+
 // KeyStatus is the active term of the keyring and when it was installed (sys/key-status).
 type KeyStatus struct {
 	Term        uint32
@@ -242,19 +249,21 @@ func (b *Barrier) Rotated() ([]byte, error) {
 }
 
 // Rekeyed returns the keyring unchanged but sealed by newRoot, and newRoot sealed by the
-// keyring's active term, so that every node (holding the keyring) can learn the new root key
-// from the replicated state in Sync. Nothing is installed.
+// keyring's first term, so that every node that holds any version of the keyring (terms are
+// never removed, so every version has the first) can learn the new root key from the
+// replicated state in Sync, even one that missed rotations. Nothing is installed.
 func (b *Barrier) Rekeyed(newRoot []byte) (sealedKeyring, sealedRoot []byte, err error) {
 	b.mu.RLock()
 	ring := b.ring
+	first := b.aeads[ring.firstTerm()]
 	b.mu.RUnlock()
-	if len(ring.Terms) == 0 {
+	if first == nil {
 		return nil, nil, ErrSealed
 	}
 	if sealedKeyring, err = sealKeyring(newRoot, ring); err != nil {
 		return nil, nil, err
 	}
-	if sealedRoot, err = b.Encrypt(newRoot); err != nil {
+	if sealedRoot, err = sealTerm(first, ring.firstTerm(), newRoot); err != nil {
 		return nil, nil, err
 	}
 	return sealedKeyring, sealedRoot, nil

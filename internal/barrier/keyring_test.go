@@ -99,6 +99,27 @@ func TestRekeyChangesRootOnly(t *testing.T) {
 	if st, _ := standby.KeyStatus(); st.Term != 1 {
 		t.Fatalf("a rekey changed the keyring: %+v", st)
 	}
+	// A node that missed a rotation and then the rekey (it holds term 1 only, under the old
+	// root) still follows: the new root key is sealed by the first term.
+	stale := New()
+	if err := stale.Unseal(oldRoot, ring); err != nil {
+		t.Fatal(err)
+	}
+	rotated, _ := standby.Rotated()
+	if _, err := standby.Sync(rotated, nil); err != nil {
+		t.Fatal(err)
+	}
+	newer, _ := GenerateKey()
+	sk2, sr2, err := standby.Rekeyed(newer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if changed, err := stale.Sync(sk2, sr2); err != nil || !changed {
+		t.Fatalf("stale node Sync = %v, %v", changed, err)
+	}
+	if st, _ := stale.KeyStatus(); st.Term != 2 || !stale.IsRoot(newer) {
+		t.Fatalf("stale node after sync: %+v", st)
+	}
 	// A stranger's keyring and root blob are refused.
 	other, _, ring2 := unsealed(t)
 	_ = other

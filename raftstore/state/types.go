@@ -21,7 +21,7 @@ type Seal struct {
 	// KeyCheck is the barrier's keyring sealed by the root key (the unseal key the shares
 	// recombine): opening it proves a root key and gives the data keys.
 	KeyCheck []byte `json:"key_check,omitempty"`
-	// RootKey is the root key sealed by the keyring's active term, set by a rekey, so that
+	// RootKey is the root key sealed by the keyring's first term, set by a rekey, so that
 	// every node can follow the new root key from the replicated state.
 	RootKey []byte `json:"root_key,omitempty"`
 	// Generation counts the seal updates (rotations, rekeys): an update names the next one,
