@@ -32,9 +32,10 @@ type SealKeys interface {
 	RotateKeyring(ctx context.Context) (core.KeyStatus, error)
 	// RekeyStatus, RekeyInit, RekeyCancel and RekeyUpdate run a rekey (active node).
 	RekeyStatus() (core.RekeyStatus, error)
-	RekeyInit(shares, threshold int) (core.RekeyStatus, error)
+	RekeyInit(shares, threshold int, verify bool) (core.RekeyStatus, error)
 	RekeyCancel() error
 	RekeyUpdate(ctx context.Context, key, nonce string) (core.RekeyStatus, error)
+	RekeyVerify(ctx context.Context, key, nonce string) (core.RekeyStatus, error)
 }
 
 // intParam reads an integer field (a JSON number or a numeric string), def when absent.
@@ -128,11 +129,13 @@ func (s *Server) sysRotate(w http.ResponseWriter, r *http.Request, rest string) 
 func rekeyStatus(st core.RekeyStatus) map[string]any {
 	out := map[string]any{
 		"nonce": st.Nonce, "started": st.Started, "t": st.Threshold, "n": st.Shares, "progress": st.Progress,
-		"required": st.Required, "pgp_fingerprints": nil, "backup": false, "verification_required": false,
+		"required": st.Required, "pgp_fingerprints": nil, "backup": false, "verification_required": st.VerificationRequired,
+		"verification_nonce": st.VerificationNonce,
 	}
 	if st.Complete {
 		out = map[string]any{"nonce": st.Nonce, "complete": true, "keys": hexKeys(st.Keys), "keys_base64": st.Keys,
-			"pgp_fingerprints": nil, "backup": false, "verification_required": false}
+			"pgp_fingerprints": nil, "backup": false, "verification_required": st.VerificationRequired,
+			"verification_nonce": st.VerificationNonce}
 	}
 	return out
 }
@@ -166,7 +169,7 @@ func (s *Server) sysRekeyInit(w http.ResponseWriter, r *http.Request, _ string) 
 		return err
 	}
 	p := params(b)
-	for _, k := range []string{"pgp_keys", "backup", "require_verification"} {
+	for _, k := range []string{"pgp_keys", "backup"} {
 		if v, ok := p[k]; ok && v != nil && v != false && v != "" && v != "false" && fmt.Sprint(v) != "[]" {
 			return errStatus(http.StatusBadRequest, "%s is not supported by Baton's rekey", k)
 		}
@@ -178,7 +181,11 @@ func (s *Server) sysRekeyInit(w http.ResponseWriter, r *http.Request, _ string) 
 	if err != nil {
 		return err
 	}
-	st, err := s.keys.RekeyInit(shares, threshold)
+	verify, err := p.boolean("require_verification")
+	if err != nil {
+		return err
+	}
+	st, err := s.keys.RekeyInit(shares, threshold, verify != nil && *verify)
 	if err != nil {
 		return err
 	}
@@ -217,5 +224,53 @@ func (s *Server) sysRekeyUpdate(w http.ResponseWriter, r *http.Request, _ string
 		return err
 	}
 	writeJSON(w, http.StatusOK, rekeyStatus(st))
+	return nil
+}
+
+// sysRekeyVerify is sys/rekey/verify: GET the verification's progress, PUT one share of the
+// new key with the verification nonce; at the new threshold the new key replaces the old.
+func (s *Server) sysRekeyVerify(w http.ResponseWriter, r *http.Request, _ string) error {
+	if err := s.needKeys(); err != nil {
+		return err
+	}
+	if r.Method == http.MethodGet {
+		st, err := s.keys.RekeyStatus()
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"nonce": st.VerificationNonce, "started": st.VerificationNonce != "",
+			"t": st.Threshold, "n": st.Shares, "progress": st.VerifyProgress})
+		return nil
+	}
+	if err := requireMethod(r, http.MethodPut, http.MethodPost); err != nil {
+		return err
+	}
+	b, err := body(r)
+	if err != nil {
+		return err
+	}
+	p := params(b)
+	key, err := p.str("key")
+	if err != nil {
+		return err
+	}
+	nonce, err := p.str("nonce")
+	if err != nil {
+		return err
+	}
+	if key == "" || nonce == "" {
+		return errStatus(http.StatusBadRequest, "key and nonce are required: a share of the new unseal key and the verification_nonce sys/rekey/update answered")
+	}
+	ctx, cancel := ctxTimeout(r)
+	defer cancel()
+	st, err := s.keys.RekeyVerify(ctx, key, nonce)
+	if err != nil {
+		return err
+	}
+	if st.Complete {
+		writeJSON(w, http.StatusOK, map[string]any{"nonce": st.Nonce, "complete": true})
+		return nil
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"nonce": st.VerificationNonce, "started": true, "t": st.Threshold, "n": st.Shares, "progress": st.VerifyProgress})
 	return nil
 }

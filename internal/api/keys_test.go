@@ -61,8 +61,12 @@ func (f *fakeKeys) RekeyStatus() (core.RekeyStatus, error) {
 	f.call("RekeyStatus")
 	return f.rekey, f.err
 }
-func (f *fakeKeys) RekeyInit(n, t int) (core.RekeyStatus, error) {
-	f.call("RekeyInit", n, t)
+func (f *fakeKeys) RekeyInit(n, t int, verify bool) (core.RekeyStatus, error) {
+	f.call("RekeyInit", n, t, verify)
+	return f.rekey, f.err
+}
+func (f *fakeKeys) RekeyVerify(_ context.Context, key, nonce string) (core.RekeyStatus, error) {
+	f.call("RekeyVerify", key, nonce)
 	return f.rekey, f.err
 }
 func (f *fakeKeys) RekeyCancel() error { f.call("RekeyCancel"); return f.err }
@@ -181,6 +185,8 @@ func TestRekeyEndpoints(t *testing.T) {
 	}{
 		{"/v1/sys/rekey/init", map[string]any{}},
 		{"/v1/sys/rekey/init", map[string]any{"secret_shares": 3, "secret_threshold": 2, "pgp_keys": []string{"x"}}},
+		{"/v1/sys/rekey/init", map[string]any{"secret_shares": 3, "secret_threshold": 2, "require_verification": "perhaps"}},
+		{"/v1/sys/rekey/verify", map[string]any{"key": "abc"}},
 		{"/v1/sys/rekey/update", map[string]any{"key": "abc"}},
 		{"/v1/sys/rekey/update", map[string]any{"nonce": "r-1"}},
 	} {
@@ -199,7 +205,13 @@ func TestRekeyEndpoints(t *testing.T) {
 	if r := do(t, h, "DELETE", "/v1/sys/rekey/init", nil); r.status != 204 {
 		t.Fatalf("rekey cancel: %d", r.status)
 	}
-	want := []string{"RekeyInit 3 2", "RekeyUpdate abc r-1", "RekeyStatus", "RekeyCancel"}
+	if r := do(t, h, "PUT", "/v1/sys/rekey/verify", map[string]any{"key": "new", "nonce": "v-1"}); r.status != 200 || r.body["complete"] != true {
+		t.Fatalf("rekey verify: %d %s", r.status, r.raw)
+	}
+	if r := do(t, h, "PUT", "/v1/sys/rekey/init", map[string]any{"secret_shares": 3, "secret_threshold": 2, "require_verification": true}); r.status != 200 {
+		t.Fatalf("rekey init with verification: %d %s", r.status, r.raw)
+	}
+	want := []string{"RekeyInit 3 2 false", "RekeyUpdate abc r-1", "RekeyStatus", "RekeyCancel", "RekeyVerify new v-1", "RekeyInit 3 2 true"}
 	if got := k.got(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("calls = %q, want %q", got, want)
 	}

@@ -388,6 +388,7 @@ func (s *Server) match(p string) (*route, string) {
 		{"sys/nats/credentials", route{auth: true, h: s.natsCredentials}},
 		{"sys/rekey/init", route{h: s.sysRekeyInit}},
 		{"sys/rekey/update", route{h: s.sysRekeyUpdate}},
+		{"sys/rekey/verify", route{h: s.sysRekeyVerify}},
 		{"sys/rotate/keyring", route{auth: true, h: s.sysRotate}},
 		{"sys/rotate", route{auth: true, h: s.sysRotate}},
 		{"sys/key-status", route{auth: true, h: s.sysKeyStatus}},

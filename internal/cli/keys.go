@@ -16,7 +16,8 @@ var cmdOperatorRekey = &command{
 	help: `OpenBao's flow: -init -key-shares=N -key-threshold=T starts a rekey, then each holder gives
 a share of the current unseal key with -nonce (KEY, or the first line of stdin); the update
 that reaches the current threshold answers the new keys, and the old ones stop working.
--status shows the attempt, -cancel ends it.`,
+-status shows the attempt, -cancel ends it. With -init -verify the new key takes effect only
+once its shares are given back with -verify -nonce=VERIFICATION_NONCE KEY.`,
 	api: true,
 	run: runOperatorRekey,
 }
@@ -44,6 +45,7 @@ func runOperatorRekey(in *invocation, args []string) error {
 	nonce := in.fs.String("nonce", "", "The rekey's nonce, with a current unseal KEY share.")
 	shares := in.fs.Int("key-shares", 5, "Number of new key shares (with -init).")
 	threshold := in.fs.Int("key-threshold", 3, "Number of new shares needed to unseal (with -init).")
+	verify := in.fs.Bool("verify", false, "With -init: require verification; with -nonce or -status: the verification step.")
 	pos, err := in.parse(args, 0, 1)
 	if err != nil {
 		return err
@@ -65,7 +67,11 @@ func runOperatorRekey(in *invocation, args []string) error {
 		_, err := fmt.Fprintln(in.stdout, "Success! Canceled rekeying (if it was started)")
 		return err
 	case *status:
-		reply, err := in.call("GET", "sys/rekey/init", nil, nil)
+		path := "sys/rekey/init"
+		if *verify {
+			path = "sys/rekey/verify"
+		}
+		reply, err := in.call("GET", path, nil, nil)
 		if err != nil {
 			return err
 		}
@@ -74,7 +80,7 @@ func runOperatorRekey(in *invocation, args []string) error {
 		if *shares < 1 || *threshold < 1 || *threshold > *shares {
 			return usagef("-key-threshold must be between 1 and -key-shares (%d), got %d", *shares, *threshold)
 		}
-		reply, err := in.call("PUT", "sys/rekey/init", nil, map[string]int{"secret_shares": *shares, "secret_threshold": *threshold})
+		reply, err := in.call("PUT", "sys/rekey/init", nil, map[string]any{"secret_shares": *shares, "secret_threshold": *threshold, "require_verification": *verify})
 		if err != nil {
 			return err
 		}
@@ -93,7 +99,11 @@ func runOperatorRekey(in *invocation, args []string) error {
 	if key == "" {
 		return usagef("no unseal key: give KEY or write it on stdin")
 	}
-	reply, err := in.call("PUT", "sys/rekey/update", nil, map[string]string{"key": key, "nonce": *nonce})
+	path := "sys/rekey/update"
+	if *verify {
+		path = "sys/rekey/verify"
+	}
+	reply, err := in.call("PUT", path, nil, map[string]string{"key": key, "nonce": *nonce})
 	if err != nil {
 		return err
 	}
@@ -114,9 +124,21 @@ func (in *invocation) printRekey(body []byte) error {
 		Required   int      `json:"required"`
 		Complete   bool     `json:"complete"`
 		KeysBase64 []string `json:"keys_base64"`
+		VNonce     string   `json:"verification_nonce"`
 	}
 	if err := json.Unmarshal(body, &st); err != nil {
 		return fmt.Errorf("decoding the reply: %w", err)
+	}
+	if st.Complete && len(st.KeysBase64) == 0 {
+		_, err := fmt.Fprintln(in.stdout, "Success! Rekey verified: the new keys are in use; the old keys no longer unseal.")
+		return err
+	}
+	if st.Complete && st.VNonce != "" {
+		for i, k := range st.KeysBase64 {
+			fmt.Fprintf(in.stdout, "Key %d: %s\n", i+1, k)
+		}
+		_, err := fmt.Fprintf(in.stdout, "\nVerification nonce: %s\n\nThe new keys are not in use yet: give the new threshold of them back with -verify -nonce=%s.\n", st.VNonce, st.VNonce)
+		return err
 	}
 	if st.Complete {
 		for i, k := range st.KeysBase64 {

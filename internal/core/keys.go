@@ -34,6 +34,12 @@ type rekeyAttempt struct {
 	nonce             string
 	shares, threshold int
 	progress          [][]byte
+	// verify: the new key is applied only once threshold of its shares are given back
+	// (require_verification); pending holds it meanwhile, vnonce and vprogress the check.
+	verify    bool
+	pending   []byte
+	vnonce    string
+	vprogress [][]byte
 }
 
 // RekeyStatus is sys/rekey/init's and sys/rekey/update's answer. Keys (base64) are set once,
@@ -46,6 +52,11 @@ type RekeyStatus struct {
 	Required          int // shares of the current key needed
 	Complete          bool
 	Keys              []string
+	// VerificationRequired: the new shares must be given back to sys/rekey/verify, under
+	// VerificationNonce, before the new key replaces the old; VerifyProgress counts them.
+	VerificationRequired bool
+	VerificationNonce    string
+	VerifyProgress       int
 }
 
 func (n *Node) sealGeneration() (gen uint64, threshold int) {
@@ -106,6 +117,7 @@ func (n *Node) rekeyStatusLocked() RekeyStatus {
 	st := RekeyStatus{Required: required}
 	if a := n.currentRekey(); a != nil {
 		st.Started, st.Nonce, st.Shares, st.Threshold, st.Progress = true, a.nonce, a.shares, a.threshold, len(a.progress)
+		st.VerificationRequired, st.VerificationNonce, st.VerifyProgress = a.verify, a.vnonce, len(a.vprogress)
 	}
 	return st
 }
@@ -120,8 +132,10 @@ func (n *Node) RekeyStatus() (RekeyStatus, error) {
 	return n.rekeyStatusLocked(), nil
 }
 
-// RekeyInit starts a rekey to shares shares of which threshold unseal; one at a time.
-func (n *Node) RekeyInit(shares, threshold int) (RekeyStatus, error) {
+// RekeyInit starts a rekey to shares shares of which threshold unseal; one at a time. With
+// verify, the new key is applied only after sys/rekey/verify (OpenBao's
+// require_verification).
+func (n *Node) RekeyInit(shares, threshold int, verify bool) (RekeyStatus, error) {
 	if err := barrier.CheckShares(shares, threshold); err != nil {
 		return RekeyStatus{}, refuse(ErrInvalidRequest, "%v", err)
 	}
@@ -133,7 +147,7 @@ func (n *Node) RekeyInit(shares, threshold int) (RekeyStatus, error) {
 	if n.currentRekey() != nil {
 		return RekeyStatus{}, refuse(ErrInvalidRequest, "rekey already in progress")
 	}
-	n.keys.rekey = &rekeyAttempt{epoch: n.ActiveSince(), nonce: newNonce(), shares: shares, threshold: threshold}
+	n.keys.rekey = &rekeyAttempt{epoch: n.ActiveSince(), nonce: newNonce(), shares: shares, threshold: threshold, verify: verify}
 	return n.rekeyStatusLocked(), nil
 }
 
@@ -170,6 +184,9 @@ func (n *Node) RekeyUpdate(ctx context.Context, keyText, nonce string) (RekeySta
 	if !hmac.Equal([]byte(nonce), []byte(a.nonce)) {
 		return RekeyStatus{}, refuse(ErrInvalidRequest, "incorrect nonce supplied")
 	}
+	if a.pending != nil {
+		return RekeyStatus{}, refuse(ErrInvalidRequest, "the new key is made; give its shares to sys/rekey/verify")
+	}
 	for _, p := range a.progress {
 		if hmac.Equal(p, share) {
 			return RekeyStatus{}, refuse(ErrInvalidRequest, "given key has already been provided during this rekey operation")
@@ -180,33 +197,96 @@ func (n *Node) RekeyUpdate(ctx context.Context, keyText, nonce string) (RekeySta
 	if len(a.progress) < required {
 		return n.rekeyStatusLocked(), nil
 	}
-	n.keys.rekey = nil
 	root, err := barrier.CombineShares(a.progress)
+	a.progress = nil
 	if err != nil || !n.barrier.IsRoot(root) {
+		n.keys.rekey = nil
 		return RekeyStatus{}, refuse(ErrWrongKey, "rekey aborted: the key shares do not make this cluster's unseal key")
 	}
 	clear(root)
 	newRoot, err := barrier.GenerateKey()
 	if err != nil {
+		n.keys.rekey = nil
 		return RekeyStatus{}, err
 	}
-	defer clear(newRoot)
 	parts, err := barrier.SplitKey(newRoot, a.shares, a.threshold)
 	if err != nil {
+		n.keys.rekey = nil
 		return RekeyStatus{}, err
-	}
-	ring, sealedRoot, err := n.barrier.Rekeyed(newRoot)
-	if err != nil {
-		return RekeyStatus{}, err
-	}
-	if _, err := n.Propose(ctx, state.TypeSealUpdate, "", command.SourceAPI, state.SealUpdate{
-		KeyCheck: ring, RootKey: sealedRoot, Generation: gen + 1, Shares: a.shares, Threshold: a.threshold,
-	}); err != nil {
-		return RekeyStatus{}, fmt.Errorf("core: rekey: %w", err)
 	}
 	keys := make([]string, len(parts))
 	for i, p := range parts {
 		keys[i] = barrier.EncodeKey(p)
 	}
-	return RekeyStatus{Started: false, Nonce: a.nonce, Shares: a.shares, Threshold: a.threshold, Required: a.threshold, Complete: true, Keys: keys}, nil
+	done := RekeyStatus{Nonce: a.nonce, Shares: a.shares, Threshold: a.threshold, Required: a.threshold, Complete: true, Keys: keys}
+	if a.verify {
+		// Nothing changes until the holders prove they have the new shares.
+		a.pending, a.vnonce = newRoot, newNonce()
+		done.VerificationRequired, done.VerificationNonce = true, a.vnonce
+		return done, nil
+	}
+	n.keys.rekey = nil
+	defer clear(newRoot)
+	if err := n.applyRekey(ctx, gen, newRoot, a); err != nil {
+		return RekeyStatus{}, err
+	}
+	return done, nil
+}
+
+// applyRekey re-seals the keyring under newRoot through Raft.
+func (n *Node) applyRekey(ctx context.Context, gen uint64, newRoot []byte, a *rekeyAttempt) error {
+	ring, sealedRoot, err := n.barrier.Rekeyed(newRoot)
+	if err != nil {
+		return err
+	}
+	if _, err := n.Propose(ctx, state.TypeSealUpdate, "", command.SourceAPI, state.SealUpdate{
+		KeyCheck: ring, RootKey: sealedRoot, Generation: gen + 1, Shares: a.shares, Threshold: a.threshold,
+	}); err != nil {
+		return fmt.Errorf("core: rekey: %w", err)
+	}
+	return nil
+}
+
+// RekeyVerify gives back one share of the new key (sys/rekey/verify) under the verification
+// nonce. With the new threshold reached, the shares must recombine to the new key: then it
+// replaces the old through Raft and the rekey ends; otherwise the verification progress is
+// reset (the new shares stay pending, as in OpenBao).
+func (n *Node) RekeyVerify(ctx context.Context, keyText, nonce string) (RekeyStatus, error) {
+	share, err := barrier.DecodeShare(keyText)
+	if err != nil {
+		return RekeyStatus{}, refuse(ErrInvalidRequest, "key: %v", err)
+	}
+	if err := n.requireActive(); err != nil {
+		return RekeyStatus{}, err
+	}
+	n.keys.mu.Lock()
+	defer n.keys.mu.Unlock()
+	a := n.currentRekey()
+	if a == nil || a.pending == nil {
+		return RekeyStatus{}, refuse(ErrInvalidRequest, "no rekey verification in progress")
+	}
+	if !hmac.Equal([]byte(nonce), []byte(a.vnonce)) {
+		return RekeyStatus{}, refuse(ErrInvalidRequest, "incorrect nonce supplied")
+	}
+	for _, p := range a.vprogress {
+		if hmac.Equal(p, share) {
+			return RekeyStatus{}, refuse(ErrInvalidRequest, "given key has already been provided during this verify operation")
+		}
+	}
+	a.vprogress = append(a.vprogress, share)
+	if len(a.vprogress) < a.threshold {
+		return n.rekeyStatusLocked(), nil
+	}
+	got, err := barrier.CombineShares(a.vprogress)
+	a.vprogress = nil
+	if err != nil || !hmac.Equal(got, a.pending) {
+		return RekeyStatus{}, refuse(ErrWrongKey, "rekey verification failed: the shares do not make the new key; verification progress reset")
+	}
+	gen, _ := n.sealGeneration()
+	if err := n.applyRekey(ctx, gen, a.pending, a); err != nil {
+		return RekeyStatus{}, err
+	}
+	clear(a.pending)
+	n.keys.rekey = nil
+	return RekeyStatus{Nonce: a.vnonce, Shares: a.shares, Threshold: a.threshold, Complete: true}, nil
 }

@@ -136,11 +136,11 @@ func TestSharesRotateRekey(t *testing.T) {
 	}
 
 	// Rekey to 3 shares, threshold 2.
-	rs, err := n.RekeyInit(3, 2)
+	rs, err := n.RekeyInit(3, 2, false)
 	if err != nil || !rs.Started || rs.Required != 3 {
 		t.Fatalf("rekey init: %+v %v", rs, err)
 	}
-	if _, err := n.RekeyInit(3, 2); !errors.Is(err, ErrInvalidRequest) {
+	if _, err := n.RekeyInit(3, 2, false); !errors.Is(err, ErrInvalidRequest) {
 		t.Fatalf("second rekey init: %v", err)
 	}
 	if _, err := n.RekeyUpdate(ctx, res.Keys[0], "wrong-nonce"); !errors.Is(err, ErrInvalidRequest) {
@@ -183,12 +183,54 @@ func TestSharesRotateRekey(t *testing.T) {
 		t.Fatalf("data after rekey: %q", got)
 	}
 	// A rekey whose shares do not make the root key is aborted and changes nothing.
-	rs, _ = n.RekeyInit(1, 1)
+	rs, _ = n.RekeyInit(1, 1, false)
 	_, _ = n.RekeyUpdate(ctx, done.Keys[0], rs.Nonce)
 	if _, err := n.RekeyUpdate(ctx, barrier.EncodeKey(other[0]), rs.Nonce); !errors.Is(err, ErrWrongKey) {
 		t.Fatalf("rekey with a wrong share: %v", err)
 	}
 	if st, _ := n.RekeyStatus(); st.Started {
 		t.Fatal("an aborted rekey is still in progress")
+	}
+
+	// With verification, nothing changes until the new shares are given back: a wrong one
+	// resets the verification progress, the right ones apply the new key.
+	rs, err = n.RekeyInit(2, 2, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pending RekeyStatus
+	for _, k := range done.Keys[:2] {
+		if pending, err = n.RekeyUpdate(ctx, k, rs.Nonce); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !pending.Complete || !pending.VerificationRequired || pending.VerificationNonce == "" || len(pending.Keys) != 2 {
+		t.Fatalf("rekey with verification: %+v", pending)
+	}
+	if s, th := m.SealCounts(); s != 3 || th != 2 {
+		t.Fatalf("the unverified rekey changed the counts: %d/%d", s, th)
+	}
+	if _, err := n.RekeyVerify(ctx, pending.Keys[0], "wrong"); !errors.Is(err, ErrInvalidRequest) {
+		t.Fatalf("verify with a wrong nonce: %v", err)
+	}
+	_, _ = n.RekeyVerify(ctx, pending.Keys[0], pending.VerificationNonce)
+	if _, err := n.RekeyVerify(ctx, barrier.EncodeKey(other[0]), pending.VerificationNonce); !errors.Is(err, ErrWrongKey) {
+		t.Fatalf("verify with a foreign share: %v", err)
+	}
+	if st, _ := n.RekeyStatus(); !st.Started || st.VerifyProgress != 0 {
+		t.Fatalf("after a failed verification: %+v", st)
+	}
+	_, _ = n.RekeyVerify(ctx, pending.Keys[1], pending.VerificationNonce)
+	if v, err := n.RekeyVerify(ctx, pending.Keys[0], pending.VerificationNonce); err != nil || !v.Complete {
+		t.Fatalf("verify: %+v %v", v, err)
+	}
+	if err := n.Seal(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := unsealWith(t, ctx, m, done.Keys[0], done.Keys[1]); !errors.Is(err, ErrWrongKey) {
+		t.Fatalf("shares from before the verified rekey: %v", err)
+	}
+	if _, err := unsealWith(t, ctx, m, pending.Keys[1], pending.Keys[0]); err != nil || n.Sealed() {
+		t.Fatalf("verified shares: %v", err)
 	}
 }
