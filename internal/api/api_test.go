@@ -578,7 +578,7 @@ func TestBadInput(t *testing.T) {
 		{name: "catalog bad type", method: "PUT", path: "/v1/sys/plugins/catalog/widget/pg", body: map[string]any{"sha256": "a"}, want: 400},
 		{name: "catalog args not strings", method: "PUT", path: "/v1/sys/plugins/catalog/database/pg", body: map[string]any{"sha256": "a", "args": []any{1}}, want: 400, msg: "args[0] must be a string"},
 		{name: "method not allowed", method: "PATCH", path: "/v1/sys/seal", want: 405, msg: "PATCH is not allowed"},
-		{name: "init with shares", method: "PUT", path: "/v1/sys/init", body: map[string]any{"secret_shares": 5}, want: 400, msg: "single unseal key"},
+		{name: "init with shares", method: "PUT", path: "/v1/sys/init", body: map[string]any{"secret_shares": 5, "secret_threshold": 3}, want: 400, msg: "single unseal key"},
 		{name: "unseal without key", method: "PUT", path: "/v1/sys/unseal", body: map[string]any{}, want: 400, msg: "key is required"},
 		{name: "join without address", method: "PUT", path: "/v1/sys/storage/raft/join", body: map[string]any{}, want: 400, msg: "leader_api_addr is required"},
 		{name: "the old add-peer is gone", method: "PUT", path: "/v1/sys/storage/raft/add-peer", body: map[string]any{"node_id": "n4"}, want: 404},

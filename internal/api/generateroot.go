@@ -71,7 +71,7 @@ func (s *Server) generateRootUpdate(w http.ResponseWriter, r *http.Request, _ st
 	}
 	// The key is hex or base64, as OpenBao takes it.
 	key, err := hex.DecodeString(keyText)
-	if err != nil || len(key) != 32 {
+	if err != nil || (len(key) != 32 && len(key) != 33) { // a key, or a Shamir share (its x coordinate appended)
 		if key, err = base64.StdEncoding.DecodeString(keyText); err != nil {
 			return errStatus(http.StatusBadRequest, "'key' must be a valid hex or base64 string")
 		}

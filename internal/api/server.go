@@ -66,6 +66,7 @@ type Server struct {
 	version   string
 	forwarder Forwarder
 	storage   Storage
+	keys      SealKeys
 	// maxSize is the body limit in bytes, <0 for none; maxDuration bounds a request.
 	maxSize     int64
 	maxDuration time.Duration
@@ -91,8 +92,11 @@ type Config struct {
 	// Authorizer decides every authenticated route's request (the one authoriser); nil
 	// admits the root token only, checked by the node.
 	Authorizer Authorizer
-	Logger     hclog.Logger
-	Version    string
+	// SealKeys serves Shamir init and unseal progress, sys/rekey, sys/rotate and
+	// sys/key-status; without it sys/init issues a single key and those answer 404.
+	SealKeys SealKeys
+	Logger   hclog.Logger
+	Version  string
 	// MaxRequestSize is the largest request body in bytes, as OpenBao's listener key
 	// max_request_size: 0 means DefaultMaxRequestSize, a negative value no limit. A larger
 	// body is answered 413 before any handler acts on it.
@@ -129,7 +133,7 @@ func New(cfg Config) *Server {
 	}
 	return &Server{
 		node: cfg.Node, secrets: cfg.Secrets, policies: cfg.Policies, tokens: cfg.Tokens, rootGen: cfg.RootGenerator,
-		audit: cfg.Audit, storage: cfg.Storage, authz: cfg.Authorizer, log: cfg.Logger, version: cfg.Version,
+		audit: cfg.Audit, storage: cfg.Storage, authz: cfg.Authorizer, keys: cfg.SealKeys, log: cfg.Logger, version: cfg.Version,
 		maxSize: cfg.MaxRequestSize, maxDuration: cfg.MaxRequestDuration,
 		metrics: cfg.Metrics, unauthMetrics: cfg.UnauthenticatedMetricsAccess,
 		forwarder: cfg.Forwarder,
@@ -390,6 +394,12 @@ func (s *Server) match(p string) (*route, string) {
 		{"sys/policy", route{auth: true, h: s.policiesOld}},
 		{"sys/lifecycle", route{auth: true, localOnAsk: true, h: s.lifecycle}},
 		{"sys/nats/credentials", route{auth: true, h: s.natsCredentials}},
+		{"sys/rekey/init", route{h: s.sysRekeyInit}},
+		{"sys/rekey/update", route{h: s.sysRekeyUpdate}},
+		{"sys/rekey/verify", route{h: s.sysRekeyVerify}},
+		{"sys/rotate/keyring", route{auth: true, h: s.sysRotate}},
+		{"sys/rotate", route{auth: true, h: s.sysRotate}},
+		{"sys/key-status", route{auth: true, h: s.sysKeyStatus}},
 		{"sys/generate-root/attempt", route{h: s.generateRootAttempt}},
 		{"sys/generate-root/update", route{h: s.generateRootUpdate}},
 		{"auth/token/lookup-self", route{auth: true, h: s.tokenSelf}},

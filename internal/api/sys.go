@@ -3,8 +3,6 @@ package api
 import (
 	"context"
 	"crypto/rand"
-	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -34,13 +32,20 @@ func (s *Server) sysInit(w http.ResponseWriter, r *http.Request, _ string) error
 		return err
 	}
 	p := params(b)
-	for _, k := range []string{"secret_shares", "secret_threshold"} {
-		if v, _ := p.str(k); v != "" && v != "1" {
-			return errStatus(http.StatusBadRequest, "%s=%s: Baton issues a single unseal key in this release; use secret_shares=1 and secret_threshold=1", k, v)
-		}
+	shares, threshold, err := sharesParams(p)
+	if err != nil {
+		return err
 	}
 	root, _ := p.str("root_token")
-	res, err := s.node.Init(r.Context(), root)
+	var res core.InitResult
+	switch {
+	case s.keys != nil:
+		res, err = s.keys.InitShares(r.Context(), root, shares, threshold)
+	case shares != 1 || threshold != 1:
+		return errStatus(http.StatusBadRequest, "secret_shares=%d, secret_threshold=%d: this node issues a single unseal key; use 1 and 1", shares, threshold)
+	default:
+		res, err = s.node.Init(r.Context(), root)
+	}
 	if errors.Is(err, core.ErrJoining) {
 		return errStatus(http.StatusBadRequest, "Baton is already initialized: this node is joining the cluster at %s (retry_join or sys/storage/raft/join), "+
 			"which is initialized; unseal this node with that cluster's unseal key instead of initializing a second cluster", s.node.ReachedCluster())
@@ -51,21 +56,24 @@ func (s *Server) sysInit(w http.ResponseWriter, r *http.Request, _ string) error
 	if err != nil {
 		return err
 	}
-	hexKeys := make([]string, len(res.Keys))
-	for i, k := range res.Keys {
-		raw, _ := base64.StdEncoding.DecodeString(k)
-		hexKeys[i] = hex.EncodeToString(raw)
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"keys": hexKeys, "keys_base64": res.Keys, "root_token": res.RootToken})
+	writeJSON(w, http.StatusOK, map[string]any{"keys": hexKeys(res.Keys), "keys_base64": res.Keys, "root_token": res.RootToken})
 	return nil
 }
 
 func (s *Server) sealStatus() map[string]any {
 	init := s.node.Initialized()
 	_, index := s.node.RaftStatus()
+	t, n, progress, nonce := 1, 1, 0, ""
+	if s.keys != nil {
+		n, t = s.keys.SealCounts()
+		progress, nonce = s.keys.UnsealProgress()
+		if !init {
+			t, n = 0, 0
+		}
+	}
 	return map[string]any{
 		"type": "shamir", "initialized": init, "sealed": s.node.Sealed() || !init,
-		"t": 1, "n": 1, "progress": 0, "nonce": "", "version": s.version, "build_date": "",
+		"t": t, "n": n, "progress": progress, "nonce": nonce, "version": s.version, "build_date": "",
 		"migration": false, "cluster_name": s.node.Config().Cluster, "cluster_id": s.node.Config().Cluster,
 		"recovery_seal": false, "storage_type": "raft", "raft_applied_index": index,
 	}
@@ -86,12 +94,15 @@ func (s *Server) sysUnseal(w http.ResponseWriter, r *http.Request, _ string) err
 	}
 	p := params(b)
 	if reset, _ := p.boolean("reset"); reset != nil && *reset {
+		if s.keys != nil {
+			s.keys.ResetUnseal()
+		}
 		writeJSON(w, http.StatusOK, s.sealStatus())
 		return nil
 	}
 	k, _ := p.str("key")
 	if k == "" {
-		return errStatus(http.StatusBadRequest, "key is required: the unseal key printed by sys/init")
+		return errStatus(http.StatusBadRequest, "key is required: an unseal key share printed by sys/init")
 	}
 	if err := s.node.Unseal(r.Context(), k); err != nil {
 		return err

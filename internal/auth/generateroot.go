@@ -163,12 +163,11 @@ func (g *RootGenerator) Update(ctx context.Context, key []byte, nonce string) (R
 	if len(a.progress) < required {
 		return RootGenStatus{Nonce: a.nonce, Started: true, Progress: len(a.progress), Required: required, OTPLength: OTPLength}, nil
 	}
-	// Baton has one key share (threshold 1): the share is the key.
-	combined := a.progress[0]
+	combined, err := barrier.CombineShares(a.progress)
 	a.progress = nil
 	var check []byte
 	g.cluster.State().View(func(d *state.Data) { check = d.Seal.KeyCheck })
-	if err := barrier.VerifyKey(combined, check); err != nil {
+	if err != nil || barrier.VerifyKey(combined, check) != nil {
 		return RootGenStatus{}, ErrRootGenAborted
 	}
 	tok, err := g.tokens.CreateRoot(ctx)

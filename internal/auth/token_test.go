@@ -69,7 +69,7 @@ func newTokenEnvTB(t testing.TB) *tokenEnv {
 	if err := e.b.Unseal(key, nil); err != nil {
 		t.Fatal(err)
 	}
-	check, _ := barrier.KeyCheck(key)
+	check, _ := barrier.NewKeyring(key)
 	salt, _ := barrier.NewTokenSalt()
 	sealed, err := e.b.Encrypt(salt)
 	if err != nil {

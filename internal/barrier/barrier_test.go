@@ -11,7 +11,7 @@ func TestSealUnseal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	check, err := KeyCheck(key)
+	check, err := NewKeyring(key)
 	if err != nil {
 		t.Fatal(err)
 	}

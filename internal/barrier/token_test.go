@@ -62,7 +62,7 @@ func TestSaltedHash(t *testing.T) {
 func TestVerifyKey(t *testing.T) {
 	k, _ := GenerateKey()
 	other, _ := GenerateKey()
-	check, err := KeyCheck(k)
+	check, err := NewKeyring(k)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -81,6 +81,7 @@ func init() {
 		cmdPolicyWrite, cmdPolicyRead, cmdPolicyList, cmdPolicyDelete,
 		cmdTokenCreate, cmdTokenLookup, cmdTokenRenew, cmdTokenRevoke, cmdOperatorGenerateRoot,
 		cmdAuditEnable, cmdAuditDisable, cmdAuditList,
+		cmdOperatorRekey, cmdOperatorRotate, cmdOperatorKeyStatus,
 		cmdEventInject,
 		cmdHelp,
 	}

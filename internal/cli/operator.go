@@ -35,8 +35,9 @@ var cmdOperatorUnseal = &command{
 	name:     "operator unseal",
 	args:     "[KEY]",
 	synopsis: "Provide an unseal key to the node",
-	help: `Sends one unseal key to the node and prints its seal status. Without KEY the key is read
-from the first line of stdin, which keeps it out of the shell history.`,
+	help: `Sends one unseal key share to the node and prints its seal status, with the unseal
+progress towards the threshold. Without KEY the key is read from the first line of stdin,
+which keeps it out of the shell history. -reset forgets the shares given so far.`,
 	api: true,
 	run: runOperatorUnseal,
 }
@@ -247,14 +248,21 @@ func runOperatorInit(in *invocation, args []string) error {
 }
 
 func runOperatorUnseal(in *invocation, args []string) error {
+	reset := in.fs.Bool("reset", false, "Forget the unseal key shares given so far.")
 	pos, err := in.parse(args, 0, 1)
 	if err != nil {
 		return err
 	}
 	var key string
-	if len(pos) == 1 {
+	var req any
+	switch {
+	case *reset && len(pos) > 0:
+		return usagef("-reset takes no KEY")
+	case *reset:
+		req = map[string]bool{"reset": true}
+	case len(pos) == 1:
 		key = pos[0]
-	} else {
+	default:
 		if isTerminal(in.stdin) {
 			fmt.Fprint(in.stderr, "Unseal Key: ")
 		}
@@ -264,10 +272,13 @@ func runOperatorUnseal(in *invocation, args []string) error {
 		}
 		key = strings.TrimSpace(line)
 	}
-	if key == "" {
+	if key == "" && !*reset {
 		return usagef("no unseal key: give KEY or write it on stdin")
 	}
-	body, err := in.call("PUT", "sys/unseal", nil, map[string]string{"key": key})
+	if req == nil {
+		req = map[string]string{"key": key}
+	}
+	body, err := in.call("PUT", "sys/unseal", nil, req)
 	if err != nil {
 		return err
 	}

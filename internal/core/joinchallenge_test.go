@@ -47,7 +47,7 @@ func answerAs(t *testing.T, joiner *Node, ch string, a JoinAnswer) JoinAnswer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nonce, err := joiner.Barrier().Decrypt(ct)
+	nonce, err := joiner.Barrier().RootDecrypt(ct)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,7 +244,7 @@ func TestJoinAnswerCannotBeReplayedOrForged(t *testing.T) {
 // join client does.
 func grantFor(t *testing.T, joiner *Node, g JoinGrant, key any) joinGrant {
 	t.Helper()
-	caKey, err := joiner.Barrier().Decrypt(g.CAKeySealed)
+	caKey, err := joiner.Barrier().RootDecrypt(g.CAKeySealed)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -95,6 +95,13 @@ type Membership struct {
 	challenges map[string]pendingChallenge
 	now        func() time.Time
 
+	// umu guards the unseal progress: the key shares given so far to this sealed node, kept
+	// in memory on this node only (never replicated), as OpenBao's; reset by ResetUnseal, on
+	// a wrong combination and once unsealed.
+	umu    sync.Mutex
+	shares [][]byte
+	nonce  string
+
 	// ctx ends the background loops (the join-target probe); wg waits for them.
 	ctx  context.Context
 	stop context.CancelFunc
@@ -147,34 +154,95 @@ func (m *Membership) Join(leaderAPIAddr string) error {
 	return nil
 }
 
-// DecodeUnsealKey accepts the key as hex (OpenBao's "keys") or base64 ("keys_base64") and
-// returns it as base64, the form Node.Unseal takes.
+// DecodeUnsealKey accepts a key share as hex (OpenBao's "keys") or base64 ("keys_base64")
+// and returns it as base64.
 func DecodeUnsealKey(k string) (string, error) {
-	k = strings.TrimSpace(k)
-	if raw, err := hex.DecodeString(k); err == nil && len(raw) == barrier.KeySize {
-		return base64.StdEncoding.EncodeToString(raw), nil
+	raw, err := barrier.DecodeShare(k)
+	if err != nil {
+		return "", refuse(ErrInvalidRequest, "key: %v (give an unseal key share printed by sys/init, hex or base64)", err)
 	}
-	if _, err := barrier.DecodeKey(k); err != nil {
-		return "", refuse(ErrInvalidRequest, "key: %v (give the unseal key printed by sys/init, hex or base64)", err)
-	}
-	return k, nil
+	return base64.StdEncoding.EncodeToString(raw), nil
 }
 
-// Unseal unseals the node with an unseal key (hex or base64); a node that has no cluster yet
-// then joins one through its join targets (retry_join or sys/storage/raft/join), and is
-// sealed again if that fails.
+// UnsealProgress is how many key shares this sealed node holds towards its threshold, and
+// the nonce of that unseal attempt ("" when none).
+func (m *Membership) UnsealProgress() (progress int, nonce string) {
+	m.umu.Lock()
+	defer m.umu.Unlock()
+	return len(m.shares), m.nonce
+}
+
+// ResetUnseal forgets the key shares given so far (sys/unseal reset=true).
+func (m *Membership) ResetUnseal() {
+	m.umu.Lock()
+	m.resetLocked()
+	m.umu.Unlock()
+}
+
+func (m *Membership) resetLocked() {
+	for _, s := range m.shares {
+		clear(s)
+	}
+	m.shares, m.nonce = nil, ""
+}
+
+// SealCounts are this node's cluster's key shares and threshold (see Node.sealCounts).
+func (m *Membership) SealCounts() (shares, threshold int) { return m.n.sealCounts() }
+
+// Unseal gives one unseal key share (hex or base64) to this node. Shares accumulate in memory
+// until the cluster's threshold is reached (a share given twice counts once); then they are
+// recombined into the root key and the node unseals, or, when the combination does not open
+// the cluster's keyring, the progress is reset and ErrWrongKey returned. A node that has no
+// cluster yet then joins one through its join targets (retry_join or
+// sys/storage/raft/join), and is sealed again if that fails.
 func (m *Membership) Unseal(ctx context.Context, keyText string) error {
-	key, err := DecodeUnsealKey(keyText)
+	share, err := barrier.DecodeShare(keyText)
 	if err != nil {
-		return err
+		return refuse(ErrInvalidRequest, "key: %v (give an unseal key share printed by sys/init, hex or base64)", err)
+	}
+	if !m.n.Sealed() {
+		return nil
 	}
 	joining := !m.n.InitializedLocally()
 	if joining && len(m.joinTargets()) == 0 {
 		return refuse(ErrInvalidRequest, "this node has no cluster yet: run sys/init on it, or sys/storage/raft/join (or retry_join in its config) before unsealing")
 	}
-	if err := m.n.Unseal(ctx, key); err != nil {
+	if joining && m.n.joinSeal.Load() == nil {
+		m.probeOnce(ctx)
+	}
+	_, threshold := m.n.sealCounts()
+	want := barrier.KeySize
+	if threshold > 1 {
+		want++
+	}
+	if len(share) != want {
+		return refuse(ErrInvalidRequest, "key: a share of this cluster is %d bytes (threshold %d), this one is %d", want, threshold, len(share))
+	}
+	m.umu.Lock()
+	for _, s := range m.shares {
+		if hmac.Equal(s, share) {
+			m.umu.Unlock()
+			return nil // OpenBao ignores a share given twice
+		}
+	}
+	if m.nonce == "" {
+		m.nonce = newNonce()
+	}
+	m.shares = append(m.shares, share)
+	if len(m.shares) < threshold {
+		m.umu.Unlock()
+		return nil
+	}
+	root, cerr := barrier.CombineShares(m.shares)
+	m.resetLocked()
+	m.umu.Unlock()
+	if cerr != nil || len(root) != barrier.KeySize {
+		return refuse(ErrWrongKey, "the unseal key does not match this cluster (the shares given do not make its key); unseal progress reset")
+	}
+	defer clear(root)
+	if err := m.n.Unseal(ctx, barrier.EncodeKey(root)); err != nil {
 		if errors.Is(err, barrier.ErrWrongKey) {
-			return refuse(ErrWrongKey, "the unseal key does not match this cluster")
+			return refuse(ErrWrongKey, "the unseal key does not match this cluster (the shares given do not make its key); unseal progress reset")
 		}
 		return err
 	}
@@ -185,6 +253,14 @@ func (m *Membership) Unseal(ctx context.Context, keyText string) error {
 		}
 	}
 	return nil
+}
+
+// newNonce is a random UUID-shaped nonce, as OpenBao's.
+func newNonce() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	h := hex.EncodeToString(b[:])
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
 // join asks an active node, through each join target in turn until the deadline, for a
@@ -247,7 +323,7 @@ func (m *Membership) askToJoin(ctx context.Context, addr string) (joinGrant, err
 	if err != nil {
 		return joinGrant{}, fmt.Errorf("the challenge from %s is not base64: %w", addr, err)
 	}
-	nonce, err := m.n.Barrier().Decrypt(ct)
+	nonce, err := m.n.Barrier().RootDecrypt(ct)
 	if err != nil {
 		return joinGrant{}, refuse(ErrWrongKey, "the unseal key does not open the cluster's join challenge: it is not this cluster's key")
 	}
@@ -297,7 +373,7 @@ func (m *Membership) askToJoin(ctx context.Context, addr string) (joinGrant, err
 	if !hmac.Equal(want, g.MAC) {
 		return joinGrant{}, fmt.Errorf("the join answer from %s is not authenticated by the cluster: ignored", addr)
 	}
-	caKey, err := m.n.Barrier().Decrypt(g.CAKeySealed)
+	caKey, err := m.n.Barrier().RootDecrypt(g.CAKeySealed)
 	if err != nil {
 		return joinGrant{}, fmt.Errorf("the cluster CA key from %s does not open: %w", addr, err)
 	}
@@ -407,7 +483,8 @@ func (m *Membership) Challenge(serverID string) (string, error) {
 	if _, err := rand.Read(nonce); err != nil {
 		return "", err
 	}
-	ct, err := m.n.Barrier().Encrypt(nonce)
+	// Under the root key, not a keyring term: the joining node holds only the root key.
+	ct, err := m.n.Barrier().RootEncrypt(nonce)
 	if err != nil {
 		return "", err
 	}
@@ -508,7 +585,13 @@ func (m *Membership) Answer(ctx context.Context, a JoinAnswer) (JoinGrant, error
 	if err != nil {
 		return JoinGrant{}, err
 	}
-	g := JoinGrant{Cert: cert, CACert: sca.Cert, CAKeySealed: sca.SealedKey, Peers: peers}
+	// The CA key travels sealed under the root key, which the joining node holds; the
+	// keyring it is sealed by in the state reaches that node only once it has caught up.
+	caKeySealed, err := m.n.Barrier().RootEncrypt(caKey)
+	if err != nil {
+		return JoinGrant{}, err
+	}
+	g := JoinGrant{Cert: cert, CACert: sca.Cert, CAKeySealed: caKeySealed, Peers: peers}
 	if g.MAC, err = m.n.Barrier().MAC(grantMessage(c.nonce, g)); err != nil {
 		return JoinGrant{}, err
 	}
@@ -605,12 +688,13 @@ func (m *Membership) probeJoinTargets() {
 			return
 		}
 		for _, addr := range m.joinTargets() {
-			init, err := probeTarget(m.ctx, hc, addr)
+			st, err := probeTarget(m.ctx, hc, addr)
 			if err != nil {
 				m.log.Debug("join target not reached yet", "leader_api_addr", addr, "error", err)
 				continue
 			}
-			if init {
+			if st.initialized {
+				m.n.joinSeal.Store([2]int{st.shares, st.threshold})
 				m.n.MarkReachedCluster(addr)
 				return
 			}
@@ -624,29 +708,49 @@ func (m *Membership) probeJoinTargets() {
 	}
 }
 
-// probeTarget reads the initialized flag of the node at addr from its sys/seal-status,
-// which every node answers, sealed or not, standby or active.
-func probeTarget(ctx context.Context, hc *http.Client, addr string) (bool, error) {
+// probeOnce asks the join targets once for their cluster's share counts (a node unsealed
+// before the background probe reached one).
+func (m *Membership) probeOnce(ctx context.Context) {
+	hc := &http.Client{Timeout: probeTimeout, Transport: &http.Transport{DisableKeepAlives: true}}
+	for _, addr := range m.joinTargets() {
+		if st, err := probeTarget(ctx, hc, addr); err == nil && st.initialized {
+			m.n.joinSeal.Store([2]int{st.shares, st.threshold})
+			return
+		}
+	}
+}
+
+// targetSeal is what a join target's sys/seal-status says of its cluster.
+type targetSeal struct {
+	initialized       bool
+	shares, threshold int
+}
+
+// probeTarget reads the initialized flag and the key shares and threshold of the node at
+// addr from its sys/seal-status, which every node answers, sealed or not, standby or active.
+func probeTarget(ctx context.Context, hc *http.Client, addr string) (targetSeal, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(addr, "/")+"/v1/sys/seal-status", nil)
 	if err != nil {
-		return false, fmt.Errorf("leader_api_addr %q: %w", addr, err)
+		return targetSeal{}, fmt.Errorf("leader_api_addr %q: %w", addr, err)
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return false, err
+		return targetSeal{}, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return false, fmt.Errorf("sys/seal-status answered %d", resp.StatusCode)
+		return targetSeal{}, fmt.Errorf("sys/seal-status answered %d", resp.StatusCode)
 	}
 	var st struct {
 		Initialized *bool `json:"initialized"`
+		N           int   `json:"n"`
+		T           int   `json:"t"`
 	}
 	if err := json.NewDecoder(io.LimitReader(resp.Body, maxReply)).Decode(&st); err != nil {
-		return false, fmt.Errorf("sys/seal-status: %w", err)
+		return targetSeal{}, fmt.Errorf("sys/seal-status: %w", err)
 	}
 	if st.Initialized == nil {
-		return false, errors.New("sys/seal-status has no initialized field")
+		return targetSeal{}, errors.New("sys/seal-status has no initialized field")
 	}
-	return *st.Initialized, nil
+	return targetSeal{initialized: *st.Initialized, shares: st.N, threshold: st.T}, nil
 }

@@ -105,6 +105,11 @@ type Node struct {
 	// joinReached is the API address of a join target that answered that its cluster is
 	// initialised ("" until then); see ReachedCluster.
 	joinReached atomic.Value
+	// joinSeal is the [shares, threshold] a join target's sys/seal-status answered, so that a
+	// joining node knows how many key shares to wait for.
+	joinSeal atomic.Value
+	// keys serialises seal changes and holds the rekey attempt (keys.go).
+	keys keyOps
 	// watchers fans applied transitions out to sys/lifecycle streams.
 	watchers WatchHub
 
@@ -145,6 +150,7 @@ func New(cfg Config) (*Node, error) {
 		}
 	}
 	n.state.SetObserver(n.observe)
+	n.state.SetSealObserver(n.syncSeal)
 	return n, nil
 }
 
@@ -252,26 +258,41 @@ func (n *Node) ReachedCluster() string {
 // Sealed reports whether the node is sealed.
 func (n *Node) Sealed() bool { return n.barrier.Sealed() }
 
-// InitResult is what sys/init returns: shown once, never stored in clear.
+// InitResult is what sys/init returns: shown once, never stored in clear. Keys are the
+// unseal key shares, base64.
 type InitResult struct {
 	Keys      []string
 	RootToken string
 }
 
-// Init initialises a new cluster on this node: a barrier key, a root token, a single-voter
-// Raft that this node leads. The node is left unsealed and active.
+// Init initialises a new cluster with a single unseal key (one share, threshold 1).
 func (n *Node) Init(ctx context.Context, rootToken string) (InitResult, error) {
+	return n.InitShares(ctx, rootToken, 1, 1)
+}
+
+// InitShares initialises a new cluster on this node: a root key split into shares of which
+// threshold unseal, a keyring of data keys sealed by the root key (the root key is never a
+// data key, nor is any share), a root token, a single-voter Raft that this node leads. The
+// node is left unsealed and active.
+func (n *Node) InitShares(ctx context.Context, rootToken string, shares, threshold int) (InitResult, error) {
+	if err := barrier.CheckShares(shares, threshold); err != nil {
+		return InitResult{}, refuse(ErrInvalidRequest, "%v", err)
+	}
 	if n.InitializedLocally() {
 		return InitResult{}, ErrAlreadyInitialized
 	}
 	if addr := n.ReachedCluster(); addr != "" {
 		return InitResult{}, fmt.Errorf("%w at %s", ErrJoining, addr)
 	}
-	key, err := barrier.GenerateKey()
+	root, err := barrier.GenerateKey()
 	if err != nil {
 		return InitResult{}, err
 	}
-	check, err := barrier.KeyCheck(key)
+	parts, err := barrier.SplitKey(root, shares, threshold)
+	if err != nil {
+		return InitResult{}, err
+	}
+	ring, err := barrier.NewKeyring(root)
 	if err != nil {
 		return InitResult{}, err
 	}
@@ -281,7 +302,7 @@ func (n *Node) Init(ctx context.Context, rootToken string) (InitResult, error) {
 			return InitResult{}, err
 		}
 	}
-	if err := n.barrier.Unseal(key, nil); err != nil {
+	if err := n.barrier.Unseal(root, ring); err != nil {
 		return InitResult{}, err
 	}
 	clusterCA, err := n.newClusterCA()
@@ -308,25 +329,25 @@ func (n *Node) Init(ctx context.Context, rootToken string) (InitResult, error) {
 	if err != nil {
 		return InitResult{}, err
 	}
-	root, err := n.rootTokenEntry(salt, rootToken)
+	rootEntry, err := n.rootTokenEntry(salt, rootToken)
 	if err != nil {
 		return InitResult{}, err
 	}
 	if _, err := n.Propose(ctx, state.TypeInit, "", command.SourceAPI, state.Init{Seal: state.Seal{
-		KeyCheck: check, Shares: 1, Threshold: 1, TokenSalt: sealedSalt, NATS: natsIDs,
+		KeyCheck: ring, Shares: shares, Threshold: threshold, TokenSalt: sealedSalt, NATS: natsIDs,
 		ClusterCA: clusterCA,
-	}, RootToken: &root}); err != nil {
+	}, RootToken: &rootEntry}); err != nil {
 		return InitResult{}, fmt.Errorf("core: init: %w", err)
 	}
 	n.authorizeNATS()
-	sealedTLS, err := n.sealMaterial()
-	if err != nil {
+	if err := n.saveSeal(); err != nil {
 		return InitResult{}, err
 	}
-	if err := n.writeLocalSeal(localSeal{KeyCheck: check, ClusterTLS: sealedTLS}); err != nil {
-		return InitResult{}, err
+	keys := make([]string, len(parts))
+	for i, p := range parts {
+		keys[i] = barrier.EncodeKey(p)
 	}
-	return InitResult{Keys: []string{barrier.EncodeKey(key)}, RootToken: rootToken}, nil
+	return InitResult{Keys: keys, RootToken: rootToken}, nil
 }
 
 // rootTokenEntry is the token store's entry for the root token made at init: policy root,
@@ -354,10 +375,11 @@ func (n *Node) rootTokenEntry(salt []byte, token string) (state.Token, error) {
 	}, nil
 }
 
-// Unseal installs the key and, on a member, opens its cluster certificate and starts Raft. A
-// node with a local seal check refuses a key that does not match it. A node that has none (it
-// is joining) has no certificate yet, so it starts no Raft: join (Membership.Unseal) is the
-// caller's next step, and starts Raft with the certificate the join answer gives.
+// Unseal installs the root key (base64; the shares recombined) and, on a member, opens its
+// cluster certificate and starts Raft. A node with a local seal check refuses a key that does
+// not open its keyring. A node that has none (it is joining) has no certificate yet, so it
+// starts no Raft: join (Membership.Unseal) is the caller's next step, and starts Raft with the
+// certificate the join answer gives.
 func (n *Node) Unseal(ctx context.Context, keyText string) error {
 	key, err := barrier.DecodeKey(keyText)
 	if err != nil {
@@ -389,8 +411,8 @@ func (n *Node) Unseal(ctx context.Context, keyText string) error {
 	return nil
 }
 
-// AdoptSeal is called once a joined node has caught up: it checks its key against the
-// cluster's key check and keeps that check locally for its next restart.
+// AdoptSeal is called once a joined node has caught up: it opens the cluster's keyring with
+// its root key and keeps it locally for its next restart.
 func (n *Node) AdoptSeal(ctx context.Context) error {
 	var check []byte
 	deadline := time.Now().Add(30 * time.Second)
@@ -408,16 +430,12 @@ func (n *Node) AdoptSeal(ctx context.Context) error {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	if _, err := n.barrier.Decrypt(check); err != nil {
+	if _, err := n.barrier.Sync(check, nil); err != nil {
 		n.Seal(ctx)
 		return barrier.ErrWrongKey
 	}
 	n.authorizeNATS()
-	sealedTLS, err := n.sealMaterial()
-	if err != nil {
-		return err
-	}
-	return n.writeLocalSeal(localSeal{KeyCheck: check, ClusterTLS: sealedTLS})
+	return n.saveSeal()
 }
 
 func (n *Node) openRaft(bootstrap bool) error {

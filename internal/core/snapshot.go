@@ -8,6 +8,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/baton-hq/baton/internal/barrier"
 	"github.com/baton-hq/baton/internal/snapshot"
 	"github.com/baton-hq/baton/raftstore"
 	"github.com/baton-hq/baton/raftstore/state"
@@ -41,7 +42,7 @@ func (n *Node) SaveSnapshot(ctx context.Context, w io.Writer) error {
 		Index: us.Index, Term: us.Term, Created: time.Now().UTC(), Cluster: n.clusterFingerprint(),
 	}
 	var buf bytes.Buffer
-	if err := snapshot.Write(&buf, m, us.Data, n.barrier); err != nil {
+	if err := snapshot.Write(&buf, m, us.Data, rootSealer{n.barrier}); err != nil {
 		return fmt.Errorf("core: save snapshot: %w", err)
 	}
 	if _, err := buf.WriteTo(w); err != nil {
@@ -74,7 +75,7 @@ func (n *Node) RestoreSnapshot(ctx context.Context, r io.Reader, force bool) err
 		return fmt.Errorf("%w: %w (snapshot cluster %q, this cluster %q): POST sys/storage/raft/snapshot-force restores it if it was sealed with this cluster's unseal key",
 			ErrInvalidRequest, ErrSnapshotOtherCluster, m.Cluster, ours)
 	}
-	plain, err := snapshot.Open(sealed, n.barrier, MaxSnapshotState)
+	plain, err := snapshot.Open(sealed, rootSealer{n.barrier}, MaxSnapshotState)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidRequest, err)
 	}
@@ -140,3 +141,12 @@ func (n *Node) clusterFingerprint() string {
 	n.state.View(func(d *state.Data) { check = d.Seal.KeyCheck })
 	return snapshot.Fingerprint(check)
 }
+
+// rootSealer seals snapshot archives under the root key (barrier.RootEncrypt), not a keyring
+// term: another cluster with the same unseal key has a keyring of its own, and
+// snapshot-force must still open its archive (the state inside stays sealed by its terms,
+// which the restored keyring, sealed by the same root key, opens).
+type rootSealer struct{ b *barrier.Barrier }
+
+func (r rootSealer) Encrypt(plain []byte) ([]byte, error) { return r.b.RootEncrypt(plain) }
+func (r rootSealer) Decrypt(ct []byte) ([]byte, error)    { return r.b.RootDecrypt(ct) }

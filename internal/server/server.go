@@ -237,7 +237,7 @@ func New(cfg Config) (*Server, error) {
 	node.SetEventAuthorizer(eventAuthorizer{s.Authorizer})
 	s.API = api.New(api.Config{
 		Node: apiNode{node, s.Membership}, Secrets: eng, Policies: s.Policies, Tokens: s.Tokens,
-		RootGenerator: s.RootGenerator, Audit: s.Audit, Authorizer: s.Authorizer, Logger: log.Named("api"), Version: Version,
+		RootGenerator: s.RootGenerator, SealKeys: apiNode{node, s.Membership}, Audit: s.Audit, Authorizer: s.Authorizer, Logger: log.Named("api"), Version: Version,
 		Forwarder: node.Forwarder(), Storage: node,
 		MaxRequestSize: lim.MaxRequestSize, MaxRequestDuration: lim.MaxRequestDuration,
 		Metrics: s.Telemetry, UnauthenticatedMetricsAccess: cfg.UnauthenticatedMetricsAccess,

@@ -46,7 +46,7 @@ func newLocalCluster(t *testing.T) *localCluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	check, err := barrier.KeyCheck(key)
+	check, err := barrier.NewKeyring(key)
 	if err != nil {
 		t.Fatal(err)
 	}

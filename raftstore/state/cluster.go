@@ -13,6 +13,7 @@ var clusterHandlers = map[command.Type]handler{
 	TypeNodeJoin:   on((*txn).nodeJoin),
 	TypeNodeRemove: on((*txn).nodeRemove),
 	TypeInit:       on((*txn).initSeal),
+	TypeSealUpdate: on((*txn).sealUpdate),
 }
 
 func (t *txn) nodeJoin(p NodeJoin) error {
@@ -39,5 +40,26 @@ func (t *txn) initSeal(p Init) error {
 		}
 	}
 	t.d.Seal = p.Seal
+	return nil
+}
+
+func (t *txn) sealUpdate(p SealUpdate) error {
+	if !t.d.Seal.Initialized {
+		return fmt.Errorf("%w: the cluster is not initialized", ErrInvalid)
+	}
+	if len(p.KeyCheck) == 0 {
+		return fmt.Errorf("%w: the sealed keyring is empty", ErrInvalid)
+	}
+	if p.Generation != t.d.Seal.Generation+1 {
+		return fmt.Errorf("%w: the seal changed meanwhile (generation %d, update made for %d); retry", ErrConflict, t.d.Seal.Generation, p.Generation-1)
+	}
+	t.d.Seal.KeyCheck = p.KeyCheck
+	t.d.Seal.Generation = p.Generation
+	if len(p.RootKey) > 0 {
+		t.d.Seal.RootKey = p.RootKey
+	}
+	if p.Shares > 0 {
+		t.d.Seal.Shares, t.d.Seal.Threshold = p.Shares, p.Threshold
+	}
 	return nil
 }

@@ -14,6 +14,7 @@ const (
 	TypeNodeJoin             command.Type = "node.join"
 	TypeNodeRemove           command.Type = "node.remove"
 	TypeInit                 command.Type = "sys.init"
+	TypeSealUpdate           command.Type = "sys.seal_update"
 	TypeCatalogPut           command.Type = "catalog.put"
 	TypeCatalogDelete        command.Type = "catalog.delete"
 	TypeMountPut             command.Type = "mount.put"
@@ -70,6 +71,16 @@ type NodeRemove struct {
 type Init struct {
 	Seal      Seal   `json:"seal"`
 	RootToken *Token `json:"root_token,omitempty"`
+}
+
+// SealUpdate replaces the cluster's sealed keyring after a rotation or a rekey. Generation
+// must be the seal's next; a rekey also sets RootKey, Shares and Threshold.
+type SealUpdate struct {
+	KeyCheck   []byte `json:"key_check"`
+	RootKey    []byte `json:"root_key,omitempty"`
+	Generation uint64 `json:"generation"`
+	Shares     int    `json:"shares,omitempty"`
+	Threshold  int    `json:"threshold,omitempty"`
 }
 
 // CatalogPut registers a plugin; its env must already be sealed (Entry.Env empty).

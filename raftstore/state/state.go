@@ -48,6 +48,8 @@ type State struct {
 	mu       sync.RWMutex
 	d        *Data
 	observer Observer
+	// sealObs runs after the seal changed (init, a seal update, a snapshot restored).
+	sealObs func()
 }
 
 // New returns an empty state.
@@ -65,6 +67,14 @@ func (s *State) Reset() {
 func (s *State) SetObserver(o Observer) {
 	s.mu.Lock()
 	s.observer = o
+	s.mu.Unlock()
+}
+
+// SetSealObserver installs f, run (outside the lock, on the applying goroutine) each time
+// the cluster's seal may have changed: a node installs a rotated or rekeyed keyring with it.
+func (s *State) SetSealObserver(f func()) {
+	s.mu.Lock()
+	s.sealObs = f
 	s.mu.Unlock()
 }
 
@@ -135,10 +145,13 @@ func (s *State) apply(index uint64, c *command.Command) any {
 		return err
 	}
 	s.d.remember(AppliedEvent{ID: c.ID, Type: string(c.Type), Index: index})
-	obs := s.observer
+	obs, sealObs := s.observer, s.sealObs
 	s.mu.Unlock()
 	if obs != nil && len(tx.transitions) > 0 {
 		obs(slices.Clone(tx.transitions))
+	}
+	if sealObs != nil && (c.Type == TypeInit || c.Type == TypeSealUpdate) {
+		sealObs()
 	}
 	return &Result{Index: index, Transitions: tx.transitions}
 }
@@ -175,7 +188,11 @@ func (s *State) Restore(r io.Reader) error {
 	d.fill()
 	s.mu.Lock()
 	s.d = d
+	sealObs := s.sealObs
 	s.mu.Unlock()
+	if sealObs != nil {
+		sealObs()
+	}
 	return nil
 }
 

@@ -533,3 +533,44 @@ func TestRotateCommitOfAnotherConnectionsEntry(t *testing.T) {
 		t.Fatalf("db1 after db2's commit: %q, want %q", got, fsm.StateRotating)
 	}
 }
+
+// TestSealUpdate: a seal update needs an initialised cluster and the next generation (so of
+// two updates made from one keyring the second is refused), and runs the seal observer.
+func TestSealUpdate(t *testing.T) {
+	s := New()
+	calls := 0
+	s.SetSealObserver(func() { calls++ })
+	apply := func(typ command.Type, p any) any {
+		c, err := command.New(typ, fmt.Sprint("seal-", s.Index()), command.SourceAPI, time.Now(), p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.Apply(s.Index()+1, c)
+	}
+	if r := apply(TypeSealUpdate, SealUpdate{KeyCheck: []byte("k2"), Generation: 1}); !errors.Is(asErr(r), ErrInvalid) {
+		t.Fatalf("update before init: %v", r)
+	}
+	apply(TypeInit, Init{Seal: Seal{KeyCheck: []byte("k1"), Shares: 1, Threshold: 1}})
+	if r := apply(TypeSealUpdate, SealUpdate{KeyCheck: []byte("k2"), Generation: 1}); asErr(r) != nil {
+		t.Fatal(r)
+	}
+	if r := apply(TypeSealUpdate, SealUpdate{KeyCheck: []byte("k2bis"), Generation: 1}); !errors.Is(asErr(r), ErrConflict) {
+		t.Fatalf("stale update: %v", r)
+	}
+	if r := apply(TypeSealUpdate, SealUpdate{KeyCheck: []byte("k3"), RootKey: []byte("r"), Generation: 2, Shares: 5, Threshold: 3}); asErr(r) != nil {
+		t.Fatal(r)
+	}
+	s.View(func(d *Data) {
+		if string(d.Seal.KeyCheck) != "k3" || string(d.Seal.RootKey) != "r" || d.Seal.Shares != 5 || d.Seal.Threshold != 3 || d.Seal.Generation != 2 {
+			t.Fatalf("seal = %+v", d.Seal)
+		}
+	})
+	if calls != 3 {
+		t.Fatalf("seal observer ran %d times, want 3 (init and two updates)", calls)
+	}
+}
+
+func asErr(r any) error {
+	err, _ := r.(error)
+	return err
+}

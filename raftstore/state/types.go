@@ -15,12 +15,20 @@ type Node struct {
 	RaftAddr string `json:"raft_addr"`
 }
 
-// Seal is what the cluster keeps about its barrier: never the key, only a check of it.
+// Seal is what the cluster keeps about its barrier: never a key in clear.
 type Seal struct {
-	Initialized bool   `json:"initialized"`
-	KeyCheck    []byte `json:"key_check,omitempty"`
-	Shares      int    `json:"shares,omitempty"`
-	Threshold   int    `json:"threshold,omitempty"`
+	Initialized bool `json:"initialized"`
+	// KeyCheck is the barrier's keyring sealed by the root key (the unseal key the shares
+	// recombine): opening it proves a root key and gives the data keys.
+	KeyCheck []byte `json:"key_check,omitempty"`
+	// RootKey is the root key sealed by the keyring's first term, set by a rekey, so that
+	// every node can follow the new root key from the replicated state.
+	RootKey []byte `json:"root_key,omitempty"`
+	// Generation counts the seal updates (rotations, rekeys): an update names the next one,
+	// so that of two updates made from the same keyring only the first is applied.
+	Generation uint64 `json:"generation,omitempty"`
+	Shares     int    `json:"shares,omitempty"`
+	Threshold  int    `json:"threshold,omitempty"`
 	// TokenSalt is the token store's HMAC salt, sealed by the barrier; made at init.
 	TokenSalt []byte `json:"token_salt,omitempty"`
 	// NATS are the cluster's NATS identities, created at init; nil for a cluster initialised

@@ -37,10 +37,13 @@ type Cluster struct {
 	// node identity's seed (NodeSeedFile), as an operator's nats { nkey_seed } would.
 	NATSIDs      events.Identities
 	NodeSeedFile string
-	Key          string
-	Token        string
-	Plugin       testutil.Binary
-	Name         string
+	// Key is the first unseal key share; Keys all of them, Threshold how many unseal.
+	Key       string
+	Keys      []string
+	Threshold int
+	Token     string
+	Plugin    testutil.Binary
+	Name      string
 	// Nodes is filled by New before any test goroutine reads it.
 	Nodes []*Member
 	// CA signs every node's API certificate when Options.APITLS is set; CAFile holds it and
@@ -80,6 +83,8 @@ type Options struct {
 	// 127.0.0.1 from the cluster's test CA (Cluster.CA), which the nodes find in their own
 	// certificate file; RequireClientCert also sets tls_require_and_verify_client_cert.
 	APITLS, RequireClientCert bool
+	// Shares and Threshold split the unseal key at init (1 and 1 when zero).
+	Shares, Threshold int
 }
 
 // TestRaftConfig is the Raft profile of the tests: the fast profile's timings tripled (heartbeat
@@ -127,16 +132,20 @@ func New(t testing.TB, n int, opts Options) *Cluster {
 	}
 	ctx := testutil.Context(t, 60*time.Second)
 	first := c.Nodes[0]
-	r := first.Client.Must(t, ctx, "PUT", "sys/init", map[string]any{"secret_shares": 1, "secret_threshold": 1})
+	shares, threshold := max(opts.Shares, 1), max(opts.Threshold, 1)
+	r := first.Client.Must(t, ctx, "PUT", "sys/init", map[string]any{"secret_shares": shares, "secret_threshold": threshold})
 	keys, _ := r.Body["keys_base64"].([]any)
-	c.Key = fmt.Sprint(keys[0])
+	for _, k := range keys {
+		c.Keys = append(c.Keys, fmt.Sprint(k))
+	}
+	c.Key, c.Threshold = c.Keys[0], threshold
 	c.Token = fmt.Sprint(r.Body["root_token"])
 	for _, m := range c.Nodes {
 		m.Client.Token = c.Token
 	}
 	for _, m := range c.Nodes[1:] {
 		m.Client.Must(t, ctx, "POST", "sys/storage/raft/join", map[string]any{"leader_api_addr": first.S.URL()})
-		m.Client.Must(t, ctx, "PUT", "sys/unseal", map[string]any{"key": c.Key})
+		c.Unseal(ctx, m)
 	}
 	testutil.Eventually(t, 30*time.Second, "one active node and every node unsealed", func() bool {
 		return c.Active() == first
@@ -311,8 +320,22 @@ func (c *Cluster) Halt(m *Member) {
 func (c *Cluster) Restart(m *Member) {
 	c.t.Helper()
 	c.start(m)
-	ctx := testutil.Context(c.t, 30*time.Second)
-	m.Client.Must(c.t, ctx, "PUT", "sys/unseal", map[string]any{"key": c.Key})
+	c.Unseal(testutil.Context(c.t, 30*time.Second), m)
+}
+
+// Unseal gives m the cluster's unseal key shares, as many as the threshold, each node its own
+// choice: node i starts at share i, so that nodes unseal with different subsets.
+func (c *Cluster) Unseal(ctx context.Context, m *Member) {
+	c.t.Helper()
+	start := 0
+	for i, n := range c.Nodes {
+		if n == m {
+			start = i
+		}
+	}
+	for j := 0; j < c.Threshold; j++ {
+		m.Client.Must(c.t, ctx, "PUT", "sys/unseal", map[string]any{"key": c.Keys[(start+j)%len(c.Keys)]})
+	}
 }
 
 // Active returns the single active node, or nil when there is none or more than one.

@@ -87,6 +87,8 @@ type Options struct {
 	// cluster (Cluster.CAFile), tls_cert_file/tls_key_file in each HCL file, https api_addr
 	// and retry_join; the harness's client trusts the CA.
 	TLS bool
+	// Shares and Threshold split the unseal key at sys/init (1 and 1 when zero).
+	Shares, Threshold int
 }
 
 // Cluster is a running cluster of node processes.
@@ -103,8 +105,11 @@ type Cluster struct {
 	// identity (nats { nkey_seed = NodeSeedFile }), tools with NATSAuth's.
 	NATSIDs      events.Identities
 	NodeSeedFile string
-	// Key is the unseal key (keys_base64[0] of sys/init) and Token the root token.
+	// Key is the unseal key (keys_base64[0] of sys/init) and Token the root token; Keys are
+	// every share, Threshold how many unseal.
 	Key, Token string
+	Keys       []string
+	Threshold  int
 	// NodeBin is the node binary; TestPlugin and PGPlugin are the plugins in PluginDir.
 	NodeBin              testutil.Binary
 	TestPlugin, PGPlugin testutil.Binary
@@ -279,26 +284,33 @@ func (c *Cluster) form(t testing.TB) error {
 	ctx, cancel := context.WithTimeout(context.Background(), formTimeout)
 	defer cancel()
 	first := c.Nodes[0]
-	r, err := first.Client.Do(ctx, "PUT", "sys/init", map[string]any{"secret_shares": 1, "secret_threshold": 1})
+	shares, threshold := max(c.opts.Shares, 1), max(c.opts.Threshold, 1)
+	r, err := first.Client.Do(ctx, "PUT", "sys/init", map[string]any{"secret_shares": shares, "secret_threshold": threshold})
 	if err != nil {
 		return fmt.Errorf("sys/init on %s: %w", first.ID, err)
 	}
 	keys, _ := r.Body["keys_base64"].([]any)
-	if r.Status != http.StatusOK || len(keys) != 1 || r.Body["root_token"] == nil {
+	if r.Status != http.StatusOK || len(keys) != shares || r.Body["root_token"] == nil {
 		return fmt.Errorf("sys/init on %s: %d %s", first.ID, r.Status, r.Raw)
 	}
-	c.Key = fmt.Sprint(keys[0])
+	c.Keys = nil
+	for _, k := range keys {
+		c.Keys = append(c.Keys, fmt.Sprint(k))
+	}
+	c.Key, c.Threshold = c.Keys[0], threshold
 	c.Token = fmt.Sprint(r.Body["root_token"])
 	for _, n := range c.Nodes {
 		n.Client.Token = c.Token
 	}
-	for _, n := range c.Nodes[1:] {
-		r, err := n.Client.Do(ctx, "PUT", "sys/unseal", map[string]any{"key": c.Key})
-		if err != nil {
-			return fmt.Errorf("sys/unseal on %s: %w", n.ID, err)
-		}
-		if r.Status != http.StatusOK {
-			return fmt.Errorf("sys/unseal on %s: %d %s", n.ID, r.Status, r.Raw)
+	for i, n := range c.Nodes[1:] {
+		for j := range threshold {
+			r, err := n.Client.Do(ctx, "PUT", "sys/unseal", map[string]any{"key": c.Keys[(i+1+j)%len(c.Keys)]})
+			if err != nil {
+				return fmt.Errorf("sys/unseal on %s: %w", n.ID, err)
+			}
+			if r.Status != http.StatusOK {
+				return fmt.Errorf("sys/unseal on %s: %d %s", n.ID, r.Status, r.Raw)
+			}
 		}
 	}
 	if err := c.waitFormed(ctx); err != nil {
@@ -666,7 +678,9 @@ func (c *Cluster) Restart(t testing.TB, n *Node) {
 	c.Launch(t, n)
 	ctx, cancel := context.WithTimeout(context.Background(), answerTimeout)
 	defer cancel()
-	n.Client.Must(t, ctx, "PUT", "sys/unseal", map[string]any{"key": c.Key})
+	for j := range max(c.Threshold, 1) {
+		n.Client.Must(t, ctx, "PUT", "sys/unseal", map[string]any{"key": c.Keys[j%len(c.Keys)]})
+	}
 	for {
 		switch c.health(ctx, n) {
 		case http.StatusOK, http.StatusTooManyRequests:
