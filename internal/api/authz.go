@@ -44,14 +44,16 @@ func requestToken(r *http.Request) string {
 // request's context carrying the admitted identity. p is the path after /v1/, which is what
 // policies name. A refusal wraps auth.ErrPermissionDenied: 403 "permission denied", and the
 // handler never runs.
-func (s *Server) authorize(r *http.Request, p string) (context.Context, error) {
+func (s *Server) authorize(r *http.Request, p string, rawBody bool) (context.Context, error) {
 	op, err := s.operation(r, p)
 	if err != nil {
 		return nil, err
 	}
-	d, err := requestData(r, op)
-	if err != nil {
-		return nil, err
+	var d map[string]any
+	if !rawBody {
+		if d, err = requestData(r, op); err != nil {
+			return nil, err
+		}
 	}
 	req := acl.Request{Operation: op, Path: p, Data: d}
 	var id auth.Identity

@@ -279,6 +279,9 @@ type route struct {
 	auth bool
 	// local: served by this node even when standby or sealed.
 	local bool
+	// rawBody: the request body is not JSON (a snapshot archive): the authoriser checks the
+	// path without parameters and leaves the body to the handler.
+	rawBody bool
 	// localOnAsk: served by this node, from its own replicated state, when the request says
 	// ?local=true (a per-node read: the chaos suite compares what each node applied).
 	localOnAsk bool
@@ -312,7 +315,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	// A standby forwarded above without deciding: the active node authorises, so a standby
 	// never acts on a request it did not check.
 	if rt.auth {
-		ctx, err := s.authorize(r, p)
+		ctx, err := s.authorize(r, p, rt.rawBody)
 		if err != nil {
 			writeErr(w, s.auditRefused(r, err))
 			return
@@ -382,8 +385,8 @@ func (s *Server) match(p string) (*route, string) {
 		{"sys/storage/raft/bootstrap/answer", route{auth: false, h: s.raftBootstrapAnswer}},
 		{"sys/storage/raft/configuration", route{auth: true, h: s.raftConfiguration}},
 		{"sys/storage/raft/remove-peer", route{auth: true, h: s.raftRemovePeer}},
-		{"sys/storage/raft/snapshot", route{auth: true, h: s.raftSnapshot}},
-		{"sys/storage/raft/snapshot-force", route{auth: true, h: s.raftSnapshotForce}},
+		{"sys/storage/raft/snapshot", route{auth: true, rawBody: true, h: s.raftSnapshot}},
+		{"sys/storage/raft/snapshot-force", route{auth: true, rawBody: true, h: s.raftSnapshotForce}},
 		{"sys/storage/raft/autopilot", route{auth: true, h: s.raftAutopilot}},
 		{"sys/plugins/catalog", route{auth: true, h: s.catalog}},
 		{"sys/plugins/reload/backend", route{auth: true, h: s.reload}},

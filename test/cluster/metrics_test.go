@@ -261,21 +261,21 @@ func TestMetricsEvents(t *testing.T) {
 	}
 	inject := map[string]string{"kind": "reload", "path": "inject"}
 
-	i1, err := events.InjectSync(ctx, op, c.Name, reloadEvent("metrics-1"))
+	i1, err := events.InjectSync(ctx, op, c.Name, reloadEvent("metrics-1"), events.WithToken(c.Token))
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The same event again, as a replay: taken, found applied, applied once.
-	i2, err := events.InjectSync(ctx, op, c.Name, reloadEvent("metrics-1"))
+	i2, err := events.InjectSync(ctx, op, c.Name, reloadEvent("metrics-1"), events.WithToken(c.Token))
 	if err != nil || i2 != i1 {
 		t.Fatalf("replay: index %d (first %d), %v", i2, i1, err)
 	}
-	if err := events.Inject(ctx, op, c.Name, reloadEvent("metrics-2")); err != nil {
+	if err := events.Inject(ctx, op, c.Name, reloadEvent("metrics-2"), events.WithToken(c.Token)); err != nil {
 		t.Fatal(err)
 	}
 	testutil.Eventually(t, 20*time.Second, "the streamed event applied", func() bool { return applied(a, "metrics-2") })
 	// The bucket (3) is spent: the next is refused.
-	if _, err := events.InjectSync(ctx, op, c.Name, reloadEvent("metrics-3")); err == nil {
+	if _, err := events.InjectSync(ctx, op, c.Name, reloadEvent("metrics-3"), events.WithToken(c.Token)); err == nil {
 		t.Fatal("an event over the intake limit was taken")
 	}
 
