@@ -104,6 +104,9 @@ func TestAccessControlWithPostgreSQL(t *testing.T) {
 		mustLogin(t, ctx, pg, user, password, "credential read with the ro-only token")
 
 		before := takeAccessState(t, ctx, root)
+		if before.Sealed != false || before.ActiveTime == nil || before.ActiveTime == "" || !strings.Contains(before.Leases, "ro/") {
+			t.Fatalf("the state to compare is not what it should be: %+v", before)
+		}
 		refused := []struct {
 			what, method, path string
 			body               any
@@ -191,8 +194,8 @@ func takeAccessState(t *testing.T, ctx context.Context, root *testutil.Client) a
 	}
 }
 
-// checkOpenBaoAccessCalls drives the token, policy, audit and capabilities endpoints with OpenBao's Go client and checks the answers parse into its types with the
-// values Baton holds.
+// checkOpenBaoAccessCalls drives the token, policy, audit and capabilities endpoints with
+// OpenBao's Go client and checks the answers parse into its types with the values Baton holds.
 func checkOpenBaoAccessCalls(t *testing.T, addr, rootToken, auditLog string) {
 	t.Helper()
 	bao := baoClient(t, addr, rootToken)
