@@ -188,7 +188,7 @@ func (s *Server) tokenSelf(w http.ResponseWriter, r *http.Request, _ string) err
 
 // createKeys are the fields auth/token/create takes.
 var createKeys = []string{"policies", "no_default_policy", "ttl", "explicit_max_ttl", "period", "renewable",
-	"num_uses", "no_parent", "display_name", "meta", "type"}
+	"num_uses", "no_parent", "display_name", "meta", "type", "entity_alias"}
 
 // createRequest reads auth/token/create's fields; a field of the wrong type is a 400 naming it.
 func createRequest(p params) (auth.CreateRequest, error) {
@@ -236,6 +236,11 @@ func createRequest(p params) (auth.CreateRequest, error) {
 	}
 	if t, err := p.str("type"); err != nil || (t != "" && t != "service" && t != "default") {
 		return req, errStatus(http.StatusBadRequest, "type: only service tokens are supported")
+	}
+	// OpenBao's Go client always sends entity_alias, empty unless asked; OpenBao takes one only
+	// with a token role, which Baton does not have.
+	if ea, err := p.str("entity_alias"); err != nil || ea != "" {
+		return req, errStatus(http.StatusBadRequest, "entity_alias: only valid with a token role, which Baton does not have")
 	}
 	if m, ok := p["meta"]; ok && m != nil {
 		mm, ok := m.(map[string]any)

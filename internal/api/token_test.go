@@ -43,6 +43,13 @@ func TestTokenEndpoints(t *testing.T) {
 	if req := tk.lastReq; !slices.Equal(req.Policies, []string{"app"}) || req.TTL != time.Hour || req.NumUses != 2 || req.DisplayName != "x" || req.Meta["k"] != "v" || req.Orphan {
 		t.Fatalf("create request = %+v", req)
 	}
+	// The body OpenBao's Go client sends for TokenCreateRequest{Policies, TTL, DisplayName,
+	// Metadata}: its empty type and entity_alias and zero num_uses are always there.
+	if r := do(t, h, "POST", "/v1/auth/token/create", map[string]any{"policies": []string{"app"}, "meta": map[string]string{"k": "v"},
+		"ttl": "1h", "display_name": "bao", "num_uses": 0, "type": "", "entity_alias": ""}); r.status != 200 ||
+		tk.lastReq.DisplayName != "bao" || tk.lastReq.TTL != time.Hour {
+		t.Fatalf("create with OpenBao's client body: %d %s %+v", r.status, r.raw, tk.lastReq)
+	}
 	if r := do(t, h, "POST", "/v1/auth/token/create-orphan", map[string]any{}); r.status != 200 || !tk.lastReq.Orphan {
 		t.Fatalf("create-orphan: %d %s %+v", r.status, r.raw, tk.lastReq)
 	}
@@ -92,6 +99,7 @@ func TestTokenEndpointsBadInput(t *testing.T) {
 		{"/v1/auth/token/create", map[string]any{"policies": 5}, "policies"},
 		{"/v1/auth/token/create", map[string]any{"bogus": 1}, "bogus"},
 		{"/v1/auth/token/create", map[string]any{"type": "batch"}, "type"},
+		{"/v1/auth/token/create", map[string]any{"entity_alias": "web"}, "entity_alias"},
 		{"/v1/auth/token/create", "not json", "JSON"},
 		{"/v1/auth/token/lookup", map[string]any{}, "missing token"},
 		{"/v1/auth/token/revoke-accessor", map[string]any{}, "missing accessor"},
