@@ -28,6 +28,9 @@ const (
 type devOutput struct {
 	addr, token, pluginDir, dataDir, natsURL string
 	exportLine, readLine, eventLine          string
+	// appLines are the banner's application-token example: policy write, token create,
+	// token revoke (in that order).
+	appLines [3]string
 }
 
 var (
@@ -104,6 +107,48 @@ func runDev(t *testing.T, cliPath string, argv []string, group bool) {
 		t.Fatalf("no plugin process runs from %s after issuing a credential", out.pluginDir)
 	}
 
+	// The banner's application token, as printed (the node command replaced by the built
+	// CLI, TOKEN_ACCESSOR by the accessor token create printed): the token reads credentials
+	// and nothing else; once revoked it reads nothing.
+	shell := func(line string) string {
+		t.Helper()
+		line = strings.Replace(line, strings.Join(argv, " "), cliPath, 1)
+		cmd := exec.CommandContext(ctx, "bash", "-euo", "pipefail", "-c", line)
+		cmd.Env = append(cleanEnv(), "BATON_ADDR="+m[1], "BATON_TOKEN="+m[2])
+		b, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", line, err, b)
+		}
+		return string(b)
+	}
+	shell(out.appLines[0])
+	created := map[string]string{}
+	for _, l := range strings.Split(shell(out.appLines[1]), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 {
+			created[f[0]] = f[1]
+		}
+	}
+	appToken, appAccessor := created["token"], created["token_accessor"]
+	if appToken == "" || appAccessor == "" {
+		t.Fatalf("token create printed no token and accessor: %v", created)
+	}
+	asApp := func(args ...string) (string, error) {
+		cmd := exec.CommandContext(ctx, cliPath, args...)
+		cmd.Env = append(cleanEnv(), "BATON_ADDR="+m[1], "BATON_TOKEN="+appToken)
+		b, err := cmd.CombinedOutput()
+		return string(b), err
+	}
+	if got, err := asApp("read", "database/creds/dev"); err != nil || !strings.Contains(got, "password") {
+		t.Fatalf("the banner's app token reading creds: %v\n%s", err, got)
+	}
+	if got, err := asApp("operator", "seal"); err == nil || !strings.Contains(got, "permission denied") {
+		t.Fatalf("the banner's app token sealing: %v\n%s", err, got)
+	}
+	shell(strings.Replace(out.appLines[2], "TOKEN_ACCESSOR", appAccessor, 1))
+	if got, err := asApp("read", "database/creds/dev"); err == nil || !strings.Contains(got, "permission denied") {
+		t.Fatalf("the revoked app token reading creds: %v\n%s", err, got)
+	}
+
 	// NATS: the README's example as written (the operator seed from the API, then a synchronous
 	// injection with it), then the banner's own event command; without a seed NATS refuses.
 	runCLI := func(env []string, args ...string) (string, error) {
@@ -166,7 +211,7 @@ func readDevOutput(t *testing.T, lines <-chan string, exited <-chan struct{}, wa
 	var all strings.Builder
 	deadline := time.After(devStartTimeout)
 	for out.addr == "" || out.token == "" || out.pluginDir == "" || out.dataDir == "" || out.natsURL == "" ||
-		out.exportLine == "" || out.readLine == "" || out.eventLine == "" {
+		out.exportLine == "" || out.readLine == "" || out.eventLine == "" || out.appLines[2] == "" {
 		select {
 		case l, ok := <-lines:
 			if !ok {
@@ -196,6 +241,11 @@ func readDevOutput(t *testing.T, lines <-chan string, exited <-chan struct{}, wa
 			}
 			if strings.Contains(l, " event inject ") {
 				out.eventLine = l
+			}
+			for i, marker := range []string{" policy write app -", " token create -policy=app", " token revoke -accessor "} {
+				if strings.Contains(l, marker) {
+					out.appLines[i] = strings.TrimSpace(l)
+				}
 			}
 		case <-deadline:
 			t.Fatalf("no dev banner after %s:\n%s\n%s", devStartTimeout, all.String(), stderr.String())
