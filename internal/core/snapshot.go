@@ -20,7 +20,7 @@ import (
 // node follow a restored state.
 
 // MaxSnapshotState bounds a snapshot's state, decompressed, on restore: far above what a
-// cluster holds (100k leases are ~40 MB), low enough that a crafted file cannot exhaust memory.
+// cluster holds (100k leases are ~19 MB, ~43 MB in format 1), low enough that a crafted file cannot exhaust memory.
 const MaxSnapshotState = 1 << 30
 
 // ErrSnapshotOtherCluster: a plain restore of a snapshot another cluster took.

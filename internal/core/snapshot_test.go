@@ -38,13 +38,24 @@ func TestSnapshotForceSameKeyOtherCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The other cluster: the same state under a key check of its own.
+	// The other cluster: the same state under a key check of its own, written in format 1
+	// (the whole state as one JSON document, what snapshots held before format 2), so the
+	// restores below also read an old snapshot body.
 	body, err := raftstore.SnapshotBody(us.Data)
 	if err != nil {
 		t.Fatal(err)
 	}
+	decoded := state.New()
+	if err := decoded.Restore(bytes.NewReader(body)); err != nil {
+		t.Fatal(err)
+	}
+	var v1 []byte
+	decoded.View(func(d *state.Data) { v1, err = json.Marshal(d) })
+	if err != nil {
+		t.Fatal(err)
+	}
 	var d map[string]any
-	if err := json.Unmarshal(body, &d); err != nil {
+	if err := json.Unmarshal(v1, &d); err != nil {
 		t.Fatal(err)
 	}
 	// The same keyring sealed again by the same root key: the bytes (and so the cluster

@@ -113,7 +113,11 @@ func TestPolicySnapshotRoundTrip(t *testing.T) {
 		t.Fatalf("restored policies %v, want %v", b.policies(), a.policies())
 	}
 	// A snapshot from before the policy store restores with the built-in default.
-	old := bytes.Replace(snap, []byte(`"policies":`), []byte(`"x_policies":`), 1)
+	v1, err := legacySnapshot(a.s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := bytes.Replace(v1, []byte(`"policies":`), []byte(`"x_policies":`), 1)
 	c := newApplier(t)
 	if err := c.s.Restore(bytes.NewReader(old)); err != nil {
 		t.Fatal(err)

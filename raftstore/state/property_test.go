@@ -118,11 +118,12 @@ func (d *driver) must(what string, typ command.Type, payload any) {
 	}
 }
 
-// snapshotWithoutIndex is the state's snapshot by top-level field, less the last applied
-// index (which a refused command moves too: it was in the log).
+// snapshotWithoutIndex is the whole state by top-level field (format 1's JSON, which
+// holds every field by name), less the last applied index (which a refused command moves too:
+// it was in the log).
 func snapshotWithoutIndex(t *rapid.T, s *State) map[string]json.RawMessage {
 	t.Helper()
-	b, err := s.Snapshot()
+	b, err := legacySnapshot(s)
 	if err != nil {
 		t.Fatalf("snapshot: %v", err)
 	}
