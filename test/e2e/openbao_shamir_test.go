@@ -23,7 +23,8 @@ import (
 // RekeyCancel and RekeyUpdate to 3 shares, threshold 2; Sys().Seal; after it the old shares
 // are refused and two new ones unseal, with the keyring's term kept. Every answer is parsed by
 // the client's own types. An attacker walks in: Rotate and Seal without a token or with a
-// wrong one are refused with 403 and change nothing; a second Init is refused; a rekey share
+// wrong one are refused with 403 and change nothing; a second Init and malformed shares are
+// refused (400, no progress); a rekey share
 // with another nonce, and an old share replayed after the rekey, change nothing.
 func TestOpenBaoClientShamir(t *testing.T) {
 	c := harness.Start(t, harness.Options{Nodes: 1})
@@ -109,6 +110,11 @@ func TestOpenBaoClientShamir(t *testing.T) {
 		}
 		return st
 	}
+	for _, bad := range []string{"not-a-share", base64.StdEncoding.EncodeToString([]byte("short"))} {
+		_, err := nobody.Sys().Unseal(bad)
+		wantStatus(t, "Unseal with "+bad, err, http.StatusBadRequest)
+	}
+	sealed("after malformed shares", 3, 5, 0)
 	one := unseal(init.KeysB64[0], 1, true)
 	two := unseal(init.KeysB64[1], 2, true)
 	if one.Nonce == "" || two.Nonce != one.Nonce {
