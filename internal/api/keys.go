@@ -66,6 +66,24 @@ func sharesParams(p params) (shares, threshold int, err error) {
 	return shares, threshold, nil
 }
 
+// unsupported refuses (400) the first of keys given a value other than its zero one (null,
+// false, 0, "" or []: what OpenBao's client sends when the caller set nothing), so that a
+// caller asking for, say, PGP-encrypted shares is told instead of getting them in clear.
+func unsupported(p params, what string, keys ...string) error {
+	for _, k := range keys {
+		v, ok := p[k]
+		if !ok || v == nil || v == false || v == "" {
+			continue
+		}
+		switch fmt.Sprint(v) {
+		case "false", "0", "[]":
+			continue
+		}
+		return errStatus(http.StatusBadRequest, "%s is not supported by %s", k, what)
+	}
+	return nil
+}
+
 // hexKeys renders base64 keys as hex, OpenBao's "keys" beside "keys_base64".
 func hexKeys(keys []string) []string {
 	out := make([]string, len(keys))
@@ -169,10 +187,8 @@ func (s *Server) sysRekeyInit(w http.ResponseWriter, r *http.Request, _ string) 
 		return err
 	}
 	p := params(b)
-	for _, k := range []string{"pgp_keys", "backup"} {
-		if v, ok := p[k]; ok && v != nil && v != false && v != "" && v != "false" && fmt.Sprint(v) != "[]" {
-			return errStatus(http.StatusBadRequest, "%s is not supported by Baton's rekey", k)
-		}
+	if err := unsupported(p, "Baton's rekey", "pgp_keys", "backup"); err != nil {
+		return err
 	}
 	if !p.has("secret_shares") || !p.has("secret_threshold") {
 		return errStatus(http.StatusBadRequest, "secret_shares and secret_threshold are required")

@@ -116,6 +116,38 @@ func TestInitShares(t *testing.T) {
 	}
 }
 
+// TestInitRefusesPGPAndRecovery: OpenBao's Go client sends every InitRequest field, zero
+// ones included (pgp_keys null, root_token_pgp_key "", recovery_shares 0), and those init; a
+// caller asking for PGP-encrypted shares, a PGP-encrypted root token or recovery keys gets a
+// 400 naming the field, instead of shares in clear, and nothing is initialised.
+func TestInitRefusesPGPAndRecovery(t *testing.T) {
+	h, n, k := newKeysServer()
+	n.initialized = false
+	client := map[string]any{"secret_shares": 5, "secret_threshold": 3, "pgp_keys": nil, "recovery_shares": 0,
+		"recovery_threshold": 0, "recovery_pgp_keys": nil, "root_token_pgp_key": ""}
+	if r := do(t, h, "PUT", "/v1/sys/init", client); r.status != 200 {
+		t.Fatalf("init as OpenBao's client sends it: %d %s", r.status, r.raw)
+	}
+	for _, tc := range []struct{ field string }{{"pgp_keys"}, {"root_token_pgp_key"}, {"recovery_shares"}, {"recovery_threshold"}, {"recovery_pgp_keys"}} {
+		body := map[string]any{"secret_shares": 5, "secret_threshold": 3}
+		switch tc.field {
+		case "pgp_keys", "recovery_pgp_keys":
+			body[tc.field] = []string{"keybase:someone", "keybase:other"}
+		case "root_token_pgp_key":
+			body[tc.field] = "mQENBF..."
+		default:
+			body[tc.field] = 3
+		}
+		r := do(t, h, "PUT", "/v1/sys/init", body)
+		if r.status != 400 || !strings.Contains(r.raw, tc.field) {
+			t.Errorf("init with %s: %d %s; want 400 naming it", tc.field, r.status, r.raw)
+		}
+	}
+	if got := k.got(); len(got) != 1 {
+		t.Fatalf("a refused init reached the node: %q", got)
+	}
+}
+
 // TestSealStatusProgress: sys/seal-status says the truth of t, n, progress and nonce, and
 // sys/unseal reset=true resets the progress.
 func TestSealStatusProgress(t *testing.T) {

@@ -32,6 +32,10 @@ func (s *Server) sysInit(w http.ResponseWriter, r *http.Request, _ string) error
 		return err
 	}
 	p := params(b)
+	if err := unsupported(p, "Baton's init (no PGP-encrypted shares, no recovery keys)",
+		"pgp_keys", "root_token_pgp_key", "recovery_shares", "recovery_threshold", "recovery_pgp_keys"); err != nil {
+		return err
+	}
 	shares, threshold, err := sharesParams(p)
 	if err != nil {
 		return err
