@@ -22,7 +22,10 @@ type BusConfig struct {
 	// EmbeddedPort is the embedded server's client port (0: any free port).
 	EmbeddedPort int
 	// Client carries the connection's name, credentials, nkey and TLS options; its URL is
-	// ignored (URL or the embedded server's URL is used) and its Logger replaced.
+	// ignored (URL or the embedded server's URL is used) and its Logger replaced. With the
+	// embedded server, CertFile and KeyFile are the server's certificate (TLS only, see
+	// EmbeddedConfig) and CAFile is what the node verifies it with; the node presents no
+	// client certificate to its own server.
 	Client ClientConfig
 	// Logger is the node's logger; the server, client and publisher log through named children.
 	Logger hclog.Logger
@@ -66,7 +69,7 @@ func OpenBus(ctx context.Context, cfg BusConfig) (*Bus, error) {
 			return nil, err
 		}
 		e, err := RunEmbedded(EmbeddedConfig{DataDir: cfg.EmbeddedDir, Port: cfg.EmbeddedPort, Logger: log.Named("nats"),
-			Cluster: cfg.Cluster, Keys: keys.Add(local)})
+			Cluster: cfg.Cluster, Keys: keys.Add(local), TLSCertFile: cfg.Client.CertFile, TLSKeyFile: cfg.Client.KeyFile})
 		if err != nil {
 			return nil, err
 		}
@@ -87,6 +90,7 @@ func (b *Bus) open(ctx context.Context, cfg BusConfig, log hclog.Logger) error {
 	cc.InboxPrefix = NodeInboxPrefix
 	if b.embedded != nil {
 		cc.CredsFile, cc.NKeySeedFile, cc.User, cc.Password, cc.Identity = "", "", "", "", &b.local
+		cc.CertFile, cc.KeyFile = "", ""
 	}
 	nc, err := Connect(ctx, cc)
 	if err != nil {

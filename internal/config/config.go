@@ -295,8 +295,10 @@ type NATS struct {
 	NKeySeed string
 	// User and Password authenticate to the external server by name; never log Password.
 	User, Password string
-	// TLSCA, TLSCert and TLSKey are files for TLS to the external server (the tls block's
-	// ca_file, cert_file and key_file; tls_ca, tls_cert and tls_key are their older names).
+	// TLSCA, TLSCert and TLSKey are the tls block's ca_file, cert_file and key_file (tls_ca,
+	// tls_cert and tls_key are their older names). With an external server they are the
+	// client's side of TLS; with the embedded one, TLSCert and TLSKey make it serve TLS only
+	// and TLSCA (then required) is what the node verifies it with.
 	TLSCA, TLSCert, TLSKey string
 	// EventRate is how many events per second the active node takes (stream and inject
 	// subject together): DefaultEventRate when absent, no limit when written 0. EventBurst is how many it takes at once above the
@@ -580,6 +582,8 @@ func (v *validator) nats(n NATS) {
 	}
 	if (n.TLSCert == "") != (n.TLSKey == "") {
 		v.bad("nats.tls_cert", "tls_cert and tls_key go together: set both or neither")
+	} else if n.Embedded() && n.TLSCert != "" && n.TLSCA == "" {
+		v.bad("nats.tls.ca_file", "is needed when the embedded server serves TLS (cert_file and key_file): the node and other clients verify the server with it; set it to the CA that signed cert_file")
 	}
 	if (n.User == "") != (n.Password == "") {
 		v.bad("nats.user", "user and password go together: set both or neither")
