@@ -230,6 +230,22 @@ func TestEmbeddedTLS(t *testing.T) {
 	}
 }
 
+// A bus whose server listens on every address reaches it on loopback, where its certificate
+// is valid; other addresses are left as they are.
+func TestReachableURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"tls://0.0.0.0:4222":     "tls://127.0.0.1:4222",
+		"nats://[::]:4222":       "nats://[::1]:4222",
+		"tls://10.0.0.5:4222":    "tls://10.0.0.5:4222",
+		"nats://127.0.0.1:4222":  "nats://127.0.0.1:4222",
+		"tls://nats.example:422": "tls://nats.example:422",
+	} {
+		if got := reachableURL(in); got != want {
+			t.Errorf("reachableURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
 func TestRunEmbeddedTLSErrors(t *testing.T) {
 	f := newTLSFiles(t, "nats", "127.0.0.1")
 	dir := t.TempDir()
@@ -280,6 +296,20 @@ func TestOpenBusEmbeddedTLS(t *testing.T) {
 	}
 	if _, err := b.Conn().TLSConnectionState(); err != nil {
 		t.Errorf("the bus's own connection is not TLS: %v", err)
+	}
+
+	// Listening on every address, the node still reaches its server (on loopback) over TLS.
+	wide, err := OpenBus(ctx, BusConfig{Cluster: testCluster, EmbeddedDir: t.TempDir(), EmbeddedHost: "0.0.0.0", Logger: testLogger(),
+		Client: ClientConfig{CAFile: f.ca, CertFile: f.cert, KeyFile: f.key}})
+	if err != nil {
+		t.Fatalf("OpenBus on 0.0.0.0: %v", err)
+	}
+	t.Cleanup(wide.Close)
+	if a, ok := wide.embedded.Server().Addr().(*net.TCPAddr); !ok || !a.IP.IsUnspecified() {
+		t.Errorf("server listens on %v, want every address", wide.embedded.Server().Addr())
+	}
+	if !strings.HasPrefix(wide.ClientURL(), "tls://127.0.0.1:") || !wide.Conn().IsConnected() {
+		t.Errorf("ClientURL %q, connected %v", wide.ClientURL(), wide.Conn().IsConnected())
 	}
 
 	// Without the CA the node cannot verify its own server and says so at start.

@@ -287,6 +287,10 @@ type NATS struct {
 	URL string
 	// Port is the embedded server's client port; 0 picks a free one.
 	Port int
+	// Host is the address the embedded server listens on (host; "" is 127.0.0.1, loopback
+	// only). Another address, such as 0.0.0.0, lets other hosts' nodes and tools reach it:
+	// serve TLS then (the tls block's cert_file and key_file).
+	Host string
 	// Credentials is a user credentials file (JWT and nkey seed) for the external server
 	// (creds_file; credentials is its older name).
 	Credentials string
@@ -573,6 +577,9 @@ func (v *validator) nats(n NATS) {
 				v.bad("nats.url", fmt.Sprintf("entry %d %s", i+1, err))
 			}
 		}
+	}
+	if n.Host != "" && net.ParseIP(n.Host) == nil {
+		v.bad("nats.host", fmt.Sprintf("%q is not an IP address: write one the host has, such as 0.0.0.0 (every address) or 10.0.0.5, or leave it out (127.0.0.1)", n.Host))
 	}
 	if n.Port < 0 || n.Port > 65535 {
 		v.bad("nats.port", fmt.Sprintf("%d is not a port: write 0 (any free port) to 65535", n.Port))
