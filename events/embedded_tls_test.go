@@ -3,6 +3,8 @@ package events
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -61,14 +63,25 @@ func startTLSNATS(t testing.TB, f tlsFiles) *Embedded {
 // server answered until it closed the connection or sent PONG (or the bound ran out).
 func plainConnect(t *testing.T, addr string, id Identity) (info string, answer string) {
 	t.Helper()
-	conn, err := net.DialTimeout("tcp", addr, waitTimeout)
+	info, answer, _ = rawConnect(t, addr, nil, id, nil)
+	return info, answer
+}
+
+// rawConnect speaks the NATS protocol by hand: it reads INFO, upgrades to TLS with tc unless
+// it is nil, and sends a CONNECT for id signed over sig's nonce (the server's own when
+// sig is nil: a replayed signature otherwise), a PUB of an event and a PING. It returns the
+// INFO, what the server answered, and the signature it sent.
+func rawConnect(t *testing.T, addr string, tc *tls.Config, id Identity, sig []byte) (info, answer string, sent []byte) {
+	t.Helper()
+	raw, err := net.DialTimeout("tcp", addr, waitTimeout)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
-	if err := conn.SetDeadline(time.Now().Add(waitTimeout)); err != nil {
+	defer raw.Close()
+	if err := raw.SetDeadline(time.Now().Add(waitTimeout)); err != nil {
 		t.Fatal(err)
 	}
+	var conn net.Conn = raw
 	r := bufio.NewReader(conn)
 	info, err = r.ReadString('\n')
 	if err != nil {
@@ -80,13 +93,21 @@ func plainConnect(t *testing.T, addr string, id Identity) (info string, answer s
 	if err := json.Unmarshal([]byte(strings.TrimPrefix(strings.TrimSpace(info), "INFO ")), &in); err != nil {
 		t.Fatalf("INFO %q: %v", info, err)
 	}
-	kp, err := nkeys.FromSeed(slices.Clone(id.Seed))
-	if err != nil {
-		t.Fatal(err)
+	if tc != nil {
+		tconn := tls.Client(raw, tc)
+		if err := tconn.Handshake(); err != nil {
+			t.Fatalf("TLS handshake: %v", err)
+		}
+		conn, r = tconn, bufio.NewReader(tconn)
 	}
-	sig, err := kp.Sign([]byte(in.Nonce))
-	if err != nil {
-		t.Fatal(err)
+	if sig == nil {
+		kp, err := nkeys.FromSeed(slices.Clone(id.Seed))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sig, err = kp.Sign([]byte(in.Nonce)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	connect, _ := json.Marshal(map[string]any{"verbose": false, "pedantic": false, "protocol": 1, "nkey": id.Public,
 		"sig": base64.RawURLEncoding.EncodeToString(sig)})
@@ -102,7 +123,7 @@ func plainConnect(t *testing.T, addr string, id Identity) (info string, answer s
 		line, err := r.ReadString('\n')
 		b.WriteString(line)
 		if err != nil || strings.HasPrefix(line, "PONG") {
-			return info, b.String()
+			return info, b.String(), sig
 		}
 	}
 }
@@ -210,6 +231,29 @@ func TestEmbeddedTLS(t *testing.T) {
 		}
 	})
 
+	t.Run("a replayed CONNECT signature over TLS", func(t *testing.T) {
+		pool := x509.NewCertPool()
+		pem, err := os.ReadFile(srv.ca)
+		if err != nil || !pool.AppendCertsFromPEM(pem) {
+			t.Fatalf("CA: %v", err)
+		}
+		tc := &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}
+		// The control: the operator's own signature of this connection's nonce is served.
+		_, answer, sig := rawConnect(t, addr, tc, testIDs.Operator, nil)
+		if !strings.Contains(answer, "PONG") {
+			t.Fatalf("the operator's signed CONNECT over TLS was not served: %q", answer)
+		}
+		// The same signature on a new connection (another nonce) is refused.
+		_, answer, _ = rawConnect(t, addr, tc, testIDs.Operator, sig)
+		if strings.Contains(answer, "PONG") || !strings.Contains(strings.ToLower(answer), "authorization violation") {
+			t.Errorf("a replayed signature: %q", answer)
+		}
+	})
+	if n := stored(); n != 2 {
+		// The control's PUB of plain-1 is stored; the replay's is not.
+		t.Fatalf("stream holds %d events, want 2", n)
+	}
+
 	// Authorize reloads the server's options: TLS must stay required after it.
 	if err := e.Authorize(testIDs.Keys()); err != nil {
 		t.Fatal(err)
@@ -225,8 +269,8 @@ func TestEmbeddedTLS(t *testing.T) {
 		}
 		op.Close()
 	})
-	if n := stored(); n != 1 {
-		t.Fatalf("stream holds %d events, want the one injected over TLS", n)
+	if n := stored(); n != 2 {
+		t.Fatalf("stream holds %d events, want the two sent over TLS", n)
 	}
 }
 
