@@ -363,3 +363,44 @@ func TestOpenBusEmbeddedTLS(t *testing.T) {
 		t.Errorf("OpenBus without the CA: %v", err)
 	}
 }
+
+// BenchmarkInjectTLS: an operator's Inject (publish and wait for JetStream's ack) to an
+// embedded server in clear and over TLS, in the same run: what TLS costs per event.
+func BenchmarkInjectTLS(b *testing.B) {
+	f := newTLSFiles(b, "nats", "127.0.0.1")
+	for _, withTLS := range []bool{false, true} {
+		b.Run(fmt.Sprintf("tls=%v", withTLS), func(b *testing.B) {
+			cfg := EmbeddedConfig{DataDir: b.TempDir(), Logger: testLogger(), Cluster: testCluster, Keys: testIDs.Keys()}
+			ca := ""
+			if withTLS {
+				cfg.TLSCertFile, cfg.TLSKeyFile, ca = f.cert, f.key, f.ca
+			}
+			e, err := RunEmbedded(cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(e.Shutdown)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
+			node, err := Connect(ctx, ClientConfig{URL: e.ClientURL(), Identity: &testIDs.Node, InboxPrefix: NodeInboxPrefix, CAFile: ca})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(node.Close)
+			if _, err := EnsureStream(ctx, newJS(b, node), testCluster, 1); err != nil {
+				b.Fatal(err)
+			}
+			op, err := Connect(ctx, ClientConfig{URL: e.ClientURL(), Identity: &testIDs.Operator, CAFile: ca})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(op.Close)
+			b.ResetTimer()
+			for i := range b.N {
+				if err := Inject(ctx, op, testCluster, reloadEvent(fmt.Sprintf("bench-%d", i)), WithToken(testToken)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
