@@ -148,8 +148,10 @@ func TestEmbeddedTLS(t *testing.T) {
 		t.Fatalf("node over TLS: %v", err)
 	}
 	t.Cleanup(node.Close)
-	if _, err := node.TLSConnectionState(); err != nil {
+	if st, err := node.TLSConnectionState(); err != nil {
 		t.Fatalf("node connection is not TLS: %v", err)
+	} else if st.Version != tls.VersionTLS13 {
+		t.Errorf("node connection negotiated %s, want TLS 1.3", tls.VersionName(st.Version))
 	}
 	stream, err := EnsureStream(ctx, newJS(t, node), testCluster, 1)
 	if err != nil {
@@ -242,6 +244,21 @@ func TestEmbeddedTLS(t *testing.T) {
 		_, answer, sig := rawConnect(t, addr, tc, testIDs.Operator, nil)
 		if !strings.Contains(answer, "PONG") {
 			t.Fatalf("the operator's signed CONNECT over TLS was not served: %q", answer)
+		}
+		// TLS 1.1 is refused at the handshake.
+		old, err := net.DialTimeout("tcp", addr, waitTimeout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer old.Close()
+		if err := old.SetDeadline(time.Now().Add(waitTimeout)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := bufio.NewReader(old).ReadString('\n'); err != nil {
+			t.Fatal(err)
+		}
+		if err := tls.Client(old, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MaxVersion: tls.VersionTLS11}).Handshake(); err == nil {
+			t.Error("a TLS 1.1 handshake succeeded")
 		}
 		// The same signature on a new connection (another nonce) is refused.
 		_, answer, _ = rawConnect(t, addr, tc, testIDs.Operator, sig)
