@@ -3,6 +3,8 @@ package events
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/url"
 	"path/filepath"
 	"sync"
 
@@ -21,8 +23,14 @@ type BusConfig struct {
 	EmbeddedDir string
 	// EmbeddedPort is the embedded server's client port (0: any free port).
 	EmbeddedPort int
+	// EmbeddedHost is the address the embedded server listens on ("": 127.0.0.1). When it is
+	// every address (0.0.0.0 or ::), the node reaches its server on loopback.
+	EmbeddedHost string
 	// Client carries the connection's name, credentials, nkey and TLS options; its URL is
-	// ignored (URL or the embedded server's URL is used) and its Logger replaced.
+	// ignored (URL or the embedded server's URL is used) and its Logger replaced. With the
+	// embedded server, CertFile and KeyFile are the server's certificate (TLS only, see
+	// EmbeddedConfig) and CAFile is what the node verifies it with; the node presents no
+	// client certificate to its own server.
 	Client ClientConfig
 	// Logger is the node's logger; the server, client and publisher log through named children.
 	Logger hclog.Logger
@@ -66,12 +74,13 @@ func OpenBus(ctx context.Context, cfg BusConfig) (*Bus, error) {
 			return nil, err
 		}
 		e, err := RunEmbedded(EmbeddedConfig{DataDir: cfg.EmbeddedDir, Port: cfg.EmbeddedPort, Logger: log.Named("nats"),
-			Cluster: cfg.Cluster, Keys: keys.Add(local)})
+			Cluster: cfg.Cluster, Keys: keys.Add(local), TLSCertFile: cfg.Client.CertFile, TLSKeyFile: cfg.Client.KeyFile,
+			Host: cfg.EmbeddedHost})
 		if err != nil {
 			return nil, err
 		}
 		b.embedded = e
-		b.url = e.ClientURL()
+		b.url = reachableURL(e.ClientURL())
 	}
 	if err := b.open(ctx, cfg, log); err != nil {
 		b.Close()
@@ -87,6 +96,7 @@ func (b *Bus) open(ctx context.Context, cfg BusConfig, log hclog.Logger) error {
 	cc.InboxPrefix = NodeInboxPrefix
 	if b.embedded != nil {
 		cc.CredsFile, cc.NKeySeedFile, cc.User, cc.Password, cc.Identity = "", "", "", "", &b.local
+		cc.CertFile, cc.KeyFile = "", ""
 	}
 	nc, err := Connect(ctx, cc)
 	if err != nil {
@@ -100,6 +110,25 @@ func (b *Bus) open(ctx context.Context, cfg BusConfig, log hclog.Logger) error {
 		return fmt.Errorf("events: bus: transition publisher: %w", err)
 	}
 	return nil
+}
+
+// reachableURL turns a server URL on every address (tls://0.0.0.0:4222) into one a client
+// can dial and verify a certificate for: the same port on loopback.
+func reachableURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return s
+	}
+	ip := net.ParseIP(u.Hostname())
+	switch {
+	case ip == nil || !ip.IsUnspecified():
+		return s
+	case ip.To4() != nil:
+		u.Host = net.JoinHostPort("127.0.0.1", u.Port())
+	default:
+		u.Host = net.JoinHostPort("::1", u.Port())
+	}
+	return u.String()
 }
 
 // Embedded reports whether the bus runs its own server.

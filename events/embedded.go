@@ -1,6 +1,7 @@
 package events
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -35,7 +36,15 @@ type EmbeddedConfig struct {
 	// Keys are the nkey users the server admits, with their role's permissions (see
 	// Permissions). Required: the server admits no anonymous client, so at least one key.
 	Keys AuthorizedKeys
+	// TLSCertFile (the server's certificate, optionally followed by its issuers) and
+	// TLSKeyFile turn TLS on: the server then admits TLS clients only (TLS 1.2 or newer) and
+	// refuses a plain one at connect, whatever its key. Both or neither.
+	TLSCertFile, TLSKeyFile string
 }
+
+// tlsTimeout bounds a client's TLS handshake, in seconds (nats-server's default is 2 s; a
+// loaded host may need more, and the nkey still has to be proven after it).
+const tlsTimeout = 5
 
 // shutdownTimeout bounds Embedded.Shutdown.
 const shutdownTimeout = 10 * time.Second
@@ -45,7 +54,8 @@ type Embedded struct {
 	srv *server.Server
 	log hclog.Logger
 	cfg EmbeddedConfig
-	mu  sync.Mutex // serialises Authorize
+	tls *tls.Config // nil without TLS; kept so that Authorize's reload leaves TLS as it is
+	mu  sync.Mutex  // serialises Authorize
 }
 
 // RunEmbedded starts a NATS server with JetStream in this process and waits until it accepts
@@ -72,10 +82,14 @@ func RunEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.NewNullLogger()
 	}
+	tc, err := serverTLS(cfg.TLSCertFile, cfg.TLSKeyFile)
+	if err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(filepath.Join(cfg.DataDir, "jetstream"), 0o700); err != nil {
 		return nil, fmt.Errorf("events: embedded NATS: %w", err)
 	}
-	srv, err := server.NewServer(serverOptions(cfg, cfg.Port))
+	srv, err := server.NewServer(serverOptions(cfg, cfg.Port, tc))
 	if err != nil {
 		return nil, fmt.Errorf("events: embedded NATS: %w", err)
 	}
@@ -88,7 +102,7 @@ func RunEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 		return nil, fmt.Errorf("events: embedded NATS on %s:%d not ready within %s", cfg.Host, cfg.Port, cfg.ReadyTimeout)
 	}
 	// Keep the port chosen, so that a reload does not ask for another free one.
-	e := &Embedded{srv: srv, log: log, cfg: cfg}
+	e := &Embedded{srv: srv, log: log, cfg: cfg, tls: tc}
 	e.cfg.Port = e.Port()
 	return e, nil
 }
@@ -103,13 +117,38 @@ func checkKeys(k AuthorizedKeys) error {
 	return nil
 }
 
+// serverTLS loads the server's certificate into nats-server's TLS configuration (TLS 1.2 or
+// newer, its preferred suites); nil when neither file is given. The error names the file and
+// what to fix, never the key's content.
+func serverTLS(certFile, keyFile string) (*tls.Config, error) {
+	switch {
+	case certFile == "" && keyFile == "":
+		return nil, nil
+	case certFile == "":
+		return nil, errors.New("events: embedded NATS: TLS: a key file without a certificate file: set both or neither")
+	case keyFile == "":
+		return nil, errors.New("events: embedded NATS: TLS: a certificate file without a key file: set both or neither")
+	}
+	for _, f := range []string{certFile, keyFile} {
+		// Say which file is missing or unreadable; nats-server's message names neither.
+		if _, err := os.ReadFile(f); err != nil {
+			return nil, fmt.Errorf("events: embedded NATS: TLS: %w", err)
+		}
+	}
+	tc, err := server.GenTLSConfig(&server.TLSConfigOpts{CertFile: certFile, KeyFile: keyFile, Timeout: tlsTimeout})
+	if err != nil {
+		return nil, fmt.Errorf("events: embedded NATS: TLS: %s and %s: %w", certFile, keyFile, err)
+	}
+	return tc, nil
+}
+
 // serverOptions builds the server's options; Authorize rebuilds them with new keys.
-func serverOptions(cfg EmbeddedConfig, port int) *server.Options {
+func serverOptions(cfg EmbeddedConfig, port int, tc *tls.Config) *server.Options {
 	if port == 0 {
 		// For nats-server 0 means its default port 4222; RANDOM_PORT asks for a free one.
 		port = server.RANDOM_PORT
 	}
-	return &server.Options{
+	o := &server.Options{
 		ServerName: cfg.Name,
 		Host:       cfg.Host,
 		Port:       port,
@@ -121,6 +160,12 @@ func serverOptions(cfg EmbeddedConfig, port int) *server.Options {
 		// Every client authenticates with an nkey; nothing is anonymous.
 		Nkeys: nkeyUsers(cfg.Cluster, cfg.Keys),
 	}
+	if tc != nil {
+		// TLS is required of every client (the INFO says so and a plain CONNECT is refused);
+		// client certificates are not asked for: the nkey authenticates the client.
+		o.TLS, o.TLSConfig, o.TLSTimeout = true, tc, tlsTimeout
+	}
+	return o
 }
 
 // Authorize replaces the users the server admits (a live reload: clients whose key is no
@@ -133,14 +178,15 @@ func (e *Embedded) Authorize(keys AuthorizedKeys) error {
 	defer e.mu.Unlock()
 	cfg := e.cfg
 	cfg.Keys = keys
-	if err := e.srv.ReloadOptions(serverOptions(cfg, cfg.Port)); err != nil {
+	if err := e.srv.ReloadOptions(serverOptions(cfg, cfg.Port, e.tls)); err != nil {
 		return fmt.Errorf("events: embedded NATS: authorize: %w", err)
 	}
 	e.cfg = cfg
 	return nil
 }
 
-// ClientURL is the URL clients connect to, for example nats://127.0.0.1:41234.
+// ClientURL is the URL clients connect to, for example nats://127.0.0.1:41234, or
+// tls://127.0.0.1:41234 when the server serves TLS.
 func (e *Embedded) ClientURL() string { return e.srv.ClientURL() }
 
 // Port is the TCP port the server listens on; a restart on the same port and data dir keeps

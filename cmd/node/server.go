@@ -153,6 +153,7 @@ func runConfigured(f serverFlags, stderr io.Writer) int {
 		DefaultLeaseTTL:              cfg.DefaultLeaseTTL, MaxLeaseTTL: cfg.MaxLeaseTTL,
 	}
 	sc.Core.NATSClient.CredsFile = cfg.NATS.Credentials
+	sc.Core.EmbeddedNATSHost = cfg.NATS.Host
 	sc.Core.EventLimit = events.Limit{Rate: float64(cfg.NATS.EventRate), Burst: cfg.NATS.EventBurst}
 	sc.Core.NATSClient.NKeySeedFile = cfg.NATS.NKeySeed
 	sc.Core.NATSClient.CAFile, sc.Core.NATSClient.CertFile, sc.Core.NATSClient.KeyFile = cfg.NATS.TLSCA, cfg.NATS.TLSCert, cfg.NATS.TLSKey

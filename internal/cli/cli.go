@@ -231,6 +231,7 @@ func printListing(w io.Writer, group string) {
 			{envToken, "token when -token is not given (else BAO_TOKEN, VAULT_TOKEN)"},
 			{envNATS, "NATS URL for event inject when -nats is not given (default " + defaultNATS + ")"},
 			{envNATSSeed, "nkey seed file for event inject when -nkey-seed is not given"},
+			{envNATSCA, "CA file that verifies a NATS server serving TLS, for event inject when -nats-ca-cert is not given"},
 		})
 		fmt.Fprintf(w, "\nRun \"%s help COMMAND\" or \"%s COMMAND -h\" for a command's options.\n", progName, progName)
 	}

@@ -19,7 +19,9 @@ var cmdEventInject = &command{
 	help: `Publishes a lifecycle event of KIND to the cluster's JetStream stream, with the
 KEY=VALUE pairs as its parameters, and waits until JetStream has stored it. NATS admits
 only known nkeys: pass the operator seed file from "operator nats-creds" with -nkey-seed
-(or $BATON_NATS_NKEY_SEED). The event carries a Baton token (-token, else $BATON_TOKEN,
+(or $BATON_NATS_NKEY_SEED). A NATS server that serves TLS (the embedded one with nats.tls
+cert_file and key_file) is verified with -nats-ca-cert FILE (or $BATON_NATS_CACERT), the
+node's nats.tls ca_file; its URL is then tls://HOST:PORT. The event carries a Baton token (-token, else $BATON_TOKEN,
 $BAO_TOKEN or $VAULT_TOKEN) in its X-Vault-Token header: the node allows it only if the token
 may do the same action over HTTP (seal needs update and sudo on sys/seal; see docs/EVENTS.md).
 The active node applies it once, by id: re-injecting the same
@@ -54,7 +56,7 @@ func runEventInject(in *invocation, args []string) error {
 	natsURL := in.fs.String("nats", "", "NATS URL (default $"+envNATS+", else "+defaultNATS+").")
 	creds := in.fs.String("nats-creds", "", "NATS user credentials file.")
 	seed := in.fs.String("nkey-seed", "", "NATS nkey seed file, e.g. the operator's from `operator nats-creds` (default $"+envNATSSeed+").")
-	caFile := in.fs.String("nats-ca-cert", "", "CA certificate that verifies the NATS server (turns TLS on).")
+	caFile := in.fs.String("nats-ca-cert", "", "CA certificate that verifies the NATS server, e.g. the node's nats.tls ca_file (turns TLS on; default $"+envNATSCA+").")
 	cluster := in.fs.String("cluster", "baton", "Baton cluster name (the NATS subjects carry it).")
 	id := in.fs.String("id", "", "Event id, unique per intended change (default: a random one).")
 	targetType := in.fs.String("target-type", "", "Target type: plugin, connection, node or mount.")
@@ -104,6 +106,9 @@ func runEventInject(in *invocation, args []string) error {
 	}
 	if *seed == "" && *creds == "" {
 		*seed = in.getenv(envNATSSeed)
+	}
+	if *caFile == "" {
+		*caFile = in.getenv(envNATSCA)
 	}
 	if *seed != "" && *creds != "" {
 		return usagef("-nkey-seed and -nats-creds both given: use one")

@@ -3,10 +3,14 @@ package cli
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/baton-hq/baton/events"
+	"github.com/baton-hq/baton/internal/apitls"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -24,6 +28,13 @@ type natsFixture struct {
 
 func newNATS(t *testing.T) *natsFixture {
 	t.Helper()
+	return newNATSTLS(t, "", "", "")
+}
+
+// newNATSTLS is newNATS with a server serving TLS with certFile and keyFile (plain when
+// they are empty), verified with caFile.
+func newNATSTLS(t *testing.T, caFile, certFile, keyFile string) *natsFixture {
+	t.Helper()
 	ids, err := events.NewIdentities()
 	if err != nil {
 		t.Fatal(err)
@@ -35,7 +46,8 @@ func newNATS(t *testing.T) *natsFixture {
 			t.Fatal(err)
 		}
 	}
-	emb, err := events.RunEmbedded(events.EmbeddedConfig{DataDir: t.TempDir(), Cluster: testCluster, Keys: ids.Keys()})
+	emb, err := events.RunEmbedded(events.EmbeddedConfig{DataDir: t.TempDir(), Cluster: testCluster, Keys: ids.Keys(),
+		TLSCertFile: certFile, TLSKeyFile: keyFile})
 	if err != nil {
 		t.Fatalf("RunEmbedded: %v", err)
 	}
@@ -43,7 +55,7 @@ func newNATS(t *testing.T) *natsFixture {
 	t.Cleanup(emb.Shutdown)
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	nc, err := events.Connect(ctx, events.ClientConfig{URL: emb.ClientURL(), Name: t.Name(), Identity: &ids.Node, InboxPrefix: events.NodeInboxPrefix})
+	nc, err := events.Connect(ctx, events.ClientConfig{URL: emb.ClientURL(), Name: t.Name(), Identity: &ids.Node, InboxPrefix: events.NodeInboxPrefix, CAFile: caFile})
 	if err != nil {
 		t.Fatalf("Connect: %v", err)
 	}
@@ -143,6 +155,55 @@ func TestEventInject(t *testing.T) {
 	}
 	if want := fmt.Sprintf("{\n  \"id\": %q\n}\n", second.ID); res.stdout != want {
 		t.Errorf("stdout %q, want %q", res.stdout, want)
+	}
+}
+
+// TestEventInjectTLS: against a NATS server that serves TLS, event inject verifies it with
+// -nats-ca-cert or $BATON_NATS_CACERT and injects; without the CA it says the certificate is
+// not trusted and nothing is stored.
+func TestEventInjectTLS(t *testing.T) {
+	t.Parallel()
+	ca, err := apitls.NewCA("nats CA", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	is, err := ca.Issue("nats", []string{"127.0.0.1"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	caFile, certFile, keyFile := filepath.Join(dir, "ca.pem"), filepath.Join(dir, "nats.pem"), filepath.Join(dir, "nats-key.pem")
+	if err := os.WriteFile(caFile, ca.CertPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := is.WriteFiles(certFile, keyFile); err != nil {
+		t.Fatal(err)
+	}
+	f := newNATSTLS(t, caFile, certFile, keyFile)
+	if !strings.HasPrefix(f.url, "tls://") {
+		t.Fatalf("server URL %q", f.url)
+	}
+	env := map[string]string{envNATS: f.url, envNATSSeed: f.opSeed, envToken: cliToken}
+
+	res := runCLI(t, env, "", "event", "inject", "-cluster="+testCluster, "-id=tls-no-ca", "step_down")
+	if res.code == ExitOK || !strings.Contains(res.stderr, "certificate signed by unknown authority") {
+		t.Fatalf("without the CA: exit code %d, stderr %q", res.code, res.stderr)
+	}
+	if got := f.stored(t); len(got) != 0 {
+		t.Fatalf("%d events stored without the CA", len(got))
+	}
+	res = runCLI(t, env, "", "event", "inject", "-cluster="+testCluster, "-id=tls-flag", "-nats-ca-cert="+caFile, "step_down")
+	if res.code != ExitOK || res.stdout != "Event tls-flag accepted\n" {
+		t.Fatalf("-nats-ca-cert: exit code %d, stdout %q, stderr %q", res.code, res.stdout, res.stderr)
+	}
+	env[envNATSCA] = caFile
+	res = runCLI(t, env, "", "event", "inject", "-cluster="+testCluster, "-id=tls-env", "step_down")
+	if res.code != ExitOK {
+		t.Fatalf("$%s: exit code %d, stderr %q", envNATSCA, res.code, res.stderr)
+	}
+	got := f.stored(t)
+	if len(got) != 2 || got[0].ID != "tls-flag" || got[1].ID != "tls-env" {
+		t.Fatalf("stored %+v, want tls-flag and tls-env", got)
 	}
 }
 

@@ -19,6 +19,7 @@ const (
 	envToken    = "BATON_TOKEN"
 	envNATS     = "BATON_NATS_URL"
 	envNATSSeed = "BATON_NATS_NKEY_SEED"
+	envNATSCA   = "BATON_NATS_CACERT"
 	defaultAddr = "http://127.0.0.1:8200"
 	defaultNATS = "nats://127.0.0.1:4222"
 )

@@ -287,6 +287,10 @@ type NATS struct {
 	URL string
 	// Port is the embedded server's client port; 0 picks a free one.
 	Port int
+	// Host is the address the embedded server listens on (host; "" is 127.0.0.1, loopback
+	// only). Another address, such as 0.0.0.0, lets other hosts' nodes and tools reach it:
+	// serve TLS then (the tls block's cert_file and key_file).
+	Host string
 	// Credentials is a user credentials file (JWT and nkey seed) for the external server
 	// (creds_file; credentials is its older name).
 	Credentials string
@@ -295,8 +299,10 @@ type NATS struct {
 	NKeySeed string
 	// User and Password authenticate to the external server by name; never log Password.
 	User, Password string
-	// TLSCA, TLSCert and TLSKey are files for TLS to the external server (the tls block's
-	// ca_file, cert_file and key_file; tls_ca, tls_cert and tls_key are their older names).
+	// TLSCA, TLSCert and TLSKey are the tls block's ca_file, cert_file and key_file (tls_ca,
+	// tls_cert and tls_key are their older names). With an external server they are the
+	// client's side of TLS; with the embedded one, TLSCert and TLSKey make it serve TLS only
+	// and TLSCA (then required) is what the node verifies it with.
 	TLSCA, TLSCert, TLSKey string
 	// EventRate is how many events per second the active node takes (stream and inject
 	// subject together): DefaultEventRate when absent, no limit when written 0. EventBurst is how many it takes at once above the
@@ -572,6 +578,9 @@ func (v *validator) nats(n NATS) {
 			}
 		}
 	}
+	if n.Host != "" && net.ParseIP(n.Host) == nil {
+		v.bad("nats.host", fmt.Sprintf("%q is not an IP address: write one the host has, such as 0.0.0.0 (every address) or 10.0.0.5, or leave it out (127.0.0.1)", n.Host))
+	}
 	if n.Port < 0 || n.Port > 65535 {
 		v.bad("nats.port", fmt.Sprintf("%d is not a port: write 0 (any free port) to 65535", n.Port))
 	}
@@ -580,6 +589,8 @@ func (v *validator) nats(n NATS) {
 	}
 	if (n.TLSCert == "") != (n.TLSKey == "") {
 		v.bad("nats.tls_cert", "tls_cert and tls_key go together: set both or neither")
+	} else if n.Embedded() && n.TLSCert != "" && n.TLSCA == "" {
+		v.bad("nats.tls.ca_file", "is needed when the embedded server serves TLS (cert_file and key_file): the node and other clients verify the server with it; set it to the CA that signed cert_file")
 	}
 	if (n.User == "") != (n.Password == "") {
 		v.bad("nats.user", "user and password go together: set both or neither")

@@ -107,6 +107,7 @@ type rawRetryJoin struct {
 type rawNATS struct {
 	URL         *hcl.Attribute `hcl:"url,optional"`
 	Port        *hcl.Attribute `hcl:"port,optional"`
+	Host        *hcl.Attribute `hcl:"host,optional"`
 	Credentials *hcl.Attribute `hcl:"credentials,optional"`
 	NKeySeed    *hcl.Attribute `hcl:"nkey_seed,optional"`
 	TLSCA       *hcl.Attribute `hcl:"tls_ca,optional"`
@@ -461,11 +462,13 @@ func (d *decoder) nats(ns []rawNATS) {
 	d.unknown(n.Remain, "nats.", n, nil)
 	for field, a := range map[string]*hcl.Attribute{
 		"nats.url": n.URL, "nats.port": n.Port, "nats.nkey_seed": n.NKeySeed, "nats.tls_cert": n.TLSCert,
+		"nats.tls.ca_file": n.TLSCA, "nats.host": n.Host,
 	} {
 		d.place(field, a, n.DefRange)
 	}
 	d.str("nats.url", n.URL, &out.URL)
 	d.integer("nats.port", n.Port, &out.Port)
+	d.str("nats.host", n.Host, &out.Host)
 	d.str("nats.credentials", n.Credentials, &out.Credentials)
 	d.str("nats.nkey_seed", n.NKeySeed, &out.NKeySeed)
 	d.str("nats.tls_ca", n.TLSCA, &out.TLSCA)
@@ -496,6 +499,7 @@ func (d *decoder) nats(ns []rawNATS) {
 		if t.CertFile != nil {
 			d.place("nats.tls_cert", t.CertFile, t.DefRange)
 		}
+		d.place("nats.tls.ca_file", t.CAFile, t.DefRange)
 	}
 	d.place("nats.event_rate", n.EventRate, n.DefRange)
 	d.place("nats.event_burst", n.EventBurst, n.DefRange)
@@ -513,20 +517,38 @@ func (d *decoder) nats(ns []rawNATS) {
 			{"credentials", n.Credentials, &out.Credentials}, {"nkey_seed", n.NKeySeed, &out.NKeySeed},
 			{"creds_file", n.CredsFile, &out.Credentials}, {"nkey_seed_file", n.NKeySeedFile, &out.NKeySeed},
 			{"user", n.User, &out.User}, {"password", n.Password, &out.Password},
-			{"tls_ca", n.TLSCA, &out.TLSCA}, {"tls_cert", n.TLSCert, &out.TLSCert}, {"tls_key", n.TLSKey, &out.TLSKey},
 		} {
 			if k.a != nil && *k.v != "" {
 				d.warn(k.a.Range, hclog.Warn, "nats."+k.name, "applies only to an external server (set nats.url); the embedded server needs none; ignored")
 				*k.v = ""
 			}
 		}
-		if len(n.TLS) > 0 && (out.TLSCA != "" || out.TLSCert != "" || out.TLSKey != "") {
-			d.warn(n.TLS[0].DefRange, hclog.Warn, "nats.tls", "applies only to an external server (set nats.url); ignored")
-			out.TLSCA, out.TLSCert, out.TLSKey = "", "", ""
+		if ip := net.ParseIP(out.Host); ip != nil && !ip.IsLoopback() && out.TLSCert == "" {
+			d.warn(n.Host.Range, hclog.Warn, "nats.host", "lets other hosts reach the embedded NATS in clear, and events carry Baton tokens: "+
+				"set tls { cert_file, key_file, ca_file } in the nats block; accepted")
 		}
-	} else if n.Port != nil {
-		d.warn(n.Port.Range, hclog.Warn, "nats.port", "only the embedded server listens on it, and url names an external server; ignored")
-		out.Port = 0
+		// With cert_file and key_file the embedded server serves TLS (validate checks the
+		// rest); a CA alone verifies nothing there.
+		if out.TLSCA != "" && out.TLSCert == "" && out.TLSKey == "" {
+			r := n.DefRange
+			switch {
+			case n.TLSCA != nil:
+				r = n.TLSCA.Range
+			case len(n.TLS) > 0:
+				r = n.TLS[0].DefRange
+			}
+			d.warn(r, hclog.Warn, "nats.tls.ca_file", "the embedded server serves TLS only with cert_file and key_file, and ca_file alone verifies nothing there (it is for an external server: set nats.url); ignored")
+			out.TLSCA = ""
+		}
+	} else {
+		if n.Port != nil {
+			d.warn(n.Port.Range, hclog.Warn, "nats.port", "only the embedded server listens on it, and url names an external server; ignored")
+			out.Port = 0
+		}
+		if n.Host != nil {
+			d.warn(n.Host.Range, hclog.Warn, "nats.host", "only the embedded server listens on it, and url names an external server; ignored")
+			out.Host = ""
+		}
 	}
 }
 

@@ -36,6 +36,8 @@ type Config struct {
 	NATSClient events.ClientConfig
 	// EmbeddedNATSPort is the embedded server's client port (0: any free port).
 	EmbeddedNATSPort int
+	// EmbeddedNATSHost is the address the embedded server listens on ("": 127.0.0.1).
+	EmbeddedNATSHost string
 	// NoNATS runs the node without NATS (no injection, no transition stream): for tests of
 	// the Raft side alone.
 	NoNATS bool

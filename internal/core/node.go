@@ -205,6 +205,7 @@ func (n *Node) startNATS() error {
 		URL:          n.cfg.NATSURL,
 		EmbeddedDir:  filepath.Join(n.cfg.DataDir, "nats"),
 		EmbeddedPort: n.cfg.EmbeddedNATSPort,
+		EmbeddedHost: n.cfg.EmbeddedNATSHost,
 		Client:       cc,
 		Logger:       n.log,
 	})

@@ -73,6 +73,9 @@ type Options struct {
 	// EmbeddedNATS has each node run its own NATS server (on a port kept across restarts)
 	// instead of the shared one: the single-node deployment. The shared server still runs.
 	EmbeddedNATS bool
+	// EmbeddedNATSTLS, with EmbeddedNATS, is each node's nats.tls block: its cert_file and
+	// key_file make the embedded server serve TLS only, ca_file is what the node verifies it with.
+	EmbeddedNATSTLS *events.ClientConfig
 	// EventLimit is each node's event intake rate (no limit when zero).
 	EventLimit events.Limit
 	// Telemetry is each node's telemetry stanza (telemetry.DefaultConfig when nil), and
@@ -226,6 +229,9 @@ func (c *Cluster) add(i int, opts Options, retryJoin ...string) {
 	}
 	if opts.EmbeddedNATS {
 		cfg.Core.NATSURL, cfg.Core.NATSClient = "", events.ClientConfig{}
+		if t := opts.EmbeddedNATSTLS; t != nil {
+			cfg.Core.NATSClient.CAFile, cfg.Core.NATSClient.CertFile, cfg.Core.NATSClient.KeyFile = t.CAFile, t.CertFile, t.KeyFile
+		}
 		cfg.Core.EmbeddedNATSPort = testutil.FreePort(c.t)
 	}
 	m := &Member{ID: id, Cfg: cfg}
