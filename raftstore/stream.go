@@ -313,7 +313,9 @@ func (s *streamLayer) Close() error {
 		err = s.ln.Close()
 		s.closeSpares()
 		// Open connections end with the node, as they would with its process: a peer's
-		// spare to this node must see the close rather than wait on a silent socket.
+		// spare to this node must see the end rather than wait on a silent socket. A TLS
+		// close_notify tells the peer (its reads see EOF and it closes its end), without
+		// failing the reads raft's transport still has in progress here.
 		s.mu.Lock()
 		conns := make([]net.Conn, 0, len(s.conns))
 		for c := range s.conns {
@@ -321,7 +323,9 @@ func (s *streamLayer) Close() error {
 		}
 		s.mu.Unlock()
 		for _, c := range conns {
-			c.Close()
+			if tc, ok := c.(*tls.Conn); ok {
+				_ = tc.CloseWrite()
+			}
 		}
 	})
 	return err
