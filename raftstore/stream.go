@@ -173,9 +173,14 @@ func (s *streamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (n
 		return nil, errIsolated
 	}
 	if s.tls != nil {
+		start := time.Now()
 		c := s.takeSpare(string(address))
 		if c == nil {
 			c = s.awaitSpare(string(address), timeout)
+		}
+		// A wait that ended without a spare counts against raft's timeout: never twice it.
+		if timeout -= time.Since(start); timeout <= 0 && c == nil {
+			return nil, fmt.Errorf("raftstore: dial %s: timed out waiting for a connection", address)
 		}
 		if c != nil {
 			s.fillSpare(string(address))
