@@ -192,6 +192,7 @@ func Open(cfg Config, d Dispatcher) (*Store, error) {
 		return fail(fmt.Errorf("raftstore: start raft: %w", err))
 	}
 	s.raft = r
+	stream.setPeers(s.peerAddrs)
 
 	s.obsCh = make(chan raft.Observation, observerBuffer)
 	s.observer = raft.NewObserver(s.obsCh, false, func(o *raft.Observation) bool {
@@ -205,6 +206,23 @@ func Open(cfg Config, d Dispatcher) (*Store, error) {
 	s.watchWG.Add(1)
 	go s.watch()
 	return s, nil
+}
+
+// peerAddrs is the Raft addresses of the other members of the latest configuration (the
+// stream layer keeps a warm connection to each).
+func (s *Store) peerAddrs() []string {
+	f := s.raft.GetConfiguration()
+	if f.Error() != nil {
+		return nil
+	}
+	self := s.trans.LocalAddr()
+	var out []string
+	for _, srv := range f.Configuration().Servers {
+		if srv.Address != self {
+			out = append(out, string(srv.Address))
+		}
+	}
+	return out
 }
 
 // raftConfig maps Config onto raft's. NotifyCh stays nil on purpose: raft blocks on it when it

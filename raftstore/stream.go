@@ -1,6 +1,7 @@
 package raftstore
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -50,6 +51,25 @@ type streamLayer struct {
 
 	mu    sync.Mutex
 	conns map[net.Conn]struct{}
+
+	// ctx ends with Close; it cancels the background dials of spares.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	// Warm spares (spare.go), TLS mode only.
+	spareMu     sync.Mutex
+	peers       func() []string
+	peerSet     map[string]bool
+	spares      map[string]*spare
+	filling     map[string]chan struct{} // closed when the dial in progress ends
+	spareClosed bool
+
+	// clientHandshakes counts the TLS handshakes this node started as a client, sparesServed
+	// the Raft dials a warm spare answered, coldDials those that had to handshake first. Read
+	// by tests: a step-down hand-over must not wait for a handshake.
+	clientHandshakes atomic.Int64
+	sparesServed     atomic.Int64
+	coldDials        atomic.Int64
 }
 
 func newStreamLayer(bind string, advertise net.Addr, tc *tls.Config, protocols []string, log hclog.Logger) (*streamLayer, error) {
@@ -68,7 +88,9 @@ func newStreamLayer(bind string, advertise net.Addr, tc *tls.Config, protocols [
 		ln: ln, advertise: advertise, log: log.Named("cluster-port"),
 		raftCh: make(chan net.Conn), protos: map[string]*protoListener{},
 		done: make(chan struct{}), conns: map[net.Conn]struct{}{},
+		spares: map[string]*spare{}, filling: map[string]chan struct{}{}, peerSet: map[string]bool{},
 	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if tc != nil {
 		s.tls = tc.Clone()
 		s.tls.MinVersion = tls.VersionTLS13
@@ -102,6 +124,7 @@ func (s *streamLayer) recheckLoop() {
 			return
 		case <-t.C:
 			s.recheck()
+			s.sweepSpares()
 		}
 	}
 }
@@ -142,8 +165,30 @@ func (s *streamLayer) untrack(c net.Conn) {
 	s.mu.Unlock()
 }
 
-// Dial implements raft.StreamLayer: a TLS connection offering only the Raft protocol.
+// Dial implements raft.StreamLayer: a TLS connection offering only the Raft protocol. A
+// warm spare to the address is handed out first (and its replacement dialed in the
+// background), so a new leader does not wait for handshakes.
 func (s *streamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	if s.isolated.Load() {
+		return nil, errIsolated
+	}
+	if s.tls != nil {
+		start := time.Now()
+		c := s.takeSpare(string(address))
+		if c == nil {
+			c = s.awaitSpare(string(address), timeout)
+		}
+		// A wait that ended without a spare counts against raft's timeout: never twice it.
+		if timeout -= time.Since(start); timeout <= 0 && c == nil {
+			return nil, fmt.Errorf("raftstore: dial %s: timed out waiting for a connection", address)
+		}
+		if c != nil {
+			s.fillSpare(string(address))
+			return c, nil
+		}
+		s.coldDials.Add(1)
+		defer s.fillSpare(string(address))
+	}
 	return s.dial(string(address), ProtocolRaft, timeout)
 }
 
@@ -152,34 +197,43 @@ func (s *streamLayer) dial(address, proto string, timeout time.Duration) (net.Co
 	if s.isolated.Load() {
 		return nil, errIsolated
 	}
-	d := &net.Dialer{Timeout: timeout}
 	if s.tls == nil {
+		d := &net.Dialer{Timeout: timeout}
 		c, err := d.Dial("tcp", address)
 		if err != nil {
 			return nil, err
 		}
 		return s.track(c), nil
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	c, _, err := s.dialTLS(ctx, address, proto)
+	return c, err
+}
+
+// dialTLS dials address and completes the mutual-TLS handshake for proto within ctx,
+// returning the tracked connection and the TLS connection under it.
+func (s *streamLayer) dialTLS(ctx context.Context, address, proto string) (net.Conn, *tls.Conn, error) {
 	cfg := s.tls.Clone()
 	cfg.NextProtos = []string{proto}
 	cfg.ServerName = "" // peers are named by their certificate's node id, checked by the caller's verifier
-	raw, err := d.Dial("tcp", address)
+	var d net.Dialer
+	raw, err := d.DialContext(ctx, "tcp", address)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	c := tls.Client(raw, cfg)
-	_ = c.SetDeadline(time.Now().Add(timeout))
-	if err := c.Handshake(); err != nil {
+	s.clientHandshakes.Add(1)
+	if err := c.HandshakeContext(ctx); err != nil {
 		raw.Close()
 		s.log.Warn("TLS handshake with a peer's cluster port failed (refused by either end)", "address", address, "protocol", proto, "error", err)
-		return nil, err
+		return nil, nil, err
 	}
-	_ = c.SetDeadline(time.Time{})
 	if got := c.ConnectionState().NegotiatedProtocol; got != proto {
 		c.Close()
-		return nil, fmt.Errorf("raftstore: dial %s: the peer did not agree to protocol %q (got %q)", address, proto, got)
+		return nil, nil, fmt.Errorf("raftstore: dial %s: the peer did not agree to protocol %q (got %q)", address, proto, got)
 	}
-	return s.track(c), nil
+	return s.track(c), c, nil
 }
 
 // acceptLoop takes every TCP connection and hands it to a handshake goroutine, so a slow or
@@ -260,7 +314,24 @@ func (s *streamLayer) Close() error {
 	var err error
 	s.once.Do(func() {
 		close(s.done)
+		s.cancel()
 		err = s.ln.Close()
+		s.closeSpares()
+		// Open connections end with the node, as they would with its process: a peer's
+		// spare to this node must see the end rather than wait on a silent socket. A TLS
+		// close_notify tells the peer (its reads see EOF and it closes its end), without
+		// failing the reads raft's transport still has in progress here.
+		s.mu.Lock()
+		conns := make([]net.Conn, 0, len(s.conns))
+		for c := range s.conns {
+			conns = append(conns, c)
+		}
+		s.mu.Unlock()
+		for _, c := range conns {
+			if tc, ok := c.(*tls.Conn); ok {
+				_ = tc.CloseWrite()
+			}
+		}
 	})
 	return err
 }
