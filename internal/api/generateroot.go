@@ -50,14 +50,10 @@ func (s *Server) generateRootUpdate(w http.ResponseWriter, r *http.Request, _ st
 	if s.rootGen == nil {
 		return errStatus(http.StatusNotFound, "this node cannot generate root tokens")
 	}
-	if err := requireMethod(r, http.MethodPut, http.MethodPost); err != nil {
-		return err
-	}
-	b, err := body(r)
+	p, err := writeParams(r)
 	if err != nil {
 		return err
 	}
-	p := params(b)
 	keyText, err := p.str("key")
 	if err != nil {
 		return err

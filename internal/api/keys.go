@@ -179,14 +179,10 @@ func (s *Server) sysRekeyInit(w http.ResponseWriter, r *http.Request, _ string) 
 		w.WriteHeader(http.StatusNoContent)
 		return nil
 	}
-	if err := requireMethod(r, http.MethodPut, http.MethodPost); err != nil {
-		return err
-	}
-	b, err := body(r)
+	p, err := writeParams(r)
 	if err != nil {
 		return err
 	}
-	p := params(b)
 	if err := unsupported(p, "Baton's rekey", "pgp_keys", "backup"); err != nil {
 		return err
 	}
@@ -214,14 +210,10 @@ func (s *Server) sysRekeyUpdate(w http.ResponseWriter, r *http.Request, _ string
 	if err := s.needKeys(); err != nil {
 		return err
 	}
-	if err := requireMethod(r, http.MethodPut, http.MethodPost); err != nil {
-		return err
-	}
-	b, err := body(r)
+	p, err := writeParams(r)
 	if err != nil {
 		return err
 	}
-	p := params(b)
 	key, err := p.str("key")
 	if err != nil {
 		return err
@@ -258,14 +250,10 @@ func (s *Server) sysRekeyVerify(w http.ResponseWriter, r *http.Request, _ string
 			"t": st.Threshold, "n": st.Shares, "progress": st.VerifyProgress})
 		return nil
 	}
-	if err := requireMethod(r, http.MethodPut, http.MethodPost); err != nil {
-		return err
-	}
-	b, err := body(r)
+	p, err := writeParams(r)
 	if err != nil {
 		return err
 	}
-	p := params(b)
 	key, err := p.str("key")
 	if err != nil {
 		return err

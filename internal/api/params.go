@@ -186,3 +186,16 @@ func requireMethod(r *http.Request, methods ...string) error {
 func fmtSeconds(d time.Duration) int64 { return int64(d / time.Second) }
 
 var _ = fmt.Sprintf
+
+// writeParams is the parameters of a write (PUT or POST, as OpenBao takes either): the
+// method checked, then the JSON body decoded.
+func writeParams(r *http.Request) (params, error) {
+	if err := requireMethod(r, http.MethodPut, http.MethodPost); err != nil {
+		return nil, err
+	}
+	b, err := body(r)
+	if err != nil {
+		return nil, err
+	}
+	return params(b), nil
+}

@@ -24,14 +24,10 @@ func (s *Server) sysInit(w http.ResponseWriter, r *http.Request, _ string) error
 		writeJSON(w, http.StatusOK, map[string]any{"initialized": s.node.Initialized()})
 		return nil
 	}
-	if err := requireMethod(r, http.MethodPut, http.MethodPost); err != nil {
-		return err
-	}
-	b, err := body(r)
+	p, err := writeParams(r)
 	if err != nil {
 		return err
 	}
-	p := params(b)
 	if err := unsupported(p, "Baton's init (no PGP-encrypted shares, no recovery keys)",
 		"pgp_keys", "root_token_pgp_key", "recovery_shares", "recovery_threshold", "recovery_pgp_keys"); err != nil {
 		return err
@@ -89,14 +85,10 @@ func (s *Server) sysSealStatus(w http.ResponseWriter, r *http.Request, _ string)
 }
 
 func (s *Server) sysUnseal(w http.ResponseWriter, r *http.Request, _ string) error {
-	if err := requireMethod(r, http.MethodPut, http.MethodPost); err != nil {
-		return err
-	}
-	b, err := body(r)
+	p, err := writeParams(r)
 	if err != nil {
 		return err
 	}
-	p := params(b)
 	if reset, _ := p.boolean("reset"); reset != nil && *reset {
 		if s.keys != nil {
 			s.keys.ResetUnseal()
@@ -395,14 +387,10 @@ func (s *Server) reload(w http.ResponseWriter, r *http.Request, rest string) err
 	if rest != "" {
 		return errStatus(http.StatusNotFound, "no handler for sys/plugins/reload/backend/%s: use status", rest)
 	}
-	if err := requireMethod(r, http.MethodPut, http.MethodPost); err != nil {
-		return err
-	}
-	b, err := body(r)
+	p, err := writeParams(r)
 	if err != nil {
 		return err
 	}
-	p := params(b)
 	plugin, err := p.str("plugin")
 	if err != nil {
 		return err
@@ -548,14 +536,10 @@ func (s *Server) leases(w http.ResponseWriter, r *http.Request, rest string) err
 	if done, err := s.leasesByPrefix(w, r, rest); done {
 		return err
 	}
-	if err := requireMethod(r, http.MethodPut, http.MethodPost); err != nil {
-		return err
-	}
-	b, err := body(r)
+	p, err := writeParams(r)
 	if err != nil {
 		return err
 	}
-	p := params(b)
 	op, idInPath, _ := strings.Cut(rest, "/")
 	id, _ := p.str("lease_id")
 	if id == "" {
