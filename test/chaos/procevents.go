@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 )
@@ -155,6 +156,11 @@ func (t *procTree) seed(ppids map[int]int, at time.Duration) {
 	children := map[int][]int{}
 	for pid, ppid := range ppids {
 		children[ppid] = append(children[ppid], pid)
+	}
+	// By pid, so that the spans (and the report built from them) come out in the same order
+	// whatever order the map gave.
+	for _, c := range children {
+		slices.Sort(c)
 	}
 	queue := []int{t.root}
 	for len(queue) > 0 {
