@@ -210,20 +210,9 @@ func (s *Server) sysRekeyUpdate(w http.ResponseWriter, r *http.Request, _ string
 	if err := s.needKeys(); err != nil {
 		return err
 	}
-	p, err := writeParams(r)
+	key, nonce, err := keyAndNonce(r, "a share of the current unseal key and the nonce sys/rekey/init answered")
 	if err != nil {
 		return err
-	}
-	key, err := p.str("key")
-	if err != nil {
-		return err
-	}
-	nonce, err := p.str("nonce")
-	if err != nil {
-		return err
-	}
-	if key == "" || nonce == "" {
-		return errStatus(http.StatusBadRequest, "key and nonce are required: a share of the current unseal key and the nonce sys/rekey/init answered")
 	}
 	ctx, cancel := ctxTimeout(r)
 	defer cancel()
@@ -250,20 +239,9 @@ func (s *Server) sysRekeyVerify(w http.ResponseWriter, r *http.Request, _ string
 			"t": st.Threshold, "n": st.Shares, "progress": st.VerifyProgress})
 		return nil
 	}
-	p, err := writeParams(r)
+	key, nonce, err := keyAndNonce(r, "a share of the new unseal key and the verification_nonce sys/rekey/update answered")
 	if err != nil {
 		return err
-	}
-	key, err := p.str("key")
-	if err != nil {
-		return err
-	}
-	nonce, err := p.str("nonce")
-	if err != nil {
-		return err
-	}
-	if key == "" || nonce == "" {
-		return errStatus(http.StatusBadRequest, "key and nonce are required: a share of the new unseal key and the verification_nonce sys/rekey/update answered")
 	}
 	ctx, cancel := ctxTimeout(r)
 	defer cancel()
@@ -277,4 +255,23 @@ func (s *Server) sysRekeyVerify(w http.ResponseWriter, r *http.Request, _ string
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"nonce": st.VerificationNonce, "started": true, "t": st.Threshold, "n": st.Shares, "progress": st.VerifyProgress})
 	return nil
+}
+
+// keyAndNonce reads a key share and its attempt's nonce from a PUT/POST body (rekey update and
+// verify); both are required, and hint says what each one is.
+func keyAndNonce(r *http.Request, hint string) (key, nonce string, err error) {
+	p, err := writeParams(r)
+	if err != nil {
+		return "", "", err
+	}
+	if key, err = p.str("key"); err != nil {
+		return "", "", err
+	}
+	if nonce, err = p.str("nonce"); err != nil {
+		return "", "", err
+	}
+	if key == "" || nonce == "" {
+		return "", "", errStatus(http.StatusBadRequest, "key and nonce are required: %s", hint)
+	}
+	return key, nonce, nil
 }
