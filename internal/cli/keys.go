@@ -1,12 +1,8 @@
 package cli
 
 import (
-	"bufio"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"strings"
 )
 
 var cmdOperatorRekey = &command{
@@ -86,18 +82,9 @@ func runOperatorRekey(in *invocation, args []string) error {
 		}
 		return in.printRekey(reply)
 	}
-	var key string
-	if len(pos) == 1 {
-		key = pos[0]
-	} else {
-		line, err := bufio.NewReader(in.stdin).ReadString('\n')
-		if err != nil && !errors.Is(err, io.EOF) {
-			return fmt.Errorf("reading the unseal key from stdin: %w", err)
-		}
-		key = strings.TrimSpace(line)
-	}
-	if key == "" {
-		return usagef("no unseal key: give KEY or write it on stdin")
+	key, err := in.unsealKey(pos)
+	if err != nil {
+		return err
 	}
 	path := "sys/rekey/update"
 	if *verify {

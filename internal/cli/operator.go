@@ -260,20 +260,12 @@ func runOperatorUnseal(in *invocation, args []string) error {
 		return usagef("-reset takes no KEY")
 	case *reset:
 		req = map[string]bool{"reset": true}
-	case len(pos) == 1:
-		key = pos[0]
 	default:
-		if isTerminal(in.stdin) {
-			fmt.Fprint(in.stderr, "Unseal Key: ")
+		k, err := in.unsealKey(pos)
+		if err != nil {
+			return err
 		}
-		line, err := bufio.NewReader(in.stdin).ReadString('\n')
-		if err != nil && !errors.Is(err, io.EOF) {
-			return fmt.Errorf("reading the unseal key from stdin: %w", err)
-		}
-		key = strings.TrimSpace(line)
-	}
-	if key == "" && !*reset {
-		return usagef("no unseal key: give KEY or write it on stdin")
+		key = k
 	}
 	if req == nil {
 		req = map[string]string{"key": key}
@@ -450,4 +442,24 @@ func runOperatorNATSCreds(in *invocation, args []string) error {
 	}
 	_, err = fmt.Fprintln(in.stdout, seed)
 	return err
+}
+
+// unsealKey is the unseal key (or share) a command takes: its one argument, else a line on
+// stdin (prompted for on a terminal), as bao reads it; an empty key is a usage error.
+func (in *invocation) unsealKey(pos []string) (string, error) {
+	if len(pos) == 1 {
+		return pos[0], nil
+	}
+	if isTerminal(in.stdin) {
+		fmt.Fprint(in.stderr, "Unseal Key: ")
+	}
+	line, err := bufio.NewReader(in.stdin).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("reading the unseal key from stdin: %w", err)
+	}
+	key := strings.TrimSpace(line)
+	if key == "" {
+		return "", usagef("no unseal key: give KEY or write it on stdin")
+	}
+	return key, nil
 }

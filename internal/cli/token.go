@@ -1,12 +1,10 @@
 package cli
 
 import (
-	"bufio"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"slices"
 	"strings"
@@ -335,18 +333,9 @@ func runOperatorGenerateRoot(in *invocation, args []string) error {
 		}
 		return in.printRootGen(reply)
 	}
-	var key string
-	if len(pos) == 1 {
-		key = pos[0]
-	} else {
-		line, err := bufio.NewReader(in.stdin).ReadString('\n')
-		if err != nil && !errors.Is(err, io.EOF) {
-			return fmt.Errorf("reading the unseal key from stdin: %w", err)
-		}
-		key = strings.TrimSpace(line)
-	}
-	if key == "" {
-		return usagef("no unseal key: give KEY or write it on stdin")
+	key, err := in.unsealKey(pos)
+	if err != nil {
+		return err
 	}
 	reply, err := in.call("PUT", "sys/generate-root/update", nil, map[string]string{"key": key, "nonce": *nonce})
 	if err != nil {
